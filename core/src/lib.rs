@@ -1,0 +1,10 @@
+//! The parts of `audience` that need no database: every function here is
+//! plain Rust, tested with plain `#[test]`s, and called by the thin pgrx
+//! layer in the `audience` crate.
+
+pub mod error;
+pub mod fields;
+pub mod normalize;
+pub mod search;
+
+pub use error::{Error, ErrorKind};
