@@ -1,1 +1,28 @@
+//! `audience`: a marketing/CRM audience inside PostgreSQL.
+//!
+//! The logic that needs no database lives in the `audience-core` crate; this
+//! crate is the thin pgrx layer: SQL functions and error reporting. Tables,
+//! policies, grants and views are plain SQL in `sql/`.
 
+use pgrx::prelude::*;
+
+mod api;
+mod error;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/schema.sql", name = "schema", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

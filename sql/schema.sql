@@ -1,0 +1,490 @@
+-- audience schema: tenants, contacts, custom fields, tags, search, GDPR.
+-- Runs after the Rust functions exist (pgrx `finalize`), inside schema
+-- `audience`. Every object is schema-qualified so the file reads alone.
+
+--------------------------------------------------------------------------
+-- Roles
+--------------------------------------------------------------------------
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audience_user') THEN
+        CREATE ROLE audience_user NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audience_admin') THEN
+        CREATE ROLE audience_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+GRANT audience_user TO audience_admin;
+COMMENT ON ROLE audience_user IS 'audience: may use every API function and table, for the current tenant only';
+COMMENT ON ROLE audience_admin IS 'audience: as audience_user, across all tenants, and may create tenants';
+
+--------------------------------------------------------------------------
+-- Tenants and the current tenant
+--------------------------------------------------------------------------
+CREATE TABLE audience.tenants (
+    id         uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
+    name       text        NOT NULL UNIQUE CHECK (btrim(name) <> ''),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE audience.tenants IS 'Companies or workspaces; every other table is scoped to one of them';
+COMMENT ON COLUMN audience.tenants.name IS 'Unique name, usable in SET audience.tenant';
+SELECT pg_catalog.pg_extension_config_dump('audience.tenants', '');
+
+-- SECURITY DEFINER so that a role that sees only its own tenant's row can
+-- still resolve the name it was given.
+CREATE FUNCTION audience.resolve_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found uuid;
+BEGIN
+    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        SELECT id INTO found FROM audience.tenants WHERE id = tenant::uuid;
+    ELSE
+        SELECT id INTO found FROM audience.tenants WHERE name = tenant;
+    END IF;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'unknown tenant "%"', tenant
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Check the value of audience.tenant; an administrator creates tenants with audience.create_tenant(name).';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.resolve_tenant(text) IS 'The id of a tenant given by name or id; raises 42704 when there is none';
+
+CREATE FUNCTION audience.current_tenant() RETURNS uuid
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
+BEGIN
+    IF setting IS NULL THEN
+        RAISE EXCEPTION 'no tenant selected: the setting audience.tenant is not set'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Run SET audience.tenant = ''<tenant name or id>'' or SELECT audience.use_tenant(''<tenant name>'').';
+    END IF;
+    RETURN audience.resolve_tenant(setting);
+END
+$$;
+COMMENT ON FUNCTION audience.current_tenant() IS 'The tenant named by the setting audience.tenant; raises when it is unset or unknown';
+
+CREATE FUNCTION audience.sees_all_tenants() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.pg_has_role('audience_admin', 'MEMBER') $$;
+COMMENT ON FUNCTION audience.sees_all_tenants() IS 'True for members of audience_admin, whom Row Level Security lets see every tenant';
+
+CREATE FUNCTION audience.use_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    found uuid := audience.resolve_tenant(tenant);
+BEGIN
+    PERFORM pg_catalog.set_config('audience.tenant', found::text, false);
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.use_tenant(text) IS 'Selects the current tenant (by name or id) for the rest of the session';
+
+CREATE FUNCTION audience.create_tenant(name text) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    created uuid;
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a tenant needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = create_tenant.name) THEN
+        RAISE EXCEPTION 'tenant "%" already exists', name
+            USING ERRCODE = 'unique_violation', HINT = 'Tenant names are unique; choose another.';
+    END IF;
+    INSERT INTO audience.tenants (name) VALUES (btrim(create_tenant.name)) RETURNING id INTO created;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION audience.create_tenant(text) IS 'Creates a tenant and returns its id (audience_admin only)';
+
+--------------------------------------------------------------------------
+-- Custom fields
+--------------------------------------------------------------------------
+CREATE TABLE audience.fields (
+    tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant()
+                           REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    name       text        NOT NULL,
+    type       text        NOT NULL CHECK (type IN ('text', 'number', 'date', 'boolean')),
+    label      text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, name)
+);
+COMMENT ON TABLE audience.fields IS 'Custom contact fields per tenant; values live in contacts.attributes';
+COMMENT ON COLUMN audience.fields.name IS 'Canonical name: lower case, underscores (rules say custom.name)';
+COMMENT ON COLUMN audience.fields.type IS 'text, number, date or boolean; values are checked on every write';
+COMMENT ON COLUMN audience.fields.label IS 'Display name, e.g. the CSV header it came from';
+SELECT pg_catalog.pg_extension_config_dump('audience.fields', '');
+
+CREATE FUNCTION audience.define_field(name text, type text, label text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    key text := audience.custom_field_name(name);
+    kind text := audience.field_type(type);
+    existing text;
+BEGIN
+    SELECT f.type INTO existing FROM audience.fields f
+     WHERE f.tenant_id = audience.current_tenant() AND f.name = key;
+    IF existing IS NOT NULL AND existing <> kind THEN
+        RAISE EXCEPTION 'custom field "%" already exists with type %', key, existing
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'A field keeps its type; define a field with another name.';
+    END IF;
+    INSERT INTO audience.fields (name, type, label)
+    VALUES (key, kind, coalesce(define_field.label, define_field.name))
+    ON CONFLICT ON CONSTRAINT fields_pkey DO UPDATE SET label = EXCLUDED.label;
+    RETURN key;
+END
+$$;
+COMMENT ON FUNCTION audience.define_field(text, text, text) IS 'Defines (or relabels) a custom field of type text, number, date or boolean; returns its canonical name';
+
+-- name → type of the current tenant's custom fields, for coerce_attributes.
+CREATE FUNCTION audience.field_catalogue(tenant uuid) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT coalesce(jsonb_object_agg(f.name, f.type), '{}')
+      FROM audience.fields f WHERE f.tenant_id = tenant
+$$;
+COMMENT ON FUNCTION audience.field_catalogue(uuid) IS 'The tenant''s custom fields as {"name": "type"}';
+
+--------------------------------------------------------------------------
+-- Contacts
+--------------------------------------------------------------------------
+CREATE TABLE audience.contacts (
+    tenant_id        uuid        NOT NULL DEFAULT audience.current_tenant()
+                                 REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    id               uuid        NOT NULL DEFAULT gen_random_uuid(),
+    email            text        NOT NULL,
+    first_name       text,
+    last_name        text,
+    company          text,
+    job_title        text,
+    phone            text,
+    phone_type       text        CHECK (phone_type IN ('mobile', 'landline', 'voip', 'unknown')),
+    country          text        CHECK (country ~ '^[A-Z]{2}$'),
+    city             text,
+    status           text        NOT NULL DEFAULT 'active'
+                                 CHECK (status IN ('active', 'unsubscribed', 'bounced')),
+    lead_status      text        NOT NULL DEFAULT 'new'
+                                 CHECK (lead_status IN ('new', 'nurture', 'hot', 'warm', 'cold')),
+    source           text        NOT NULL DEFAULT 'manual' CHECK (source ~ '^[a-z][a-z0-9_]*$'),
+    assigned_to      text,
+    score            integer     NOT NULL DEFAULT 0,
+    reachability     integer     CHECK (reachability BETWEEN 0 AND 100),
+    tags             text[]      NOT NULL DEFAULT '{}',
+    attributes       jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    last_activity_at timestamptz,
+    last_opened_at   timestamptz,
+    last_clicked_at  timestamptz,
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, email)
+);
+COMMENT ON TABLE audience.contacts IS 'One row per contact of a tenant; emails are unique per tenant';
+COMMENT ON COLUMN audience.contacts.email IS 'Trimmed, lower-cased, validated on every write';
+COMMENT ON COLUMN audience.contacts.phone IS 'E.164 when the number parses (read in the contact''s country), else as given';
+COMMENT ON COLUMN audience.contacts.phone_type IS 'mobile, landline, voip or unknown, derived from the number';
+COMMENT ON COLUMN audience.contacts.country IS 'ISO 3166-1 alpha-2, upper case';
+COMMENT ON COLUMN audience.contacts.status IS 'active, unsubscribed or bounced';
+COMMENT ON COLUMN audience.contacts.lead_status IS 'new, nurture, hot, warm or cold';
+COMMENT ON COLUMN audience.contacts.source IS 'Where the contact came from: manual, csv_import, api, form, website, facebook or another lower-case word';
+COMMENT ON COLUMN audience.contacts.score IS 'Lead score, moved by engagement events';
+COMMENT ON COLUMN audience.contacts.reachability IS 'Validation/quality score, 0 to 100';
+COMMENT ON COLUMN audience.contacts.tags IS 'Tags; compared case-insensitively, never twice on one contact';
+COMMENT ON COLUMN audience.contacts.attributes IS 'Custom field values, checked against audience.fields';
+SELECT pg_catalog.pg_extension_config_dump('audience.contacts', '');
+
+CREATE INDEX contacts_tag_keys ON audience.contacts USING gin (audience.tag_keys(tags));
+COMMENT ON INDEX audience.contacts_tag_keys IS 'Serves case-insensitive tag conditions';
+CREATE INDEX contacts_attributes ON audience.contacts USING gin (attributes jsonb_path_ops);
+COMMENT ON INDEX audience.contacts_attributes IS 'Serves equality on custom fields';
+
+-- One normalisation for every write path: SQL INSERT/UPDATE, upsert, import.
+CREATE FUNCTION audience.normalize_contact() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    phone text[];
+BEGIN
+    NEW.email := audience.normalize_email(NEW.email);
+    IF NEW.email IS NULL THEN
+        RAISE EXCEPTION 'a contact needs an email address' USING ERRCODE = 'not_null_violation';
+    END IF;
+    NEW.country := audience.normalize_country(nullif(btrim(NEW.country), ''));
+    NEW.source := lower(btrim(NEW.source));
+    NEW.status := lower(btrim(NEW.status));
+    NEW.lead_status := lower(btrim(NEW.lead_status));
+    IF TG_OP = 'INSERT' OR NEW.phone IS DISTINCT FROM OLD.phone OR NEW.country IS DISTINCT FROM OLD.country THEN
+        IF nullif(btrim(NEW.phone), '') IS NULL THEN
+            NEW.phone := NULL;
+            NEW.phone_type := NULL;
+        ELSE
+            phone := audience.normalize_phone(NEW.phone, NEW.country);
+            NEW.phone := phone[1];
+            NEW.phone_type := phone[2];
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.tags IS DISTINCT FROM OLD.tags THEN
+        NEW.tags := audience.normalize_tags(coalesce(NEW.tags, '{}'));
+    END IF;
+    IF NEW.attributes IS DISTINCT FROM '{}'::jsonb
+       AND (TG_OP = 'INSERT' OR NEW.attributes IS DISTINCT FROM OLD.attributes) THEN
+        NEW.attributes := audience.coerce_attributes(NEW.attributes, audience.field_catalogue(NEW.tenant_id));
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION audience.normalize_contact() IS 'Trigger: normalises email, country, phone and tags and checks custom fields on every write';
+
+CREATE TRIGGER normalize_contact BEFORE INSERT OR UPDATE ON audience.contacts
+    FOR EACH ROW EXECUTE FUNCTION audience.normalize_contact();
+
+-- The contact named by id in the current tenant, or 42704.
+CREATE FUNCTION audience.require_contact(contact uuid) RETURNS uuid
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.contacts c
+                    WHERE c.tenant_id = audience.current_tenant() AND c.id = contact) THEN
+        RAISE EXCEPTION 'unknown contact %', contact USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN contact;
+END
+$$;
+COMMENT ON FUNCTION audience.require_contact(uuid) IS 'Returns its argument when the current tenant has that contact, raises 42704 otherwise';
+
+-- Standard columns that upsert_contact and import may set.
+CREATE FUNCTION audience.writable_fields() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT ARRAY['email', 'first_name', 'last_name', 'company', 'job_title', 'phone', 'country', 'city',
+                 'status', 'lead_status', 'source', 'assigned_to', 'reachability', 'tags']
+$$;
+COMMENT ON FUNCTION audience.writable_fields() IS 'The standard contact columns a caller may set by name (scores and activity times follow from events)';
+
+CREATE FUNCTION audience.upsert_contact(data jsonb) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+    standard jsonb := '{}';
+    custom jsonb := '{}';
+    columns text[] := '{}';
+    entry record;
+    key text;
+    result uuid;
+BEGIN
+    IF jsonb_typeof(data) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'upsert_contact expects a JSON object, not %', coalesce(jsonb_typeof(data), 'null')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. ''{"email": "ann@example.com", "city": "Toronto"}''.';
+    END IF;
+    FOR entry IN SELECT * FROM jsonb_each(data) LOOP
+        key := lower(btrim(entry.key));
+        IF key = ANY (audience.writable_fields()) THEN
+            standard := standard || jsonb_build_object(key, entry.value);
+            columns := columns || key;
+        ELSIF key = 'attributes' AND jsonb_typeof(entry.value) = 'object' THEN
+            custom := custom || entry.value;
+        ELSE
+            custom := custom || jsonb_build_object(entry.key, entry.value);
+        END IF;
+    END LOOP;
+    IF NOT standard ? 'email' THEN
+        RAISE EXCEPTION 'upsert_contact needs an "email" key'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Contacts are matched by email.';
+    END IF;
+    -- Column names come from writable_fields(); %I quotes them anyway.
+    EXECUTE format(
+        'INSERT INTO audience.contacts AS c (tenant_id, attributes, %1$s)
+         SELECT $1, $2, %1$s FROM jsonb_populate_record(NULL::audience.contacts, $3)
+         ON CONFLICT (tenant_id, email) DO UPDATE
+            SET attributes = c.attributes || EXCLUDED.attributes, %2$s
+         RETURNING id',
+        (SELECT string_agg(format('%I', col), ', ') FROM unnest(columns) col),
+        (SELECT string_agg(format('%1$I = EXCLUDED.%1$I', col), ', ') FROM unnest(columns) col))
+    INTO result USING tenant, custom, standard;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a contact by email; keys are standard fields or custom field names; returns its id';
+
+--------------------------------------------------------------------------
+-- Tags
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.tag(contact uuid, VARIADIC tags text[]) RETURNS text[]
+LANGUAGE sql VOLATILE
+AS $$
+    UPDATE audience.contacts c SET tags = c.tags || tag.tags
+     WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
+    RETURNING c.tags
+$$;
+COMMENT ON FUNCTION audience.tag(uuid, text[]) IS 'Adds tags to a contact (case-insensitive, no duplicates); returns its tags';
+
+CREATE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
+LANGUAGE sql VOLATILE
+AS $$
+    UPDATE audience.contacts c
+       SET tags = ARRAY(SELECT t FROM unnest(c.tags) t
+                         WHERE lower(t) <> ALL (audience.tag_keys(untag.tags)))
+     WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
+    RETURNING c.tags
+$$;
+COMMENT ON FUNCTION audience.untag(uuid, text[]) IS 'Removes tags from a contact (case-insensitive); returns its tags';
+
+CREATE FUNCTION audience.rename_tag(old text, new text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    renamed bigint;
+BEGIN
+    IF nullif(btrim(new), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be renamed to an empty name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c
+       SET tags = ARRAY(SELECT CASE WHEN lower(btrim(t)) = lower(btrim(old)) THEN btrim(new) ELSE t END
+                          FROM unnest(c.tags) WITH ORDINALITY u(t, n) ORDER BY n)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND audience.tag_keys(c.tags) @> ARRAY[lower(btrim(old))];
+    GET DIAGNOSTICS renamed = ROW_COUNT;
+    RETURN renamed;
+END
+$$;
+COMMENT ON FUNCTION audience.rename_tag(text, text) IS 'Renames a tag on every contact of the tenant (merging with an existing tag of the new name); returns how many contacts changed';
+
+CREATE VIEW audience.tag_summary WITH (security_invoker = true) AS
+    SELECT min(t) AS tag, count(*) AS contacts
+      FROM audience.contacts c, unnest(c.tags) t
+     WHERE c.tenant_id = (SELECT audience.current_tenant())
+     GROUP BY lower(t)
+     ORDER BY count(*) DESC, min(t);
+COMMENT ON VIEW audience.tag_summary IS 'Each tag of the current tenant with how many contacts hold it';
+
+--------------------------------------------------------------------------
+-- Search
+--------------------------------------------------------------------------
+-- The column or custom field a search term names, or 42704 with the list.
+CREATE FUNCTION audience.search_field(name text) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    known text[];
+BEGIN
+    IF name = ANY (audience.standard_fields()) AND name NOT IN ('tags', 'attributes') THEN
+        RETURN name;
+    END IF;
+    IF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = audience.current_tenant() AND f.name = search_field.name) THEN
+        RETURN 'custom.' || name;
+    END IF;
+    SELECT array_agg(f.name ORDER BY f.name) INTO known FROM audience.fields f WHERE f.tenant_id = audience.current_tenant();
+    RAISE EXCEPTION 'unknown field "%" in search', name
+        USING ERRCODE = 'undefined_object',
+              HINT = format('Standard fields: %s. Custom fields: %s.',
+                            array_to_string(audience.standard_fields(), ', '),
+                            coalesce(array_to_string(known, ', '), 'none'));
+END
+$$;
+COMMENT ON FUNCTION audience.search_field(text) IS 'Resolves a search term''s field to a standard column or custom.name';
+
+CREATE FUNCTION audience.search(query text) RETURNS SETOF audience.contacts
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    terms jsonb;
+BEGIN
+    -- Resolve every field first so an unknown one fails before any row is read.
+    SELECT coalesce(jsonb_agg(CASE WHEN t->>'kind' = 'field'
+                                   THEN t || jsonb_build_object('field', audience.search_field(t->>'field'))
+                                   ELSE t END), '[]')
+      INTO terms
+      FROM jsonb_array_elements(audience.search_terms(query)) t;
+    RETURN QUERY
+    SELECT c.* FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND NOT EXISTS (
+           SELECT FROM jsonb_array_elements(terms) t
+            WHERE NOT coalesce(CASE t->>'kind'
+                WHEN 'tag' THEN audience.tag_keys(c.tags) @> ARRAY[lower(t->>'value')]
+                WHEN 'word' THEN
+                    strpos(lower(concat_ws(' ', c.email, c.first_name, c.last_name, c.company)), lower(t->>'value')) > 0
+                ELSE lower(CASE WHEN t->>'field' LIKE 'custom.%'
+                                THEN c.attributes ->> substr(t->>'field', 8)
+                                ELSE to_jsonb(c) ->> (t->>'field') END) = lower(t->>'value')
+            END, false))
+     ORDER BY c.email;
+END
+$$;
+COMMENT ON FUNCTION audience.search(text) IS 'Contacts matching every term: field:value (standard or custom), tag:X, and free words in email, names and company; quote values with spaces';
+
+--------------------------------------------------------------------------
+-- GDPR
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.export_contact(email text) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT jsonb_build_object('contact', to_jsonb(c) - 'tenant_id')
+      FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.email = audience.normalize_email(export_contact.email)
+$$;
+COMMENT ON FUNCTION audience.export_contact(text) IS 'Everything held on a person (fields, tags and custom fields) as JSON; null when unknown';
+
+CREATE FUNCTION audience.forget_contact(email text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    erased boolean;
+BEGIN
+    DELETE FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.email = audience.normalize_email(forget_contact.email);
+    GET DIAGNOSTICS erased = ROW_COUNT;
+    RETURN erased;
+END
+$$;
+COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it; false when there was none';
+
+--------------------------------------------------------------------------
+-- Row Level Security and grants
+--------------------------------------------------------------------------
+-- Policies read the tenant through (SELECT …) so it is computed once per
+-- query, and only when the role does not see every tenant.
+ALTER TABLE audience.tenants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audience.tenants
+    USING ((SELECT audience.sees_all_tenants()) OR id = (SELECT audience.current_tenant()));
+COMMENT ON POLICY tenant_isolation ON audience.tenants IS 'audience_user sees its current tenant only';
+
+DO $policies$
+DECLARE
+    scoped text;
+BEGIN
+    FOREACH scoped IN ARRAY ARRAY['contacts', 'fields'] LOOP
+        EXECUTE format('ALTER TABLE audience.%I ENABLE ROW LEVEL SECURITY', scoped);
+        EXECUTE format($p$CREATE POLICY tenant_isolation ON audience.%I
+            USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))
+            WITH CHECK ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))$p$, scoped);
+        EXECUTE format('COMMENT ON POLICY tenant_isolation ON audience.%I IS %L', scoped,
+                       'audience_user reads and writes rows of its current tenant only; audience_admin all');
+    END LOOP;
+END
+$policies$;
+
+GRANT USAGE ON SCHEMA audience TO audience_user;
+GRANT SELECT ON audience.tenants TO audience_user;
+GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON audience.contacts, audience.fields TO audience_user;
+GRANT SELECT ON audience.tag_summary TO audience_user;
+REVOKE EXECUTE ON FUNCTION audience.create_tenant(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audience.create_tenant(text) TO audience_admin;

@@ -1,0 +1,82 @@
+//! Normalisation and custom-field checks, called by the contacts trigger
+//! so that every write path stores the same canonical values.
+
+use crate::error::OrRaise;
+use audience_core::fields::{self, FieldType};
+use audience_core::normalize;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+/// Trims and lower-cases an email; raises 22P02 when it is not one.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn normalize_email(email: &str) -> String {
+    normalize::email(email).or_raise()
+}
+
+/// An ISO 3166-1 alpha-2 code in upper case, from a code or English name.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn normalize_country(country: &str) -> String {
+    normalize::country(country).or_raise()
+}
+
+/// `{number, type}`: E.164 and mobile/landline/voip/unknown when the phone
+/// parses (read in `country` when it has no `+`), else as given and unknown.
+#[pg_extern(immutable, parallel_safe)]
+fn normalize_phone(phone: &str, country: Option<&str>) -> Vec<String> {
+    let normalized = normalize::phone(phone, country);
+    vec![normalized.number, normalized.kind.as_str().to_string()]
+}
+
+/// Tags trimmed, empty ones dropped, case-insensitive duplicates removed.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn normalize_tags(tags: Vec<Option<String>>) -> Vec<String> {
+    normalize::tags(tags.iter().flatten().map(String::as_str))
+}
+
+/// The case-folded tags that tag conditions compare and the GIN index holds.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn tag_keys(tags: Vec<Option<String>>) -> Vec<String> {
+    tags.iter().flatten().map(|tag| normalize::tag_key(tag)).collect()
+}
+
+/// The canonical name of a custom field (raises on a malformed or standard name).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn custom_field_name(name: &str) -> String {
+    fields::custom_field_name(name).or_raise()
+}
+
+/// The canonical spelling of a custom field type (raises on an unknown one).
+#[pg_extern(immutable, strict, parallel_safe)]
+fn field_type(name: &str) -> &'static str {
+    FieldType::parse(name).or_raise().as_str()
+}
+
+/// `attributes` checked against `catalogue` (`{"name": "type", …}`), with
+/// values converted to their stored form; raises on unknown fields and on
+/// values of the wrong type.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn coerce_attributes(attributes: JsonB, catalogue: JsonB) -> JsonB {
+    let Some(attributes) = attributes.0.as_object() else {
+        crate::error::raise(audience_core::Error::new(
+            audience_core::ErrorKind::DatatypeMismatch,
+            format!("attributes must be a JSON object, not {}", attributes.0),
+        ));
+    };
+    let catalogue: Vec<(String, FieldType)> = catalogue
+        .0
+        .as_object()
+        .map(|known| {
+            known
+                .iter()
+                .filter_map(|(name, kind)| Some((name.clone(), FieldType::parse(kind.as_str()?).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    JsonB(serde_json::Value::Object(fields::coerce_attributes(attributes, &catalogue).or_raise()))
+}
+
+/// The standard contact columns, in table order.
+#[pg_extern(immutable, parallel_safe)]
+fn standard_fields() -> Vec<&'static str> {
+    fields::STANDARD_FIELDS.to_vec()
+}

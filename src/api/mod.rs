@@ -1,0 +1,5 @@
+//! The SQL surface written in Rust, one file per SPEC area. Everything else
+//! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
+
+mod contacts;
+mod search;
