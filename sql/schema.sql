@@ -392,7 +392,7 @@ BEGIN
     RAISE EXCEPTION 'unknown field "%" in search', name
         USING ERRCODE = 'undefined_object',
               HINT = format('Standard fields: %s. Custom fields: %s.',
-                            array_to_string(audience.standard_fields(), ', '),
+                            array_to_string(array_remove(array_remove(audience.standard_fields(), 'tags'), 'attributes'), ', '),
                             coalesce(array_to_string(known, ', '), 'none'));
 END
 $$;

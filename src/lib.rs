@@ -14,7 +14,6 @@ mod error;
 extension_sql_file!("../sql/schema.sql", name = "schema", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
 mod tests;
 
 /// Required by `cargo pgrx test`.

@@ -1,1 +1,56 @@
+//! `#[pg_test]`s of the Rust functions as SQL sees them: errors, nulls and
+//! the shapes of results. SQLSTATEs and scenarios are checked in
+//! tests/pg_regress.
 
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test(error = "invalid email address in field \"email\": \"not-an-email\"")]
+    fn invalid_emails_are_rejected() {
+        Spi::run("SELECT audience.normalize_email('not-an-email')").unwrap();
+    }
+
+    #[pg_test]
+    fn normalize_email_is_strict() {
+        assert_eq!(Spi::get_one::<String>("SELECT audience.normalize_email(NULL)"), Ok(None));
+    }
+
+    #[pg_test]
+    fn phones_return_number_and_type() {
+        let phone = Spi::get_one::<Vec<String>>("SELECT audience.normalize_phone('030 1234567', 'DE')");
+        assert_eq!(phone, Ok(Some(vec!["+49301234567".to_string(), "landline".to_string()])));
+    }
+
+    #[pg_test(error = "invalid value for number field \"budget\": \"abc\"")]
+    fn custom_numbers_reject_words() {
+        Spi::run(r#"SELECT audience.coerce_attributes('{"budget": "abc"}', '{"budget": "number"}')"#).unwrap();
+    }
+
+    #[pg_test(error = "unknown field type \"colour\"")]
+    fn unknown_field_types_are_rejected() {
+        Spi::run("SELECT audience.field_type('colour')").unwrap();
+    }
+
+    #[pg_test(error = "no tenant selected: the setting audience.tenant is not set")]
+    fn missing_tenant_is_an_error_not_an_empty_result() {
+        Spi::run("SELECT count(*) FROM audience.search('anything')").unwrap();
+    }
+
+    #[pg_test]
+    fn tag_keys_fold_case_for_the_index() {
+        let keys = Spi::get_one::<Vec<String>>("SELECT audience.tag_keys(ARRAY['VIP', 'Webinar 2025'])");
+        assert_eq!(keys, Ok(Some(vec!["vip".to_string(), "webinar 2025".to_string()])));
+    }
+
+    #[pg_test]
+    fn search_terms_are_json() {
+        let terms = Spi::get_one::<pgrx::JsonB>(r#"SELECT audience.search_terms('tag:"Very Important" acme')"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            terms.0,
+            serde_json::json!([{"kind": "tag", "value": "Very Important"}, {"kind": "word", "value": "acme"}])
+        );
+    }
+}

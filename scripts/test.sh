@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Every test: the core's unit and property tests, the #[pg_test]s, and the
+# pg_regress scenarios against a throwaway cluster. Exits non-zero on any
+# failure. Name stages to run only those: scripts/test.sh unit pg_test regress
+source "$(dirname "$0")/lib.sh"
+
+REGRESS_DIR=${REGRESS_DIR:-/tmp/audience-regress}
+REGRESS_PORT=${REGRESS_PORT:-54329}
+
+STAGES=("${@:-unit}")
+[ $# -gt 0 ] || STAGES=(unit pg_test regress)
+wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
+
+ensure_tools
+cd "$ROOT"
+
+if wants unit; then
+    say "unit and property tests (audience-core)"
+    cargo test -p audience-core
+fi
+
+if wants pg_test; then
+    say "#[pg_test]s"
+    if [ "$(id -u)" = 0 ]; then
+        mkdir -p /tmp/audience-pgdata && chown postgres /tmp/audience-pgdata
+        cargo pgrx test pg15 --runas postgres --pgdata /tmp/audience-pgdata
+    else
+        cargo pgrx test pg15
+    fi
+fi
+
+wants regress || { say "done"; exit 0; }
+say "pg_regress"
+install_extension
+trap 'stop_cluster "$REGRESS_DIR"' EXIT
+start_cluster "$REGRESS_DIR" "$REGRESS_PORT"
+BIN=$("$PG_CONFIG" --bindir)
+as_pg "$BIN/createdb" -h "$REGRESS_DIR" -p "$REGRESS_PORT" -U postgres audience
+# pg_regress silently skips a test without expected output, and the
+# schedule fixes the order: check that every test is listed and complete.
+for sql in tests/pg_regress/sql/*.sql; do
+    name=$(basename "$sql" .sql)
+    grep -qE "^test:.* $name( |$)" tests/pg_regress/schedule || { echo "$name is not in tests/pg_regress/schedule" >&2; exit 1; }
+    [ -f "tests/pg_regress/expected/$name.out" ] || { echo "no expected output for $name" >&2; exit 1; }
+done
+# pg_regress writes results next to the inputs: give it a copy it may write.
+work=$(mktemp -d)
+cp -r tests/pg_regress/. "$work"/
+[ "$(id -u)" = 0 ] && chown -R postgres "$work"
+cp data/sample_audience.csv "$REGRESS_DIR"/
+status=0
+as_pg "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
+    --host="$REGRESS_DIR" --port="$REGRESS_PORT" --user=postgres --dbname=audience \
+    --inputdir="$work" --outputdir="$work" --schedule="$work/schedule" || status=$?
+if [ $status -ne 0 ]; then
+    cat "$work/regression.diffs" 2>/dev/null | head -200
+    echo "pg_regress failed; results in $work" >&2
+    exit $status
+fi
+rm -rf "$work"
+say "all tests passed"
