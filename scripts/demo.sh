@@ -18,9 +18,10 @@ say "loading the sample audience"
 "${PSQL[@]}" -d audience -v datadir="$DEMO_DIR" -f "$ROOT/scripts/demo.sql"
 cat <<DONE
 
-Connect with:
+Connect as the application role "app" (tenant acme, Row Level Security on):
+    psql -h $DEMO_DIR -p $DEMO_PORT -U app audience
+or as the superuser, who sees every tenant's rows in the tables:
     psql -h $DEMO_DIR -p $DEMO_PORT -U postgres audience
-and run: SET audience.tenant = 'acme';
 Stop the cluster with:
     $(if [ "$(id -u)" = 0 ]; then echo "runuser -u postgres -- "; fi)$("$PG_CONFIG" --bindir)/pg_ctl -D $DEMO_DIR/data stop
 DONE

@@ -3,10 +3,13 @@
 CREATE EXTENSION audience;
 SELECT audience.create_tenant('acme') IS NOT NULL AS "created tenant acme";
 SELECT audience.use_tenant('acme') IS NOT NULL AS "using tenant acme";
+-- Applications log in as a role granted audience_user; this one lands in acme.
+CREATE ROLE app LOGIN IN ROLE audience_user;
+ALTER ROLE app SET audience.tenant = 'acme';
 
-SELECT audience.define_field('Industry', 'text');
-SELECT audience.define_field('Budget', 'number');
-SELECT audience.define_field('Signed Up', 'date');
+SELECT audience.define_field('Industry', 'text') AS industry,
+       audience.define_field('Budget', 'number') AS budget,
+       audience.define_field('Signed Up', 'date') AS signed_up;
 
 CREATE TEMP TABLE sample (
     email text, first_name text, last_name text, company text, job_title text, phone text,
