@@ -5,6 +5,7 @@
 pub mod error;
 pub mod fields;
 pub mod normalize;
+pub mod rules;
 pub mod search;
 
 pub use error::{Error, ErrorKind};

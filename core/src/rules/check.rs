@@ -1,0 +1,240 @@
+//! Type checking of a rule against the standard contact fields and, when
+//! given, the tenant's custom fields and segments.
+
+use super::ast::*;
+use crate::error::{Error, ErrorKind, Result};
+use crate::fields::FieldType;
+
+/// The type of a value a field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Text,
+    Number,
+    Timestamp,
+    Date,
+    Boolean,
+    Uuid,
+}
+
+impl ValueType {
+    fn name(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Number => "number",
+            ValueType::Timestamp => "timestamp",
+            ValueType::Date => "date",
+            ValueType::Boolean => "boolean",
+            ValueType::Uuid => "uuid",
+        }
+    }
+
+    fn of_custom(kind: FieldType) -> ValueType {
+        match kind {
+            FieldType::Text => ValueType::Text,
+            FieldType::Number => ValueType::Number,
+            FieldType::Date => ValueType::Date,
+            FieldType::Boolean => ValueType::Boolean,
+        }
+    }
+}
+
+/// The standard contact columns a rule may name, with their types.
+pub const STANDARD: &[(&str, ValueType)] = &[
+    ("id", ValueType::Uuid),
+    ("email", ValueType::Text),
+    ("first_name", ValueType::Text),
+    ("last_name", ValueType::Text),
+    ("company", ValueType::Text),
+    ("job_title", ValueType::Text),
+    ("phone", ValueType::Text),
+    ("phone_type", ValueType::Text),
+    ("country", ValueType::Text),
+    ("city", ValueType::Text),
+    ("status", ValueType::Text),
+    ("lead_status", ValueType::Text),
+    ("source", ValueType::Text),
+    ("assigned_to", ValueType::Text),
+    ("score", ValueType::Number),
+    ("reachability", ValueType::Number),
+    ("created_at", ValueType::Timestamp),
+    ("updated_at", ValueType::Timestamp),
+    ("last_activity_at", ValueType::Timestamp),
+    ("last_opened_at", ValueType::Timestamp),
+    ("last_clicked_at", ValueType::Timestamp),
+];
+
+pub fn standard_type(name: &str) -> Option<ValueType> {
+    STANDARD.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// What a rule's field names resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Standard(&'static str, ValueType),
+    Custom(String, ValueType),
+}
+
+impl Resolved {
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Resolved::Standard(_, t) | Resolved::Custom(_, t) => *t,
+        }
+    }
+}
+
+/// The tenant's catalogue. `None` parts are not checked (the type input
+/// function knows neither custom fields nor segments).
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub custom: Option<Vec<(String, FieldType)>>,
+    /// Segment names with their ids.
+    pub segments: Option<Vec<(String, String)>>,
+}
+
+impl Catalogue {
+    /// Resolves a field: standard first (unless written `custom.x`), then
+    /// custom. Unknown custom fields are accepted when custom fields are not
+    /// known (`custom: None`), as text.
+    pub fn resolve(&self, field: &Field) -> Result<Resolved> {
+        if !field.custom {
+            if let Some(t) = standard_type(&field.name) {
+                let name = STANDARD.iter().find(|(n, _)| *n == field.name).unwrap().0;
+                return Ok(Resolved::Standard(name, t));
+            }
+            if field.name == "tags" || field.name == "attributes" || field.name == "tenant_id" {
+                return Err(Error::new(
+                    ErrorKind::DatatypeMismatch,
+                    format!("field \"{}\"{} cannot be compared in a rule", field.name, field.at()),
+                )
+                .with_hint("Use tag 'name' for tags and custom.name for custom fields."));
+            }
+        }
+        let Some(custom) = &self.custom else {
+            return Ok(Resolved::Custom(field.name.clone(), ValueType::Text));
+        };
+        match custom.iter().find(|(n, _)| *n == field.name) {
+            Some((name, kind)) => Ok(Resolved::Custom(name.clone(), ValueType::of_custom(*kind))),
+            None => {
+                let standard: Vec<&str> = STANDARD.iter().map(|(n, _)| *n).collect();
+                let known: Vec<&str> = custom.iter().map(|(n, _)| n.as_str()).collect();
+                Err(Error::new(ErrorKind::UndefinedObject, format!("unknown field \"{field}\"{}", field.at())).with_hint(
+                    format!(
+                        "Standard fields: {}. Custom fields: {}.",
+                        standard.join(", "),
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+impl Catalogue {
+    /// The id of a segment, named case-insensitively.
+    pub fn segment_id(&self, name: &str) -> Option<&str> {
+        let wanted = name.to_lowercase();
+        self.segments.as_ref()?.iter().find(|(n, _)| n.to_lowercase() == wanted).map(|(_, id)| id.as_str())
+    }
+}
+
+/// Checks a rule: field names, value types, segment names.
+pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
+    match rule {
+        Rule::Everyone | Rule::Tag(_) => Ok(()),
+        Rule::And(parts) | Rule::Or(parts) => parts.iter().try_for_each(|part| check(part, catalogue)),
+        Rule::Not(inner) => check(inner, catalogue),
+        Rule::Compare { field, value, .. } => check_value(field, value, catalogue),
+        Rule::In { field, values, .. } => values.iter().try_for_each(|value| check_value(field, value, catalogue)),
+        Rule::Between { field, low, high } => {
+            check_value(field, low, catalogue)?;
+            check_value(field, high, catalogue)
+        }
+        Rule::Text { field, op, .. } => match catalogue.resolve(field)?.value_type() {
+            ValueType::Text => Ok(()),
+            other => Err(mismatch(field, other, &format!("\"{}\" applies to text fields only", op.as_str()))),
+        },
+        Rule::IsNull { field, .. } => catalogue.resolve(field).map(|_| ()),
+        Rule::Within { field, .. } | Rule::Before { field, .. } => match catalogue.resolve(field)?.value_type() {
+            ValueType::Timestamp | ValueType::Date => Ok(()),
+            other => Err(mismatch(field, other, "within and before … ago apply to date and time fields only")),
+        },
+        Rule::InSegment(name) => match &catalogue.segments {
+            Some(known) if catalogue.segment_id(name).is_none() => Err(Error::new(
+                ErrorKind::UndefinedObject,
+                format!("unknown segment \"{name}\" in rule"),
+            )
+            .with_hint(if known.is_empty() {
+                "This tenant has no segments yet.".to_string()
+            } else {
+                let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+                format!("Known segments: {}.", names.join(", "))
+            })),
+            _ => Ok(()),
+        },
+        Rule::Event(event) => {
+            let kind_ok = event.kind.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && event.kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if kind_ok {
+                Ok(())
+            } else {
+                Err(Error::new(ErrorKind::InvalidParameter, format!("invalid event kind '{}'", event.kind))
+                    .with_hint("Event kinds are lower-case words such as opened, clicked or webinar_attended."))
+            }
+        }
+    }
+}
+
+fn mismatch(field: &Field, actual: ValueType, why: &str) -> Error {
+    Error::new(
+        ErrorKind::DatatypeMismatch,
+        format!("field \"{field}\"{} is of type {}: {why}", field.at(), actual.name()),
+    )
+}
+
+fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<()> {
+    let expected = catalogue.resolve(field)?.value_type();
+    let fits = match (expected, value) {
+        (ValueType::Text, Literal::String(_)) => true,
+        (ValueType::Number, Literal::Number(_)) => true,
+        (ValueType::Boolean, Literal::Bool(_)) => true,
+        (ValueType::Timestamp | ValueType::Date, Literal::String(s)) => parse_time(s).is_some(),
+        (ValueType::Uuid, Literal::String(s)) => is_uuid(s),
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::DatatypeMismatch,
+            format!("field \"{field}\"{} of type {} cannot be compared with {value}", field.at(), expected.name()),
+        )
+        .with_hint(match expected {
+            ValueType::Text => "Write text values in single quotes: city = 'Toronto'.",
+            ValueType::Number => "Write numbers without quotes: score > 50.",
+            ValueType::Timestamp | ValueType::Date => "Write dates as strings: created_at >= '2025-01-01'.",
+            ValueType::Boolean => "Compare boolean fields with true or false.",
+            ValueType::Uuid => "Write contact ids as quoted uuids.",
+        }))
+    }
+}
+
+/// Reads a date or timestamp literal: `2025-01-01`, `2025-01-01 10:00`,
+/// `2025-01-01T10:00:00Z`, … Returns seconds since the epoch (UTC).
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp());
+    }
+    if let Ok(moment) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(moment.timestamp());
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+        .map(|moment| moment.and_utc().timestamp())
+}
+
+fn is_uuid(text: &str) -> bool {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}

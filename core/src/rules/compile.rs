@@ -1,0 +1,257 @@
+//! Compiles a checked rule to one SQL predicate over `audience.contacts`
+//! aliased `c`. Every value, custom field name and segment id is a bound
+//! parameter (`$n`); only our own column names are written into the text.
+//!
+//! Semantics: a condition on a field that is null is not true (as in SQL),
+//! and `not X` is true whenever X is not true, so `not city = 'Paris'`
+//! includes contacts without a city.
+
+use super::ast::*;
+use super::check::{parse_time, Catalogue, Resolved, ValueType};
+use crate::error::{Error, ErrorKind, Result};
+use std::collections::BTreeSet;
+
+/// A rule as SQL: the predicate, its parameter values (all passed as text
+/// and cast in the SQL), and what the predicate reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    pub predicate: String,
+    pub params: Vec<String>,
+    /// Contact columns the predicate reads (`events` for engagement).
+    pub reads: BTreeSet<String>,
+    /// Whether the truth of the rule changes with the passing of time.
+    pub time_relative: bool,
+    /// Ids of the segments the rule refers to.
+    pub segments: BTreeSet<String>,
+}
+
+/// Compiles `rule`; parameters are numbered from `first_param` (the caller
+/// binds the tenant and others before them).
+pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize) -> Result<Compiled> {
+    super::check::check(rule, catalogue)?;
+    let mut compiler = Compiler {
+        catalogue,
+        first_param,
+        out: Compiled {
+            predicate: String::new(),
+            params: Vec::new(),
+            reads: BTreeSet::new(),
+            time_relative: false,
+            segments: BTreeSet::new(),
+        },
+    };
+    compiler.out.predicate = compiler.rule(rule)?;
+    Ok(compiler.out)
+}
+
+struct Compiler<'a> {
+    catalogue: &'a Catalogue,
+    first_param: usize,
+    out: Compiled,
+}
+
+/// Standard text columns stored in one case by the contacts trigger, and
+/// the case they are stored in: comparing them needs no `lower()`, so their
+/// plain indexes serve.
+fn stored_case(column: &str) -> Option<fn(&str) -> String> {
+    match column {
+        "country" => Some(str::to_uppercase),
+        "email" | "status" | "lead_status" | "source" | "phone_type" => Some(str::to_lowercase),
+        _ => None,
+    }
+}
+
+/// Escapes `%`, `_` and `\` for LIKE.
+fn like_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .collect()
+}
+
+impl Compiler<'_> {
+    fn bind(&mut self, value: impl Into<String>) -> String {
+        self.out.params.push(value.into());
+        format!("${}", self.first_param + self.out.params.len() - 1)
+    }
+
+    /// A typed SQL expression for a field, and how text values compare with it.
+    fn column(&mut self, field: &Field) -> Result<(String, ValueType, Case)> {
+        let resolved = self.catalogue.resolve(field)?;
+        Ok(match resolved {
+            Resolved::Standard(column, kind) => {
+                self.out.reads.insert(column.to_string());
+                let case = match (kind, stored_case(column)) {
+                    (ValueType::Text, Some(fold)) => Case::Stored(fold),
+                    (ValueType::Text, None) => Case::Lower,
+                    _ => Case::Exact,
+                };
+                let expression = match (kind, &case) {
+                    (ValueType::Text, Case::Lower) => format!("lower(c.{column})"),
+                    _ => format!("c.{column}"),
+                };
+                (expression, kind, case)
+            }
+            Resolved::Custom(name, kind) => {
+                self.out.reads.insert("attributes".to_string());
+                let key = self.bind(name);
+                let raw = format!("(c.attributes ->> {key}::text)");
+                let expression = match kind {
+                    ValueType::Text => format!("lower{raw}"),
+                    ValueType::Number => format!("{raw}::numeric"),
+                    ValueType::Date => format!("{raw}::date"),
+                    ValueType::Boolean => format!("{raw}::boolean"),
+                    ValueType::Timestamp => format!("{raw}::timestamptz"),
+                    ValueType::Uuid => format!("{raw}::uuid"),
+                };
+                (expression, kind, if kind == ValueType::Text { Case::Lower } else { Case::Exact })
+            }
+        })
+    }
+
+    fn value(&mut self, kind: ValueType, case: &Case, literal: &Literal) -> Result<String> {
+        let (text, cast) = match (kind, literal) {
+            (ValueType::Text, Literal::String(s)) => (case.apply(s), "text"),
+            (ValueType::Number, Literal::Number(n)) => (n.clone(), "numeric"),
+            (ValueType::Boolean, Literal::Bool(b)) => (b.to_string(), "boolean"),
+            (ValueType::Date, Literal::String(s)) => (s.trim().to_string(), "date"),
+            (ValueType::Timestamp, Literal::String(s)) => (s.trim().to_string(), "timestamptz"),
+            (ValueType::Uuid, Literal::String(s)) => (s.trim().to_lowercase(), "uuid"),
+            _ => {
+                return Err(Error::new(ErrorKind::DatatypeMismatch, format!("cannot compare {kind:?} with {literal}")));
+            }
+        };
+        if matches!(kind, ValueType::Date | ValueType::Timestamp) && parse_time(&text).is_none() {
+            return Err(Error::new(ErrorKind::InvalidText, format!("invalid date {literal}")));
+        }
+        let placeholder = self.bind(text);
+        Ok(format!("{placeholder}::{cast}"))
+    }
+
+    fn interval(&mut self, span: Span) -> String {
+        self.out.time_relative = true;
+        let placeholder = self.bind(span.to_string());
+        format!("(now() - {placeholder}::interval)")
+    }
+
+    fn rule(&mut self, rule: &Rule) -> Result<String> {
+        Ok(match rule {
+            Rule::Everyone => "true".to_string(),
+            Rule::And(parts) | Rule::Or(parts) => {
+                let joiner = if matches!(rule, Rule::And(_)) { " AND " } else { " OR " };
+                let sql: Result<Vec<String>> = parts.iter().map(|p| self.rule(p)).collect();
+                format!("({})", sql?.join(joiner))
+            }
+            Rule::Not(inner) => format!("(({}) IS NOT TRUE)", self.rule(inner)?),
+            Rule::Compare { field, op, value } => {
+                let (column, kind, case) = self.column(field)?;
+                let value = self.value(kind, &case, value)?;
+                let op = if *op == CompareOp::Ne { "<>" } else { op.as_str() };
+                format!("({column} {op} {value})")
+            }
+            Rule::In { field, values, negated } => {
+                let (column, kind, case) = self.column(field)?;
+                let list: Result<Vec<String>> = values.iter().map(|v| self.value(kind, &case, v)).collect();
+                format!("({column} {}IN ({}))", if *negated { "NOT " } else { "" }, list?.join(", "))
+            }
+            Rule::Between { field, low, high } => {
+                let (column, kind, case) = self.column(field)?;
+                let low = self.value(kind, &case, low)?;
+                let high = self.value(kind, &case, high)?;
+                format!("({column} BETWEEN {low} AND {high})")
+            }
+            Rule::Text { field, op, value } => {
+                let (column, _, case) = self.column(field)?;
+                let folded = if matches!(case, Case::Lower) { column } else { format!("lower({column})") };
+                let escaped = like_escape(&value.to_lowercase());
+                let pattern = match op {
+                    TextOp::Contains => format!("%{escaped}%"),
+                    TextOp::StartsWith => format!("{escaped}%"),
+                    TextOp::EndsWith => format!("%{escaped}"),
+                };
+                let placeholder = self.bind(pattern);
+                format!("({folded} LIKE {placeholder}::text)")
+            }
+            Rule::IsNull { field, negated } => {
+                let (column, _, _) = self.column(field)?;
+                format!("({column} IS {}NULL)", if *negated { "NOT " } else { "" })
+            }
+            Rule::Within { field, span } => {
+                let (column, _, _) = self.column(field)?;
+                format!("({column} >= {})", self.interval(*span))
+            }
+            Rule::Before { field, span } => {
+                let (column, _, _) = self.column(field)?;
+                format!("({column} < {})", self.interval(*span))
+            }
+            Rule::Tag(tag) => {
+                self.out.reads.insert("tags".to_string());
+                let placeholder = self.bind(crate::normalize::tag_key(tag));
+                format!("(audience.tag_keys(c.tags) @> ARRAY[{placeholder}::text])")
+            }
+            Rule::InSegment(name) => {
+                let id = self
+                    .catalogue
+                    .segment_id(name)
+                    .ok_or_else(|| Error::new(ErrorKind::UndefinedObject, format!("unknown segment \"{name}\" in rule")))?
+                    .to_string();
+                self.out.segments.insert(id.clone());
+                let placeholder = self.bind(id);
+                format!(
+                    "EXISTS (SELECT FROM audience.segment_members m WHERE m.tenant_id = c.tenant_id \
+                     AND m.segment_id = {placeholder}::uuid AND m.contact_id = c.id)"
+                )
+            }
+            Rule::Event(event) => self.event(event),
+        })
+    }
+
+    fn event(&mut self, event: &EventCondition) -> String {
+        self.out.reads.insert("events".to_string());
+        let mut filters = vec![format!("e.kind = {}::text", self.bind(event.kind.clone()))];
+        if let Some(url) = &event.url {
+            let pattern = format!("%{}%", like_escape(&url.to_lowercase()));
+            filters.push(format!("lower(e.url) LIKE {}::text", self.bind(pattern)));
+        }
+        match &event.campaign {
+            Some(Campaign::Named(name)) => filters.push(format!("e.campaign = {}::text", self.bind(name.clone()))),
+            Some(Campaign::Last) => filters.push(
+                "e.campaign = (SELECT s.campaign FROM audience.events s WHERE s.tenant_id = c.tenant_id \
+                 AND s.kind = 'sent' AND s.campaign IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
+                    .to_string(),
+            ),
+            None => {}
+        }
+        if let Some(span) = event.within {
+            filters.push(format!("e.occurred_at >= {}", self.interval(span)));
+        }
+        let scope = format!(
+            "FROM audience.events e WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id AND {}",
+            filters.join(" AND ")
+        );
+        match event.count_range() {
+            (1, None) => format!("EXISTS (SELECT {scope})"),
+            (min, None) => format!("((SELECT count(*) {scope}) >= {min})"),
+            (_, Some(max)) => format!("((SELECT count(*) {scope}) <= {max})"),
+        }
+    }
+}
+
+/// How text values are folded before comparison.
+enum Case {
+    /// The column is stored folded this way; fold the value the same way.
+    Stored(fn(&str) -> String),
+    /// The column is lower-cased in SQL; lower-case the value.
+    Lower,
+    /// Not text: compare as is.
+    Exact,
+}
+
+impl Case {
+    fn apply(&self, text: &str) -> String {
+        match self {
+            Case::Stored(fold) => fold(text),
+            Case::Lower => text.to_lowercase(),
+            Case::Exact => text.to_string(),
+        }
+    }
+}

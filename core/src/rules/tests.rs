@@ -1,0 +1,212 @@
+use super::arbitrary::{self, Rng};
+use super::check::{check, Catalogue};
+use super::compile::compile;
+use super::json::{from_json, to_json};
+use super::*;
+use crate::error::ErrorKind;
+use crate::fields::FieldType;
+use proptest::prelude::*;
+
+/// Every example of the language in the product specification.
+const SPEC_EXAMPLES: &[&str] = &[
+    "country = 'US' and reachability >= 70",
+    "status in ('active') and (lead_status = 'hot' or score > 50)",
+    "tag 'VIP' and not tag 'Invalid_Phone'",
+    "source = 'facebook' and created_at within 30 days",
+    "industry = 'Technology' and custom.budget > 500000 and city = 'Toronto'",
+    "phone_type = 'mobile' and assigned_to = 'agent-7'",
+    "email ends with '@example.com' and company contains 'acme'",
+    "last_activity_at before 90 days ago",
+    "opened within 30 days",
+    "clicked at least 3 times within 90 days",
+    "visited '/pricing' within 7 days",
+    "not opened last campaign",
+    "in segment 'Hot leads in Ontario' and not in segment 'Suppressed'",
+    "everyone",
+];
+
+fn catalogue() -> Catalogue {
+    Catalogue {
+        custom: Some(vec![
+            ("budget".into(), FieldType::Number),
+            ("industry".into(), FieldType::Text),
+            ("signed_up".into(), FieldType::Date),
+            ("newsletter".into(), FieldType::Boolean),
+        ]),
+        segments: Some(vec![
+            ("Hot leads in Ontario".into(), "00000000-0000-0000-0000-000000000001".into()),
+            ("Suppressed".into(), "00000000-0000-0000-0000-000000000002".into()),
+        ]),
+    }
+}
+
+#[test]
+fn spec_examples_parse_print_and_parse_back() {
+    for example in SPEC_EXAMPLES {
+        let rule = parse(example).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let printed = rule.to_string();
+        assert_eq!(printed, *example, "the examples are already canonical");
+        assert_eq!(parse(&printed).unwrap(), rule);
+        assert_eq!(from_json(&to_json(&rule)).unwrap(), rule, "{example}");
+        compile(&rule, &catalogue(), 2).unwrap_or_else(|e| panic!("{example}: {e}"));
+    }
+}
+
+#[test]
+fn canonical_form_normalises_case_spacing_and_numbers() {
+    let rule = parse("  COUNTRY='US'  AND(Score>050.10 OR Tag 'x')").unwrap();
+    assert_eq!(rule.to_string(), "country = 'US' and (score > 50.1 or tag 'x')");
+    let rule = parse("custom.budget <> -0 and city = 'O''Hare'").unwrap();
+    assert_eq!(rule.to_string(), "custom.budget != 0 and city = 'O''Hare'");
+    assert_eq!(parse("not not everyone").unwrap().to_string(), "not not everyone");
+    assert_eq!(parse("(a = 'x' or b = 'y') and c = 'z'").unwrap().to_string(), "(a = 'x' or b = 'y') and c = 'z'");
+    assert_eq!(parse("clicked within 2 day at most 1 time").unwrap().to_string(), "clicked at most 1 times within 2 days");
+}
+
+#[test]
+fn syntax_errors_give_the_position_and_what_was_expected() {
+    let cases = [
+        ("country = ", "position 11: expected a value"),
+        ("country 'US'", "position 9: expected an operator"),
+        ("country = 'US' and", "position 19: expected a condition"),
+        ("(score > 1", "position 11: expected \")\""),
+        ("city = 'Toronto", "position 8: unterminated string literal"),
+        ("score > 1 score < 2", "position 11: expected \"and\", \"or\" or the end"),
+        ("score ! 3", "position 7: expected \"!=\""),
+        ("opened within 3 fortnights", "position 17: expected hours, days, weeks or months"),
+        ("", "position 1: empty rule"),
+        ("email @ 'x'", "position 7: unexpected character \"@\""),
+    ];
+    for (text, expected) in cases {
+        let error = parse(text).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Syntax, "{text}");
+        assert!(error.message.contains(expected), "{text}: {}", error.message);
+    }
+}
+
+#[test]
+fn hostile_sizes_are_errors_not_crashes() {
+    let deep = format!("{}everyone{}", "(".repeat(10_000), ")".repeat(10_000));
+    assert_eq!(parse(&deep).unwrap_err().kind, ErrorKind::TooComplex);
+    let nots = format!("{}everyone", "not ".repeat(10_000));
+    assert_eq!(parse(&nots).unwrap_err().kind, ErrorKind::TooComplex);
+    let huge = format!("city = '{}'", "x".repeat(1 << 20));
+    assert_eq!(parse(&huge).unwrap_err().kind, ErrorKind::TooComplex);
+    let wide = vec!["score > 1"; 2000].join(" and ");
+    assert!(parse(&wide).is_ok(), "long flat rules are fine");
+}
+
+#[test]
+fn checker_names_unknown_fields_and_lists_known_ones() {
+    let error = check(&parse("shoe_size = 42").unwrap(), &catalogue()).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::UndefinedObject);
+    assert!(error.message.contains("\"shoe_size\" at position 1"), "{}", error.message);
+    let hint = error.hint.unwrap();
+    assert!(hint.contains("budget, industry, signed_up, newsletter") && hint.contains("reachability"), "{hint}");
+    // Without a tenant's catalogue (the type input), unknown names may be custom fields.
+    assert!(check(&parse("shoe_size = '42'").unwrap(), &Catalogue::default()).is_ok());
+}
+
+#[test]
+fn checker_rejects_values_of_the_wrong_type() {
+    for text in [
+        "score > 'high'",
+        "custom.budget = 'lots'",
+        "city = 5",
+        "created_at >= 'yesterday'",
+        "city within 3 days",
+        "score contains '5'",
+        "newsletter = 'yes'",
+        "tags = 'VIP'",
+    ] {
+        let error = check(&parse(text).unwrap(), &catalogue()).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::DatatypeMismatch, "{text}: {}", error.message);
+    }
+    // Standard fields are checked even without the tenant's catalogue.
+    assert!(check(&parse("score > 'high'").unwrap(), &Catalogue::default()).is_err());
+    assert!(check(&parse("created_at >= '2025-01-01'").unwrap(), &catalogue()).is_ok());
+}
+
+#[test]
+fn unknown_segments_are_named() {
+    let error = check(&parse("in segment 'Nope'").unwrap(), &catalogue()).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::UndefinedObject);
+    assert!(error.hint.unwrap().contains("Hot leads in Ontario"));
+    assert!(check(&parse("in segment 'suppressed'").unwrap(), &catalogue()).is_ok(), "names compare case-insensitively");
+}
+
+#[test]
+fn compiled_sql_binds_every_value() {
+    let rule = parse("city = 'x''; DROP TABLE audience.contacts; --' and custom.industry contains '%_\\'").unwrap();
+    let compiled = compile(&rule, &catalogue(), 2).unwrap();
+    assert_eq!(
+        compiled.predicate,
+        "((lower(c.city) = $2::text) AND (lower(c.attributes ->> $3::text) LIKE $4::text))"
+    );
+    assert_eq!(compiled.params, vec!["x'; drop table audience.contacts; --", "industry", "%\\%\\_\\\\%"]);
+    assert_eq!(compiled.reads.iter().collect::<Vec<_>>(), vec!["attributes", "city"]);
+    assert!(!compiled.time_relative);
+}
+
+#[test]
+fn compiled_sql_uses_stored_case_and_index_forms() {
+    let compiled = compile(&parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(), &catalogue(), 2).unwrap();
+    assert_eq!(
+        compiled.predicate,
+        "((c.country = $2::text) AND (audience.tag_keys(c.tags) @> ARRAY[$3::text]) AND (c.status IN ($4::text)))"
+    );
+    assert_eq!(compiled.params, vec!["US", "vip", "active"]);
+    let compiled = compile(&parse("not opened last campaign").unwrap(), &catalogue(), 2).unwrap();
+    assert!(compiled.predicate.starts_with("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
+    assert!(compiled.predicate.ends_with(") IS NOT TRUE)"));
+    let compiled = compile(&parse("clicked at least 3 times within 90 days").unwrap(), &catalogue(), 2).unwrap();
+    assert!(compiled.predicate.contains(">= 3)") && compiled.time_relative);
+    let compiled = compile(&parse("in segment 'suppressed'").unwrap(), &catalogue(), 2).unwrap();
+    assert_eq!(compiled.params, vec!["00000000-0000-0000-0000-000000000002"]);
+}
+
+#[test]
+fn json_form_matches_the_specification() {
+    let rule = parse("country = 'US' and not tag 'VIP' or clicked at least 3 times within 30 days").unwrap();
+    assert_eq!(
+        to_json(&rule),
+        serde_json::json!({"or": [
+            {"and": [{"field": "country", "op": "=", "value": "US"}, {"not": {"tag": "VIP"}}]},
+            {"event": "clicked", "within": "30 days", "min_count": 3}
+        ]})
+    );
+    let error = from_json(&serde_json::json!({"field": "score", "op": "~", "value": 1})).unwrap_err();
+    assert!(error.message.contains("unknown op"), "{}", error.message);
+    assert!(from_json(&serde_json::json!({"and": []})).is_err());
+    assert!(from_json(&serde_json::json!([1])).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn print_then_parse_is_the_identity(seed in any::<u64>()) {
+        let rule = arbitrary::rule(&mut Rng::new(seed), 4);
+        let printed = rule.to_string();
+        prop_assert_eq!(parse(&printed).unwrap(), rule.clone(), "{}", printed);
+        prop_assert_eq!(from_json(&to_json(&rule)).unwrap(), rule.clone());
+        compile(&rule, &catalogue(), 2).unwrap();
+    }
+
+    #[test]
+    fn the_parser_never_panics(text in ".{0,300}") {
+        let _ = parse(&text);
+    }
+
+    #[test]
+    fn the_parser_never_panics_on_rule_like_text(words in proptest::collection::vec(
+        prop::sample::select(vec!["(", ")", "and", "or", "not", "'x'", "3", "-1.5", "=", "<=", "in", ",", "tag",
+            "segment", "opened", "within", "days", "at", "least", "times", "score", "custom", ".", "city",
+            "between", "is", "null", "before", "ago", "last", "campaign", "event", "everyone", "'", "ends", "with"]),
+        0..40)) {
+        let text = words.join(" ");
+        if let Ok(rule) = parse(&text) {
+            prop_assert_eq!(parse(&rule.to_string()).unwrap(), rule);
+        }
+    }
+}
