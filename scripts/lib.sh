@@ -64,7 +64,9 @@ shared_preload_libraries = 'pg_cron'
 cron.database_name = 'audience'
 fsync = off
 CONF
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    # A Rust backtrace setting would make the server print backtraces into
+    # error details.
+    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 }
 
 # stop_cluster DIR: stops the cluster in DIR if one is running there.

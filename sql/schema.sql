@@ -322,6 +322,70 @@ $$;
 COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a contact by email; keys are standard fields or custom field names; returns its id';
 
 --------------------------------------------------------------------------
+-- Engagement events (scoring triggers come with the scoring module)
+--------------------------------------------------------------------------
+CREATE TABLE audience.events (
+    tenant_id   uuid        NOT NULL DEFAULT audience.current_tenant(),
+    id          bigint      GENERATED ALWAYS AS IDENTITY,
+    contact_id  uuid        NOT NULL,
+    kind        text        NOT NULL CHECK (kind ~ '^[a-z][a-z0-9_]*$'),
+    campaign    text,
+    url         text,
+    occurred_at timestamptz NOT NULL DEFAULT now(),
+    props       jsonb,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, contact_id) REFERENCES audience.contacts (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE audience.events IS 'Engagement history: sent, opened, clicked, replied, visited, bounced, unsubscribed or any lower-case word';
+COMMENT ON COLUMN audience.events.url IS 'Page or link; rule conditions match part of it, case-insensitively';
+SELECT pg_catalog.pg_extension_config_dump('audience.events', '');
+SELECT pg_catalog.pg_extension_config_dump('audience.events_id_seq', '');
+CREATE INDEX events_contact ON audience.events (tenant_id, contact_id, kind, occurred_at);
+COMMENT ON INDEX audience.events_contact IS 'Serves engagement conditions, per contact';
+CREATE INDEX events_kind ON audience.events (tenant_id, kind, occurred_at);
+COMMENT ON INDEX audience.events_kind IS 'Serves per-kind and last-campaign lookups';
+
+--------------------------------------------------------------------------
+-- Segments
+--------------------------------------------------------------------------
+CREATE TABLE audience.segments (
+    tenant_id        uuid        NOT NULL DEFAULT audience.current_tenant()
+                                 REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    id               uuid        NOT NULL DEFAULT gen_random_uuid(),
+    name             text        NOT NULL CHECK (btrim(name) <> ''),
+    description      text,
+    kind             text        NOT NULL CHECK (kind IN ('static', 'dynamic', 'everyone')),
+    rule             audience.rule CHECK ((kind = 'dynamic') = (rule IS NOT NULL)),
+    member_count     bigint      NOT NULL DEFAULT 0,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    refreshed_at     timestamptz,
+    refresh_duration interval,
+    PRIMARY KEY (tenant_id, id)
+);
+COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments and the built-in Everyone segment';
+COMMENT ON COLUMN audience.segments.rule IS 'The membership rule of a dynamic segment';
+COMMENT ON COLUMN audience.segments.member_count IS 'Stored members, kept in step with segment_members';
+COMMENT ON COLUMN audience.segments.refresh_duration IS 'How long the last refresh took';
+SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');
+CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, lower(name));
+COMMENT ON INDEX audience.segments_name IS 'Segment names are unique per tenant, case-insensitively';
+
+CREATE TABLE audience.segment_members (
+    tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant(),
+    segment_id uuid        NOT NULL,
+    contact_id uuid        NOT NULL,
+    added_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, segment_id, contact_id),
+    FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE,
+    FOREIGN KEY (tenant_id, contact_id) REFERENCES audience.contacts (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE audience.segment_members IS 'Stored membership of every segment, kept in step by triggers';
+SELECT pg_catalog.pg_extension_config_dump('audience.segment_members', '');
+CREATE INDEX segment_members_contact ON audience.segment_members (tenant_id, contact_id);
+COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per-contact maintenance';
+
+--------------------------------------------------------------------------
 -- Tags
 --------------------------------------------------------------------------
 CREATE FUNCTION audience.tag(contact uuid, VARIADIC tags text[]) RETURNS text[]
@@ -434,12 +498,20 @@ COMMENT ON FUNCTION audience.search(text) IS 'Contacts matching every term: fiel
 CREATE FUNCTION audience.export_contact(email text) RETURNS jsonb
 LANGUAGE sql STABLE
 AS $$
-    SELECT jsonb_build_object('contact', to_jsonb(c) - 'tenant_id')
+    SELECT jsonb_build_object(
+        'contact', to_jsonb(c) - 'tenant_id',
+        'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'tenant_id' - 'contact_id' ORDER BY e.occurred_at, e.id)
+                              FROM audience.events e
+                             WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id), '[]'),
+        'segments', coalesce((SELECT jsonb_agg(s.name ORDER BY s.name)
+                                FROM audience.segment_members m
+                                JOIN audience.segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
+                               WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id), '[]'))
       FROM audience.contacts c
      WHERE c.tenant_id = audience.current_tenant()
        AND c.email = audience.normalize_email(export_contact.email)
 $$;
-COMMENT ON FUNCTION audience.export_contact(text) IS 'Everything held on a person (fields, tags and custom fields) as JSON; null when unknown';
+COMMENT ON FUNCTION audience.export_contact(text) IS 'Everything held on a person: fields, tags, custom fields, events and segments, as JSON; null when unknown';
 
 CREATE FUNCTION audience.forget_contact(email text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
@@ -470,7 +542,7 @@ DO $policies$
 DECLARE
     scoped text;
 BEGIN
-    FOREACH scoped IN ARRAY ARRAY['contacts', 'fields'] LOOP
+    FOREACH scoped IN ARRAY ARRAY['contacts', 'fields', 'events', 'segments', 'segment_members'] LOOP
         EXECUTE format('ALTER TABLE audience.%I ENABLE ROW LEVEL SECURITY', scoped);
         EXECUTE format($p$CREATE POLICY tenant_isolation ON audience.%I
             USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))
@@ -484,7 +556,8 @@ $policies$;
 GRANT USAGE ON SCHEMA audience TO audience_user;
 GRANT SELECT ON audience.tenants TO audience_user;
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON audience.contacts, audience.fields TO audience_user;
+GRANT SELECT, INSERT, UPDATE, DELETE ON audience.contacts, audience.fields, audience.events,
+    audience.segments, audience.segment_members TO audience_user;
 GRANT SELECT ON audience.tag_summary TO audience_user;
 REVOKE EXECUTE ON FUNCTION audience.create_tenant(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audience.create_tenant(text) TO audience_admin;

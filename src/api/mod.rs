@@ -2,4 +2,5 @@
 //! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
 
 mod contacts;
+pub mod rules;
 mod search;

@@ -14,6 +14,9 @@ pub enum ValueType {
     Date,
     Boolean,
     Uuid,
+    /// A custom field whose type is not known yet (the type input checks
+    /// rules without the tenant's catalogue): any value and operator fit.
+    Unchecked,
 }
 
 impl ValueType {
@@ -25,6 +28,7 @@ impl ValueType {
             ValueType::Date => "date",
             ValueType::Boolean => "boolean",
             ValueType::Uuid => "uuid",
+            ValueType::Unchecked => "unknown",
         }
     }
 
@@ -110,7 +114,7 @@ impl Catalogue {
             }
         }
         let Some(custom) = &self.custom else {
-            return Ok(Resolved::Custom(field.name.clone(), ValueType::Text));
+            return Ok(Resolved::Custom(field.name.clone(), ValueType::Unchecked));
         };
         match custom.iter().find(|(n, _)| *n == field.name) {
             Some((name, kind)) => Ok(Resolved::Custom(name.clone(), ValueType::of_custom(*kind))),
@@ -150,12 +154,12 @@ pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
             check_value(field, high, catalogue)
         }
         Rule::Text { field, op, .. } => match catalogue.resolve(field)?.value_type() {
-            ValueType::Text => Ok(()),
+            ValueType::Text | ValueType::Unchecked => Ok(()),
             other => Err(mismatch(field, other, &format!("\"{}\" applies to text fields only", op.as_str()))),
         },
         Rule::IsNull { field, .. } => catalogue.resolve(field).map(|_| ()),
         Rule::Within { field, .. } | Rule::Before { field, .. } => match catalogue.resolve(field)?.value_type() {
-            ValueType::Timestamp | ValueType::Date => Ok(()),
+            ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
             other => Err(mismatch(field, other, "within and before … ago apply to date and time fields only")),
         },
         Rule::InSegment(name) => match &catalogue.segments {
@@ -199,6 +203,7 @@ fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<
         (ValueType::Boolean, Literal::Bool(_)) => true,
         (ValueType::Timestamp | ValueType::Date, Literal::String(s)) => parse_time(s).is_some(),
         (ValueType::Uuid, Literal::String(s)) => is_uuid(s),
+        (ValueType::Unchecked, _) => true,
         _ => false,
     };
     if fits {
@@ -213,7 +218,7 @@ fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<
             ValueType::Number => "Write numbers without quotes: score > 50.",
             ValueType::Timestamp | ValueType::Date => "Write dates as strings: created_at >= '2025-01-01'.",
             ValueType::Boolean => "Compare boolean fields with true or false.",
-            ValueType::Uuid => "Write contact ids as quoted uuids.",
+            ValueType::Uuid | ValueType::Unchecked => "Write contact ids as quoted uuids.",
         }))
     }
 }

@@ -96,7 +96,7 @@ impl Compiler<'_> {
                 let key = self.bind(name);
                 let raw = format!("(c.attributes ->> {key}::text)");
                 let expression = match kind {
-                    ValueType::Text => format!("lower{raw}"),
+                    ValueType::Text | ValueType::Unchecked => format!("lower{raw}"),
                     ValueType::Number => format!("{raw}::numeric"),
                     ValueType::Date => format!("{raw}::date"),
                     ValueType::Boolean => format!("{raw}::boolean"),

@@ -160,7 +160,7 @@ fn literal_value(literal: &Literal, kind: ValueType) -> Option<Value> {
 
 fn compare(actual: &Value, expected: &Value, kind: ValueType) -> Option<std::cmp::Ordering> {
     match kind {
-        ValueType::Text | ValueType::Uuid => {
+        ValueType::Text | ValueType::Uuid | ValueType::Unchecked => {
             Some(actual.as_str()?.to_lowercase().cmp(&expected.as_str()?.to_lowercase()))
         }
         ValueType::Number => {

@@ -1,0 +1,146 @@
+//! `audience.rule`, the type whose text is the rule language, and the
+//! functions that turn a rule into JSON, SQL and a live count.
+
+use crate::error::{raise, OrRaise};
+use audience_core::fields::FieldType;
+use audience_core::rules::check::{check, Catalogue};
+use audience_core::rules::compile::{compile, Compiled};
+use audience_core::rules::{self, json};
+use audience_core::{Error, ErrorKind};
+use pgrx::prelude::*;
+use pgrx::{InOutFuncs, JsonB, StringInfo};
+use serde::{Deserialize, Serialize};
+
+/// A rule, stored in its canonical text form. Its input checks the syntax
+/// and standard fields only, so a stored rule always loads again; checks
+/// that need the tenant run when the rule is used.
+#[derive(PostgresType, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[inoutfuncs]
+pub struct Rule {
+    canonical: String,
+}
+
+impl Rule {
+    /// Checks a parsed rule against the standard fields and keeps its
+    /// canonical text. Type errors found here are errors of the input text.
+    fn from_ast(ast: &rules::Rule) -> Rule {
+        if let Err(error) = check(ast, &Catalogue::default()) {
+            raise(Error { kind: ErrorKind::InvalidText, ..error });
+        }
+        Rule { canonical: ast.to_string() }
+    }
+
+    pub fn ast(&self) -> rules::Rule {
+        rules::parse(&self.canonical).or_raise()
+    }
+}
+
+impl InOutFuncs for Rule {
+    fn input(input: &core::ffi::CStr) -> Self {
+        let text = input.to_str().unwrap_or_else(|_| {
+            raise(Error::new(ErrorKind::InvalidText, "rule text is not valid UTF-8"))
+        });
+        Rule::from_ast(&rules::parse(text).or_raise())
+    }
+
+    fn output(&self, buffer: &mut StringInfo) {
+        buffer.push_str(&self.canonical);
+    }
+}
+
+/// The JSON form of a rule, for condition-builder UIs.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn rule_to_json(rule: Rule) -> JsonB {
+    JsonB(json::to_json(&rule.ast()))
+}
+
+/// A rule from its JSON form.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn rule_from_json(rule: JsonB) -> Rule {
+    Rule::from_ast(&json::from_json(&rule.0).or_raise())
+}
+
+/// The current tenant's id, as text (raises when none is set).
+pub fn current_tenant() -> String {
+    Spi::get_one::<String>("SELECT audience.current_tenant()::text")
+        .ok()
+        .flatten()
+        .expect("current_tenant raises rather than return null")
+}
+
+/// The tenant's custom fields and segments, for checking and compiling.
+pub fn tenant_catalogue(tenant: &str) -> Catalogue {
+    Spi::connect(|client| {
+        let mut custom = Vec::new();
+        let fields = client
+            .select(
+                "SELECT name, type FROM audience.fields WHERE tenant_id = $1::uuid ORDER BY name",
+                None,
+                &[tenant.into()],
+            )
+            .expect("reading audience.fields");
+        for row in fields {
+            let name: String = row.get(1).ok().flatten().unwrap_or_default();
+            let kind: String = row.get(2).ok().flatten().unwrap_or_default();
+            if let Ok(kind) = FieldType::parse(&kind) {
+                custom.push((name, kind));
+            }
+        }
+        let mut segments = Vec::new();
+        let rows = client
+            .select(
+                "SELECT name, id::text FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
+                None,
+                &[tenant.into()],
+            )
+            .expect("reading audience.segments");
+        for row in rows {
+            let name: String = row.get(1).ok().flatten().unwrap_or_default();
+            let id: String = row.get(2).ok().flatten().unwrap_or_default();
+            segments.push((name, id));
+        }
+        Catalogue { custom: Some(custom), segments: Some(segments) }
+    })
+}
+
+/// Compiles a rule for the current tenant; `$1` is the tenant.
+pub fn compile_for_tenant(rule: &Rule, tenant: &str) -> Compiled {
+    compile(&rule.ast(), &tenant_catalogue(tenant), 2).or_raise()
+}
+
+/// The count query of a compiled rule.
+fn count_query(compiled: &Compiled) -> String {
+    format!(
+        "SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
+        compiled.predicate
+    )
+}
+
+/// How many of the current tenant's contacts match `rule` now.
+#[pg_extern(stable, strict)]
+fn preview(rule: Rule) -> i64 {
+    let tenant = current_tenant();
+    let compiled = compile_for_tenant(&rule, &tenant);
+    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![tenant.as_str().into()];
+    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    Spi::connect(|client| {
+        client
+            .select(&count_query(&compiled), Some(1), &args)
+            .and_then(|rows| rows.first().get_one::<i64>())
+            .expect("count query")
+            .unwrap_or(0)
+    })
+}
+
+/// The SQL the rule runs as for the current tenant, with its parameters.
+#[pg_extern(stable, strict)]
+fn explain(rule: Rule) -> String {
+    let tenant = current_tenant();
+    let compiled = compile_for_tenant(&rule, &tenant);
+    let mut text = count_query(&compiled);
+    text.push_str(&format!("\n-- $1 = '{tenant}' (the current tenant)"));
+    for (i, value) in compiled.params.iter().enumerate() {
+        text.push_str(&format!("\n-- ${} = {}", i + 2, rules::ast::quote(value)));
+    }
+    text
+}
