@@ -14,6 +14,8 @@ mod error;
 extension_sql_file!("../sql/schema.sql", name = "schema", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
+mod differential;
+#[cfg(any(test, feature = "pg_test"))]
 mod tests;
 
 /// Required by `cargo pgrx test`.

@@ -53,4 +53,12 @@ mod tests {
             serde_json::json!([{"kind": "tag", "value": "Very Important"}, {"kind": "word", "value": "acme"}])
         );
     }
+
+    #[pg_test]
+    fn compiled_rules_agree_with_the_evaluator() {
+        for seed in [1, 2, 3] {
+            crate::differential::compiled_rules_agree_with_the_evaluator(seed);
+            Spi::run("DELETE FROM audience.tenants WHERE name = 'differential'").unwrap();
+        }
+    }
 }
