@@ -101,6 +101,8 @@ BEGIN
             USING ERRCODE = 'unique_violation', HINT = 'Tenant names are unique; choose another.';
     END IF;
     INSERT INTO audience.tenants (name) VALUES (btrim(create_tenant.name)) RETURNING id INTO created;
+    INSERT INTO audience.segments (tenant_id, name, kind, description)
+    VALUES (created, 'Everyone', 'everyone', 'Every contact of the tenant');
     RETURN created;
 END
 $$;
@@ -252,6 +254,42 @@ COMMENT ON FUNCTION audience.normalize_contact() IS 'Trigger: normalises email, 
 CREATE TRIGGER normalize_contact BEFORE INSERT OR UPDATE ON audience.contacts
     FOR EACH ROW EXECUTE FUNCTION audience.normalize_contact();
 
+-- Lead score tiers: thresholds per tenant, defaults when unset.
+CREATE TABLE audience.settings (
+    tenant_id  uuid    PRIMARY KEY DEFAULT audience.current_tenant()
+                       REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    hot_score  integer NOT NULL DEFAULT 50,
+    warm_score integer NOT NULL DEFAULT 20,
+    CHECK (hot_score > warm_score)
+);
+COMMENT ON TABLE audience.settings IS 'Per-tenant settings: lead score tier thresholds';
+SELECT pg_catalog.pg_extension_config_dump('audience.settings', '');
+
+CREATE FUNCTION audience.set_tiers(hot integer, warm integer) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF hot IS NULL OR warm IS NULL OR hot <= warm THEN
+        RAISE EXCEPTION 'the hot threshold (%) must be above the warm threshold (%)', hot, warm
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO audience.settings (tenant_id, hot_score, warm_score) VALUES (audience.current_tenant(), hot, warm)
+    ON CONFLICT (tenant_id) DO UPDATE SET hot_score = EXCLUDED.hot_score, warm_score = EXCLUDED.warm_score;
+END
+$$;
+COMMENT ON FUNCTION audience.set_tiers(integer, integer) IS 'Sets the current tenant''s score thresholds for the hot and warm tiers';
+
+CREATE FUNCTION audience.score_tier(score integer) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN score >= coalesce(s.hot_score, 50) THEN 'hot'
+                WHEN score >= coalesce(s.warm_score, 20) THEN 'warm'
+                ELSE 'cold' END
+      FROM (SELECT audience.current_tenant() AS tenant) t
+      LEFT JOIN audience.settings s ON s.tenant_id = t.tenant
+$$;
+COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
+
 -- The contact named by id in the current tenant, or 42704.
 CREATE FUNCTION audience.require_contact(contact uuid) RETURNS uuid
 LANGUAGE plpgsql STABLE
@@ -361,12 +399,14 @@ CREATE TABLE audience.segments (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     refreshed_at     timestamptz,
     refresh_duration interval,
+    depends_on       uuid[]      NOT NULL DEFAULT '{}',
     PRIMARY KEY (tenant_id, id)
 );
 COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments and the built-in Everyone segment';
 COMMENT ON COLUMN audience.segments.rule IS 'The membership rule of a dynamic segment';
 COMMENT ON COLUMN audience.segments.member_count IS 'Stored members, kept in step with segment_members';
 COMMENT ON COLUMN audience.segments.refresh_duration IS 'How long the last refresh took';
+COMMENT ON COLUMN audience.segments.depends_on IS 'Segments its rule refers to (in segment ''…''), kept to order maintenance and guard drops';
 SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');
 CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, lower(name));
 COMMENT ON INDEX audience.segments_name IS 'Segment names are unique per tenant, case-insensitively';
@@ -378,7 +418,9 @@ CREATE TABLE audience.segment_members (
     added_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, segment_id, contact_id),
     FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, contact_id) REFERENCES audience.contacts (tenant_id, id) ON DELETE CASCADE
+    -- Checked at commit, not cascaded: the contacts trigger removes a
+    -- deleted contact's memberships itself, so that the exits are logged.
+    FOREIGN KEY (tenant_id, contact_id) REFERENCES audience.contacts (tenant_id, id) DEFERRABLE INITIALLY DEFERRED
 );
 COMMENT ON TABLE audience.segment_members IS 'Stored membership of every segment, kept in step by triggers';
 SELECT pg_catalog.pg_extension_config_dump('audience.segment_members', '');
@@ -517,47 +559,19 @@ CREATE FUNCTION audience.forget_contact(email text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    erased boolean;
+    forgotten uuid;
 BEGIN
     DELETE FROM audience.contacts c
      WHERE c.tenant_id = audience.current_tenant()
-       AND c.email = audience.normalize_email(forget_contact.email);
-    GET DIAGNOSTICS erased = ROW_COUNT;
-    RETURN erased;
+       AND c.email = audience.normalize_email(forget_contact.email)
+    RETURNING c.id INTO forgotten;
+    IF forgotten IS NULL THEN
+        RETURN false;
+    END IF;
+    -- Events and memberships went with the contact; its history goes too.
+    DELETE FROM audience.membership_changes m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    RETURN true;
 END
 $$;
-COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it; false when there was none';
-
---------------------------------------------------------------------------
--- Row Level Security and grants
---------------------------------------------------------------------------
--- Policies read the tenant through (SELECT …) so it is computed once per
--- query, and only when the role does not see every tenant.
-ALTER TABLE audience.tenants ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audience.tenants
-    USING ((SELECT audience.sees_all_tenants()) OR id = (SELECT audience.current_tenant()));
-COMMENT ON POLICY tenant_isolation ON audience.tenants IS 'audience_user sees its current tenant only';
-
-DO $policies$
-DECLARE
-    scoped text;
-BEGIN
-    FOREACH scoped IN ARRAY ARRAY['contacts', 'fields', 'events', 'segments', 'segment_members'] LOOP
-        EXECUTE format('ALTER TABLE audience.%I ENABLE ROW LEVEL SECURITY', scoped);
-        EXECUTE format($p$CREATE POLICY tenant_isolation ON audience.%I
-            USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))
-            WITH CHECK ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))$p$, scoped);
-        EXECUTE format('COMMENT ON POLICY tenant_isolation ON audience.%I IS %L', scoped,
-                       'audience_user reads and writes rows of its current tenant only; audience_admin all');
-    END LOOP;
-END
-$policies$;
-
-GRANT USAGE ON SCHEMA audience TO audience_user;
-GRANT SELECT ON audience.tenants TO audience_user;
-GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON audience.contacts, audience.fields, audience.events,
-    audience.segments, audience.segment_members TO audience_user;
-GRANT SELECT ON audience.tag_summary TO audience_user;
-REVOKE EXECUTE ON FUNCTION audience.create_tenant(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audience.create_tenant(text) TO audience_admin;
+COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots; false when there was none';

@@ -11,7 +11,13 @@ mod error;
 
 ::pgrx::pg_module_magic!(name, version);
 
-extension_sql_file!("../sql/schema.sql", name = "schema", finalize);
+extension_sql_file!(
+    "../sql/schema.sql",
+    name = "schema",
+    requires = [api::rules::Rule, api::contacts::tag_keys, api::contacts::normalize_email]
+);
+extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema"]);
+extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
 mod differential;

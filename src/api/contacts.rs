@@ -9,7 +9,7 @@ use pgrx::JsonB;
 
 /// Trims and lower-cases an email; raises 22P02 when it is not one.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn normalize_email(email: &str) -> String {
+pub(crate) fn normalize_email(email: &str) -> String {
     normalize::email(email).or_raise()
 }
 
@@ -35,7 +35,7 @@ fn normalize_tags(tags: Vec<Option<String>>) -> Vec<String> {
 
 /// The case-folded tags that tag conditions compare and the GIN index holds.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn tag_keys(tags: Vec<Option<String>>) -> Vec<String> {
+pub(crate) fn tag_keys(tags: Vec<Option<String>>) -> Vec<String> {
     tags.iter().flatten().map(|tag| normalize::tag_key(tag)).collect()
 }
 

@@ -1,6 +1,7 @@
 //! The SQL surface written in Rust, one file per SPEC area. Everything else
 //! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
 
-mod contacts;
+pub(crate) mod contacts;
 pub mod rules;
+pub(crate) mod segments;
 mod search;

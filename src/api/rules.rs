@@ -23,7 +23,7 @@ pub struct Rule {
 impl Rule {
     /// Checks a parsed rule against the standard fields and keeps its
     /// canonical text. Type errors found here are errors of the input text.
-    fn from_ast(ast: &rules::Rule) -> Rule {
+    pub fn from_ast(ast: &rules::Rule) -> Rule {
         if let Err(error) = check(ast, &Catalogue::default()) {
             raise(Error { kind: ErrorKind::InvalidText, ..error });
         }
@@ -87,9 +87,10 @@ pub fn tenant_catalogue(tenant: &str) -> Catalogue {
             }
         }
         let mut segments = Vec::new();
+        let mut everyone = None;
         let rows = client
             .select(
-                "SELECT name, id::text FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
+                "SELECT name, id::text, kind = 'everyone' FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
                 None,
                 &[tenant.into()],
             )
@@ -97,15 +98,19 @@ pub fn tenant_catalogue(tenant: &str) -> Catalogue {
         for row in rows {
             let name: String = row.get(1).ok().flatten().unwrap_or_default();
             let id: String = row.get(2).ok().flatten().unwrap_or_default();
+            if row.get::<bool>(3).ok().flatten() == Some(true) {
+                everyone = Some(id.clone());
+            }
             segments.push((name, id));
         }
-        Catalogue { custom: Some(custom), segments: Some(segments) }
+        Catalogue { custom: Some(custom), segments: Some(segments), everyone }
     })
 }
 
-/// Compiles a rule for the current tenant; `$1` is the tenant.
-pub fn compile_for_tenant(rule: &Rule, tenant: &str) -> Compiled {
-    compile(&rule.ast(), &tenant_catalogue(tenant), 2).or_raise()
+/// Compiles a rule for a tenant, numbering its parameters from
+/// `first_param` (the caller binds the tenant and others before them).
+pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize) -> Compiled {
+    compile(&rule.ast(), &tenant_catalogue(tenant), first_param).or_raise()
 }
 
 /// The count query of a compiled rule.
@@ -120,7 +125,7 @@ fn count_query(compiled: &Compiled) -> String {
 #[pg_extern(stable, strict)]
 fn preview(rule: Rule) -> i64 {
     let tenant = current_tenant();
-    let compiled = compile_for_tenant(&rule, &tenant);
+    let compiled = compile_for_tenant(&rule, &tenant, 2);
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![tenant.as_str().into()];
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
     Spi::connect(|client| {
@@ -136,7 +141,7 @@ fn preview(rule: Rule) -> i64 {
 #[pg_extern(stable, strict)]
 fn explain(rule: Rule) -> String {
     let tenant = current_tenant();
-    let compiled = compile_for_tenant(&rule, &tenant);
+    let compiled = compile_for_tenant(&rule, &tenant, 2);
     let mut text = count_query(&compiled);
     text.push_str(&format!("\n-- $1 = '{tenant}' (the current tenant)"));
     for (i, value) in compiled.params.iter().enumerate() {

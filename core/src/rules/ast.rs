@@ -294,3 +294,32 @@ impl fmt::Display for Rule {
         }
     }
 }
+
+impl Rule {
+    /// The rule with every `in segment 'old'` (any case) naming `new`, so
+    /// that renaming a segment keeps the rules that refer to it working.
+    pub fn rename_segment(&self, old: &str, new: &str) -> Rule {
+        let rename = |rule: &Rule| rule.rename_segment(old, new);
+        match self {
+            Rule::InSegment(name) if name.to_lowercase() == old.to_lowercase() => Rule::InSegment(new.to_string()),
+            Rule::And(parts) => Rule::And(parts.iter().map(rename).collect()),
+            Rule::Or(parts) => Rule::Or(parts.iter().map(rename).collect()),
+            Rule::Not(inner) => Rule::Not(Box::new(rename(inner))),
+            other => other.clone(),
+        }
+    }
+}
+
+impl Rule {
+    /// Whether the rule's truth changes with the passing of time alone
+    /// (`within`, `before … ago`), so that stored membership needs refresh.
+    pub fn is_time_relative(&self) -> bool {
+        match self {
+            Rule::Within { .. } | Rule::Before { .. } => true,
+            Rule::Event(event) => event.within.is_some(),
+            Rule::And(parts) | Rule::Or(parts) => parts.iter().any(Rule::is_time_relative),
+            Rule::Not(inner) => inner.is_time_relative(),
+            _ => false,
+        }
+    }
+}

@@ -93,6 +93,9 @@ pub struct Catalogue {
     pub custom: Option<Vec<(String, FieldType)>>,
     /// Segment names with their ids.
     pub segments: Option<Vec<(String, String)>>,
+    /// The id of the tenant's built-in Everyone segment, whose membership
+    /// is every contact and is not stored.
+    pub everyone: Option<String>,
 }
 
 impl Catalogue {

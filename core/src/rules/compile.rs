@@ -194,6 +194,9 @@ impl Compiler<'_> {
                     .segment_id(name)
                     .ok_or_else(|| Error::new(ErrorKind::UndefinedObject, format!("unknown segment \"{name}\" in rule")))?
                     .to_string();
+                if self.catalogue.everyone.as_deref() == Some(id.as_str()) {
+                    return Ok("true".to_string());
+                }
                 self.out.segments.insert(id.clone());
                 let placeholder = self.bind(id);
                 format!(

@@ -90,7 +90,9 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
         Rule::Within { field, span } => Some(time_of(field, contact, world)? >= since(world.now, *span)),
         Rule::Before { field, span } => Some(time_of(field, contact, world)? < since(world.now, *span)),
         Rule::Tag(tag) => Some(contact.tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase())),
-        Rule::InSegment(name) => Some(world.catalogue.segment_id(name).is_some_and(|id| contact.segments.contains(id))),
+        Rule::InSegment(name) => Some(world.catalogue.segment_id(name).is_some_and(|id| {
+            world.catalogue.everyone.as_deref() == Some(id) || contact.segments.contains(id)
+        })),
         Rule::Event(event) => {
             let matching = contact.events.iter().filter(|e| event_matches(event, e, world)).count() as u32;
             let (min, max) = event.count_range();

@@ -36,7 +36,9 @@ fn catalogue() -> Catalogue {
         segments: Some(vec![
             ("Hot leads in Ontario".into(), "00000000-0000-0000-0000-000000000001".into()),
             ("Suppressed".into(), "00000000-0000-0000-0000-000000000002".into()),
+            ("Everyone".into(), "00000000-0000-0000-0000-000000000003".into()),
         ]),
+        everyone: Some("00000000-0000-0000-0000-000000000003".into()),
     }
 }
 
@@ -165,6 +167,9 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
     assert!(compiled.predicate.contains(">= 3)") && compiled.time_relative);
     let compiled = compile(&parse("in segment 'suppressed'").unwrap(), &catalogue(), 2).unwrap();
     assert_eq!(compiled.params, vec!["00000000-0000-0000-0000-000000000002"]);
+    assert_eq!(compiled.segments.len(), 1);
+    let compiled = compile(&parse("in segment 'everyone'").unwrap(), &catalogue(), 2).unwrap();
+    assert_eq!((compiled.predicate.as_str(), compiled.segments.len()), ("true", 0), "Everyone is not stored");
 }
 
 #[test]
@@ -211,4 +216,13 @@ proptest! {
             prop_assert_eq!(parse(&rule.to_string()).unwrap(), rule);
         }
     }
+}
+
+#[test]
+fn renaming_a_segment_rewrites_references_in_any_case() {
+    let rule = parse("in segment 'VIP' and not (in segment 'vip' or in segment 'Other')").unwrap();
+    assert_eq!(
+        rule.rename_segment("Vip", "Top customers").to_string(),
+        "in segment 'Top customers' and not (in segment 'Top customers' or in segment 'Other')"
+    );
 }

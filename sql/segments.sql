@@ -1,0 +1,618 @@
+-- Segments: static lists, dynamic rule-based segments and Everyone, with
+-- stored membership kept in step by statement-level triggers, its change
+-- log, snapshots, and the views analysts and BI tools read.
+
+--------------------------------------------------------------------------
+-- Membership change log and snapshots
+--------------------------------------------------------------------------
+CREATE TABLE audience.membership_changes (
+    tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant(),
+    id         bigint      GENERATED ALWAYS AS IDENTITY,
+    segment_id uuid        NOT NULL,
+    contact_id uuid        NOT NULL,
+    change     text        NOT NULL CHECK (change IN ('entered', 'exited')),
+    at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems';
+SELECT pg_catalog.pg_extension_config_dump('audience.membership_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('audience.membership_changes_id_seq', '');
+CREATE INDEX membership_changes_segment ON audience.membership_changes (tenant_id, segment_id, at);
+COMMENT ON INDEX audience.membership_changes_segment IS 'Serves reading a segment''s changes since a moment';
+CREATE INDEX membership_changes_contact ON audience.membership_changes (tenant_id, contact_id);
+COMMENT ON INDEX audience.membership_changes_contact IS 'Serves erasing a contact''s history';
+
+CREATE TABLE audience.snapshots (
+    tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant(),
+    id         uuid        NOT NULL DEFAULT gen_random_uuid(),
+    segment_id uuid        NOT NULL,
+    label      text,
+    members    bigint      NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE audience.snapshots IS 'Frozen segment memberships, e.g. the audience of a campaign send';
+SELECT pg_catalog.pg_extension_config_dump('audience.snapshots', '');
+
+CREATE TABLE audience.snapshot_members (
+    tenant_id   uuid NOT NULL DEFAULT audience.current_tenant(),
+    snapshot_id uuid NOT NULL,
+    contact_id  uuid NOT NULL,
+    PRIMARY KEY (tenant_id, snapshot_id, contact_id),
+    FOREIGN KEY (tenant_id, snapshot_id) REFERENCES audience.snapshots (tenant_id, id) ON DELETE CASCADE
+);
+COMMENT ON TABLE audience.snapshot_members IS 'The contacts of each snapshot; unchanged by later edits';
+SELECT pg_catalog.pg_extension_config_dump('audience.snapshot_members', '');
+CREATE INDEX snapshot_members_contact ON audience.snapshot_members (tenant_id, contact_id);
+COMMENT ON INDEX audience.snapshot_members_contact IS 'Serves erasing a contact from snapshots';
+
+--------------------------------------------------------------------------
+-- The one write path of stored membership
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    came bigint;
+    left_ bigint;
+BEGIN
+    WITH added AS (
+        INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
+        SELECT tenant, segment, contact FROM unnest(entered) contact
+        ON CONFLICT DO NOTHING
+        RETURNING contact_id
+    ), removed AS (
+        DELETE FROM audience.segment_members m
+         WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
+        RETURNING contact_id
+    ), logged AS (
+        INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)
+        SELECT tenant, segment, contact_id, 'entered' FROM added
+        UNION ALL
+        SELECT tenant, segment, contact_id, 'exited' FROM removed
+        RETURNING change
+    )
+    SELECT count(*) FILTER (WHERE change = 'entered'), count(*) FILTER (WHERE change = 'exited')
+      INTO came, left_ FROM logged;
+    IF came + left_ > 0 THEN
+        UPDATE audience.segments s SET member_count = s.member_count + came - left_
+         WHERE s.tenant_id = tenant AND s.id = segment;
+        PERFORM pg_notify('audience_membership', json_build_object(
+            'tenant', tenant, 'segment', segment, 'entered', came, 'exited', left_)::text);
+    END IF;
+    RETURN came + left_;
+END
+$$;
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[]) IS 'Adds and removes stored members of one segment, logs each change, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
+
+--------------------------------------------------------------------------
+-- Maintenance triggers: one statement, one pass per tenant
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.contacts_changed() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    batch record;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        FOR batch IN SELECT tenant_id, array_agg(id::text) AS ids FROM new_rows GROUP BY tenant_id LOOP
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
+        END LOOP;
+    ELSIF TG_OP = 'DELETE' THEN
+        FOR batch IN SELECT tenant_id, array_agg(id::text) AS ids FROM old_rows GROUP BY tenant_id LOOP
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
+        END LOOP;
+    ELSE
+        FOR batch IN SELECT tenant_id, array_agg(DISTINCT id::text) AS ids
+                       FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) changed
+                      GROUP BY tenant_id LOOP
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.contacts_changed() IS 'Statement trigger: brings segment membership of the changed contacts up to date';
+
+CREATE TRIGGER segments_after_insert AFTER INSERT ON audience.contacts
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.contacts_changed();
+CREATE TRIGGER segments_after_update AFTER UPDATE ON audience.contacts
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.contacts_changed();
+CREATE TRIGGER segments_after_delete AFTER DELETE ON audience.contacts
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.contacts_changed();
+
+-- Engagement conditions read events: a new (even back-dated) or deleted
+-- event can move its contact in or out of segments.
+CREATE FUNCTION audience.events_changed() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    batch record;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        FOR batch IN SELECT tenant_id, array_agg(DISTINCT contact_id::text) AS ids FROM new_rows GROUP BY tenant_id LOOP
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, ARRAY['events']);
+        END LOOP;
+    ELSE
+        FOR batch IN SELECT tenant_id, array_agg(DISTINCT contact_id::text) AS ids FROM old_rows GROUP BY tenant_id LOOP
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, ARRAY['events']);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.events_changed() IS 'Statement trigger: brings membership of segments with engagement conditions up to date';
+
+CREATE TRIGGER segments_after_insert AFTER INSERT ON audience.events
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_changed();
+CREATE TRIGGER segments_after_delete AFTER DELETE ON audience.events
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_changed();
+
+--------------------------------------------------------------------------
+-- Finding segments
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.find_segment(name text) RETURNS audience.segments
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments;
+BEGIN
+    SELECT * INTO found FROM audience.segments s
+     WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(btrim(find_segment.name));
+    IF found.id IS NULL THEN
+        RAISE EXCEPTION 'unknown segment "%"', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'audience.segment_overview lists the segments of the current tenant.';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.find_segment(text) IS 'The current tenant''s segment of that name (any case), or 42704';
+
+CREATE FUNCTION audience.check_segment_name(name text, except_id uuid DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF check_segment_name.name IS NULL OR btrim(check_segment_name.name) = '' THEN
+        RAISE EXCEPTION 'a segment needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT FROM audience.segments s
+                WHERE s.tenant_id = audience.current_tenant()
+                  AND lower(s.name) = lower(btrim(check_segment_name.name))
+                  AND s.id IS DISTINCT FROM except_id) THEN
+        RAISE EXCEPTION 'segment "%" already exists', btrim(check_segment_name.name)
+            USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
+    END IF;
+    RETURN btrim(check_segment_name.name);
+END
+$$;
+COMMENT ON FUNCTION audience.check_segment_name(text, uuid) IS 'The trimmed name when no other segment of the tenant has it (any case); raises 23505 otherwise';
+
+--------------------------------------------------------------------------
+-- Creating, changing and dropping segments
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.create_segment(name text, rule audience.rule, description text DEFAULT NULL) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    created uuid;
+BEGIN
+    IF rule IS NULL THEN
+        RAISE EXCEPTION 'a dynamic segment needs a rule' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use audience.create_list(name) for a static list.';
+    END IF;
+    INSERT INTO audience.segments (name, kind, rule, description, depends_on)
+    VALUES (audience.check_segment_name(name), 'dynamic', rule, description,
+            audience.rule_segments(rule)::uuid[])
+    RETURNING id INTO created;
+    PERFORM audience.refresh(name);
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION audience.create_segment(text, audience.rule, text) IS 'Creates a dynamic segment whose members are the contacts matching the rule; returns its id';
+
+CREATE FUNCTION audience.create_list(name text, description text DEFAULT NULL) RETURNS uuid
+LANGUAGE sql VOLATILE
+AS $$
+    INSERT INTO audience.segments (name, kind, description)
+    VALUES (audience.check_segment_name(name), 'static', description)
+    RETURNING id
+$$;
+COMMENT ON FUNCTION audience.create_list(text, text) IS 'Creates a static list, filled with add_to_list; returns its id';
+
+-- The static list of that name, or an error saying why it is not one.
+CREATE FUNCTION audience.find_list(name text) RETURNS audience.segments
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(name);
+BEGIN
+    IF found.kind <> 'static' THEN
+        RAISE EXCEPTION 'segment "%" is % and not a static list', found.name, found.kind
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Contacts enter dynamic segments by matching their rule; change the rule with audience.update_segment.';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.find_list(text) IS 'The static list of that name, or 42704 / 42809';
+
+CREATE FUNCTION audience.edit_list(name text, contacts uuid[], adding boolean) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    list audience.segments := audience.find_list(name);
+    unknown uuid[];
+    moved uuid[];
+    changes bigint;
+BEGIN
+    SELECT array_agg(DISTINCT given) INTO unknown
+      FROM unnest(contacts) given
+     WHERE given IS NULL OR NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = list.tenant_id AND c.id = given);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION '% of the given contacts do not exist', cardinality(unknown)
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('Unknown contact ids: %s.', array_to_string(unknown[1:20], ', ', 'NULL')),
+                  HINT = 'Nothing was changed; remove the unknown ids and try again.';
+    END IF;
+    SELECT coalesce(array_agg(DISTINCT given), '{}') INTO moved
+      FROM unnest(contacts) given
+     WHERE EXISTS (SELECT FROM audience.segment_members m
+                    WHERE m.tenant_id = list.tenant_id AND m.segment_id = list.id AND m.contact_id = given) <> adding;
+    changes := audience.apply_membership(list.tenant_id, list.id,
+                                         CASE WHEN adding THEN moved ELSE '{}' END,
+                                         CASE WHEN adding THEN '{}' ELSE moved END);
+    IF changes > 0 THEN
+        PERFORM audience.maintain_membership(list.tenant_id::text, moved::text[], ARRAY[list.id::text]);
+    END IF;
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.edit_list(text, uuid[], boolean) IS 'Adds contacts to or removes them from a static list; unknown ids fail the whole call';
+
+CREATE FUNCTION audience.add_to_list(name text, contacts uuid[]) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT audience.edit_list(name, contacts, true) $$;
+COMMENT ON FUNCTION audience.add_to_list(text, uuid[]) IS 'Adds contacts to a static list; returns how many were not members yet';
+
+CREATE FUNCTION audience.remove_from_list(name text, contacts uuid[]) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT audience.edit_list(name, contacts, false) $$;
+COMMENT ON FUNCTION audience.remove_from_list(text, uuid[]) IS 'Removes contacts from a static list; returns how many were members';
+
+-- Raises 42P17 when `segment` would come to refer to itself through `refs`.
+CREATE FUNCTION audience.check_no_cycle(segment audience.segments, refs uuid[]) RETURNS void
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    path text;
+BEGIN
+    WITH RECURSIVE reach(id, path) AS (
+        SELECT r, ARRAY[segment.name::text] FROM unnest(refs) r
+        UNION
+        SELECT d, reach.path || s.name
+          FROM reach
+          JOIN audience.segments s ON s.tenant_id = segment.tenant_id AND s.id = reach.id
+          CROSS JOIN unnest(s.depends_on) d
+         WHERE cardinality(reach.path) < 100
+    )
+    SELECT array_to_string(reach.path || segment.name::text, ' → ') INTO path
+      FROM reach WHERE reach.id = segment.id LIMIT 1;
+    IF path IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" would refer to itself: %', segment.name, path
+            USING ERRCODE = 'invalid_recursion',
+                  HINT = 'A segment''s rule cannot depend on the segment itself, directly or through other segments.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.check_no_cycle(audience.segments, uuid[]) IS 'Raises 42P17 when the referenced segments lead back to the segment';
+
+CREATE FUNCTION audience.update_segment(name text, new_name text DEFAULT NULL, rule audience.rule DEFAULT NULL,
+                                        description text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    refs uuid[];
+BEGIN
+    IF segment.kind = 'everyone' AND (new_name IS NOT NULL OR rule IS NOT NULL) THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be renamed or given a rule' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rule IS NOT NULL AND segment.kind <> 'dynamic' THEN
+        RAISE EXCEPTION 'segment "%" is a static list and has no rule', segment.name
+            USING ERRCODE = 'wrong_object_type', HINT = 'Create a dynamic segment with audience.create_segment.';
+    END IF;
+    IF new_name IS NOT NULL AND btrim(new_name) <> segment.name THEN
+        new_name := audience.check_segment_name(new_name, segment.id);
+        -- Rules refer to segments by name: rewrite the rules that name this one.
+        UPDATE audience.segments s
+           SET rule = audience.rule_rename_segment(s.rule, segment.name, new_name), updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+        UPDATE audience.segments s SET name = new_name, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF description IS NOT NULL THEN
+        UPDATE audience.segments s SET description = update_segment.description, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF rule IS NOT NULL THEN
+        refs := audience.rule_segments(rule)::uuid[];
+        PERFORM audience.check_no_cycle(segment, refs);
+        UPDATE audience.segments s SET rule = update_segment.rule, depends_on = refs, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+        PERFORM audience.refresh(coalesce(new_name, segment.name));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.update_segment(text, text, audience.rule, text) IS 'Renames a segment (rules referring to it follow), changes its rule (membership follows at once) or its description';
+
+CREATE FUNCTION audience.duplicate_segment(name text, new_name text) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    source audience.segments := audience.find_segment(name);
+    copy uuid;
+BEGIN
+    IF source.kind = 'static' THEN
+        copy := audience.create_list(new_name, source.description);
+        PERFORM audience.add_to_list(new_name, ARRAY(
+            SELECT m.contact_id FROM audience.segment_members m
+             WHERE m.tenant_id = source.tenant_id AND m.segment_id = source.id));
+    ELSE
+        copy := audience.create_segment(new_name, coalesce(source.rule, 'everyone'), source.description);
+    END IF;
+    RETURN copy;
+END
+$$;
+COMMENT ON FUNCTION audience.duplicate_segment(text, text) IS 'Copies a segment under a new name: a list with its members, a dynamic segment with its rule';
+
+CREATE FUNCTION audience.drop_segment(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    dependents text;
+BEGIN
+    IF segment.kind = 'everyone' THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be dropped' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('"%s"', s.name), ', ' ORDER BY s.name) INTO dependents
+      FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is used by the rules of %', segment.name, dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Change or drop those segments first.';
+    END IF;
+    -- Contacts stay; the membership, its log and snapshots go with the segment.
+    DELETE FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+END
+$$;
+COMMENT ON FUNCTION audience.drop_segment(text) IS 'Drops a segment (never its contacts); fails when another segment''s rule refers to it';
+
+--------------------------------------------------------------------------
+-- Reading membership
+--------------------------------------------------------------------------
+-- The members of a segment now: stored membership, except for rules that
+-- depend on the clock, which are evaluated live.
+CREATE FUNCTION audience.member_ids(segment audience.segments) RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF segment.kind = 'everyone' THEN
+        RETURN QUERY SELECT c.id FROM audience.contacts c WHERE c.tenant_id = segment.tenant_id;
+    ELSIF segment.kind = 'dynamic' AND audience.rule_is_time_relative(segment.rule) THEN
+        RETURN QUERY SELECT unnest(audience.live_members(segment.rule))::uuid;
+    ELSE
+        RETURN QUERY SELECT m.contact_id FROM audience.segment_members m
+                      WHERE m.tenant_id = segment.tenant_id AND m.segment_id = segment.id;
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.member_ids(audience.segments) IS 'Ids of a segment''s members at this moment';
+
+CREATE FUNCTION audience.members(segment text) RETURNS SETOF audience.contacts
+LANGUAGE sql STABLE
+AS $$
+    SELECT c.* FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
+$$;
+COMMENT ON FUNCTION audience.members(text) IS 'The contacts in a segment now';
+
+CREATE FUNCTION audience.recipients(segment text) RETURNS SETOF audience.contacts
+LANGUAGE sql STABLE
+AS $$
+    SELECT * FROM audience.members(segment) c WHERE c.status = 'active'
+$$;
+COMMENT ON FUNCTION audience.recipients(text) IS 'A segment''s members minus the unsubscribed and bounced: who a campaign may reach';
+
+CREATE FUNCTION audience.count(segment text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+BEGIN
+    IF found.kind = 'everyone' THEN
+        RETURN (SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = found.tenant_id);
+    ELSIF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
+        RETURN audience.preview(found.rule);
+    END IF;
+    RETURN found.member_count;
+END
+$$;
+COMMENT ON FUNCTION audience.count(text) IS 'How many contacts are in a segment now';
+
+CREATE FUNCTION audience.in_segment(contact uuid, segment text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+BEGIN
+    IF found.kind = 'everyone' THEN
+        RETURN EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = found.tenant_id AND c.id = contact);
+    ELSIF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
+        RETURN audience.rule_matches(contact, found.rule);
+    END IF;
+    RETURN EXISTS (SELECT FROM audience.segment_members m
+                    WHERE m.tenant_id = found.tenant_id AND m.segment_id = found.id AND m.contact_id = contact);
+END
+$$;
+COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
+
+CREATE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
+LANGUAGE sql STABLE
+AS $$
+    SELECT s.name FROM audience.segments s
+     WHERE s.tenant_id = audience.current_tenant()
+       AND CASE
+             WHEN s.kind = 'everyone' THEN
+                 EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
+             WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
+                 audience.rule_matches(contact, s.rule)
+             ELSE EXISTS (SELECT FROM audience.segment_members m
+                           WHERE m.tenant_id = s.tenant_id AND m.segment_id = s.id AND m.contact_id = contact)
+           END
+     ORDER BY lower(s.name)
+$$;
+COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
+
+--------------------------------------------------------------------------
+-- Campaign helpers
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.snapshot(segment text, label text DEFAULT NULL) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+    created uuid := gen_random_uuid();
+    frozen bigint;
+BEGIN
+    INSERT INTO audience.snapshots (tenant_id, id, segment_id, label, members)
+    VALUES (found.tenant_id, created, found.id, label, 0);
+    INSERT INTO audience.snapshot_members (tenant_id, snapshot_id, contact_id)
+    SELECT found.tenant_id, created, id FROM audience.member_ids(found) id;
+    GET DIAGNOSTICS frozen = ROW_COUNT;
+    UPDATE audience.snapshots s SET members = frozen WHERE s.tenant_id = found.tenant_id AND s.id = created;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION audience.snapshot(text, text) IS 'Freezes a segment''s current members (e.g. for a campaign send); returns the snapshot id';
+
+CREATE FUNCTION audience.snapshot_members(snapshot uuid) RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.snapshots s WHERE s.tenant_id = audience.current_tenant() AND s.id = snapshot) THEN
+        RAISE EXCEPTION 'unknown snapshot %', snapshot USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY SELECT m.contact_id FROM audience.snapshot_members m
+                  WHERE m.tenant_id = audience.current_tenant() AND m.snapshot_id = snapshot
+                  ORDER BY m.contact_id;
+END
+$$;
+COMMENT ON FUNCTION audience.snapshot_members(uuid) IS 'The contact ids frozen in a snapshot';
+
+CREATE FUNCTION audience.batches(segment text, batch_size integer) RETURNS TABLE (batch integer, contact_id uuid)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1, not %', coalesce(batch_size::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT ((row_number() OVER (ORDER BY id) - 1) / batch_size + 1)::integer, id
+      FROM audience.member_ids(audience.find_segment(segment)) id
+     ORDER BY id;
+END
+$$;
+COMMENT ON FUNCTION audience.batches(text, integer) IS 'Splits a segment''s members into numbered batches of batch_size for sending';
+
+CREATE FUNCTION audience.tag_segment(segment text, tag text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tagged bigint;
+BEGIN
+    IF nullif(btrim(tag), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
+       AND NOT audience.tag_keys(c.tags) @> ARRAY[lower(btrim(tag))];
+    GET DIAGNOSTICS tagged = ROW_COUNT;
+    RETURN tagged;
+END
+$$;
+COMMENT ON FUNCTION audience.tag_segment(text, text) IS 'Tags every member of a segment; returns how many contacts gained the tag';
+
+--------------------------------------------------------------------------
+-- Scheduled refresh of time-relative rules
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.refresh_all_tenants() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tenant record;
+    changes bigint := 0;
+    previous text := current_setting('audience.tenant', true);
+BEGIN
+    FOR tenant IN SELECT id FROM audience.tenants ORDER BY created_at LOOP
+        PERFORM set_config('audience.tenant', tenant.id::text, true);
+        changes := changes + audience.refresh();
+    END LOOP;
+    PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant; what schedule_refresh runs';
+
+CREATE FUNCTION audience.schedule_refresh(cron text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    job bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, run CREATE EXTENSION pg_cron, then call this again; or run SELECT audience.refresh_all_tenants() from another scheduler.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+        USING 'audience-refresh', cron, 'SELECT audience.refresh_all_tenants()';
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION audience.schedule_refresh(text) IS 'Schedules audience.refresh_all_tenants() with pg_cron (job "audience-refresh"); returns the job id';
+
+--------------------------------------------------------------------------
+-- Views
+--------------------------------------------------------------------------
+CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
+    SELECT s.name, s.description, s.kind,
+           CASE WHEN s.kind = 'dynamic' AND NOT audience.rule_is_time_relative(s.rule) OR s.kind = 'static'
+                THEN s.member_count ELSE audience.count(s.name) END AS members,
+           s.created_at, s.updated_at, s.refreshed_at, s.rule
+      FROM audience.segments s
+     WHERE s.tenant_id = (SELECT audience.current_tenant())
+     ORDER BY s.kind = 'everyone' DESC, lower(s.name);
+COMMENT ON VIEW audience.segment_overview IS 'Every segment of the current tenant with its member count';
+
+CREATE VIEW audience.segment_membership WITH (security_invoker = true) AS
+    SELECT s.name AS segment, c.id AS contact_id, c.email, c.first_name, c.last_name, c.status,
+           c.lead_status, c.score, audience.score_tier(c.score) AS tier, c.tags
+      FROM audience.segment_members m
+      JOIN audience.segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
+      JOIN audience.contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id
+     WHERE m.tenant_id = (SELECT audience.current_tenant());
+COMMENT ON VIEW audience.segment_membership IS 'Stored members of every list and dynamic segment of the current tenant, one row per membership';
+
+CREATE VIEW audience.contact_profile WITH (security_invoker = true) AS
+    SELECT c.*, audience.score_tier(c.score) AS tier,
+           ARRAY(SELECT audience.segments_of(c.id)) AS segments
+      FROM audience.contacts c
+     WHERE c.tenant_id = (SELECT audience.current_tenant());
+COMMENT ON VIEW audience.contact_profile IS 'Contacts of the current tenant with their score tier and segments';

@@ -1,0 +1,345 @@
+//! Segment membership: the per-statement maintenance that keeps stored
+//! membership equal to the rules, refresh of time-relative rules, and live
+//! evaluation where stored membership may lag (time-relative rules).
+//! Every change of stored membership goes through the SQL function
+//! `audience.apply_membership`, which also logs and announces it.
+
+use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
+use crate::error::{raise, OrRaise};
+use audience_core::rules::check::Catalogue;
+use audience_core::rules::compile::{compile, Compiled};
+use audience_core::rules::{self as core_rules};
+use audience_core::{Error, ErrorKind};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Instant;
+
+/// A tenant's dynamic segment with its parsed rule.
+struct Dynamic {
+    id: String,
+    rule: core_rules::Rule,
+    /// Ids of the segments its rule refers to.
+    depends_on: BTreeSet<String>,
+    /// What its rule reads (contact columns, or `events`).
+    reads: BTreeSet<String>,
+}
+
+fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<Dynamic> {
+    let rows = client
+        .select(
+            "SELECT id::text, rule::text FROM audience.segments
+              WHERE tenant_id = $1::uuid AND kind = 'dynamic' ORDER BY created_at, id",
+            None,
+            &[tenant.into()],
+        )
+        .expect("reading segments");
+    rows.map(|row| {
+        let id: String = row.get(1).ok().flatten().unwrap_or_default();
+        let text: String = row.get(2).ok().flatten().unwrap_or_default();
+        let rule = core_rules::parse(&text).or_raise();
+        let compiled = compile(&rule, catalogue, 1).or_raise();
+        Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads }
+    })
+    .collect()
+}
+
+/// Groups segments into levels so that each segment comes after the
+/// segments it refers to. Raises 42P17 on a cycle.
+fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
+    let dynamic: HashSet<&str> = segments.iter().map(|s| s.id.as_str()).collect();
+    let mut placed: HashSet<&str> = HashSet::new();
+    let mut remaining: Vec<usize> = (0..segments.len()).collect();
+    let mut result = Vec::new();
+    while !remaining.is_empty() {
+        let (ready, waiting): (Vec<usize>, Vec<usize>) = remaining.iter().partition(|&&i| {
+            segments[i].depends_on.iter().all(|d| !dynamic.contains(d.as_str()) || placed.contains(d.as_str()))
+        });
+        if ready.is_empty() {
+            raise(Error::new(ErrorKind::CyclicReference, "segments refer to each other in a cycle"));
+        }
+        placed.extend(ready.iter().map(|&i| segments[i].id.as_str()));
+        result.push(ready);
+        remaining = waiting;
+    }
+    result
+}
+
+/// Applies one segment's changes through the single write path.
+fn apply(client: &mut SpiClient, tenant: &str, segment: &str, entered: Vec<String>, exited: Vec<String>) -> i64 {
+    if entered.is_empty() && exited.is_empty() {
+        return 0;
+    }
+    client
+        .update(
+            "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",
+            Some(1),
+            &[tenant.into(), segment.into(), entered.into(), exited.into()],
+        )
+        .and_then(|rows| rows.first().get_one::<i64>())
+        .expect("applying membership changes")
+        .unwrap_or(0)
+}
+
+/// Brings stored membership of `contacts` up to date with every dynamic
+/// segment of `tenant` whose rule reads one of `columns` (all when null),
+/// and with the segments that refer to those.
+/// Contacts that no longer exist leave every segment, lists included.
+/// Called by the statement-level triggers on contacts and events.
+#[pg_extern]
+fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
+    if contacts.is_empty() {
+        return 0;
+    }
+    let catalogue = tenant_catalogue(tenant);
+    Spi::connect_mut(|client| {
+        let segments = load_dynamic(client, tenant, &catalogue);
+        // `columns` names contact columns, `events`, or segment ids whose
+        // stored membership changed.
+        let relevant = |s: &Dynamic| {
+            columns.as_ref().is_none_or(|cols| cols.iter().any(|c| s.reads.contains(c) || s.depends_on.contains(c)))
+        };
+        let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
+        for row in client
+            .select(
+                "SELECT segment_id::text, contact_id::text FROM audience.segment_members
+                  WHERE tenant_id = $1::uuid AND contact_id = ANY($2::uuid[])",
+                None,
+                &[tenant.into(), contacts.clone().into()],
+            )
+            .expect("reading stored membership")
+        {
+            let segment: String = row.get(1).ok().flatten().unwrap_or_default();
+            let contact: String = row.get(2).ok().flatten().unwrap_or_default();
+            stored.entry(segment).or_default().insert(contact);
+        }
+        let mut existing: Option<HashSet<String>> = None;
+        let mut changes = 0;
+        // A segment that refers to a changed segment must be re-evaluated
+        // even when it reads none of the changed columns.
+        let mut changed_segments: HashSet<String> = HashSet::new();
+        for level in levels(&segments) {
+            let chosen: Vec<&Dynamic> = level
+                .iter()
+                .map(|&i| &segments[i])
+                .filter(|s| relevant(s) || s.depends_on.iter().any(|d| changed_segments.contains(d)))
+                .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            let (found, matches) = evaluate(client, tenant, &contacts, &chosen, &catalogue);
+            existing.get_or_insert(found);
+            for (segment, members) in chosen.iter().zip(matches) {
+                let before = stored.remove(&segment.id).unwrap_or_default();
+                let entered: Vec<String> = members.difference(&before).cloned().collect();
+                let exited: Vec<String> = before.difference(&members).cloned().collect();
+                let applied = apply(client, tenant, &segment.id, entered, exited);
+                if applied > 0 {
+                    changed_segments.insert(segment.id.clone());
+                }
+                changes += applied;
+            }
+        }
+        // Deleted contacts leave the segments no rule was evaluated for (lists).
+        let existing = existing.unwrap_or_else(|| existing_contacts(client, tenant, &contacts));
+        for (segment, members) in stored {
+            let gone: Vec<String> = members.into_iter().filter(|c| !existing.contains(c)).collect();
+            changes += apply(client, tenant, &segment, Vec::new(), gone);
+        }
+        changes
+    })
+}
+
+fn existing_contacts(client: &SpiClient, tenant: &str, contacts: &[String]) -> HashSet<String> {
+    client
+        .select(
+            "SELECT id::text FROM audience.contacts WHERE tenant_id = $1::uuid AND id = ANY($2::uuid[])",
+            None,
+            &[tenant.into(), contacts.to_vec().into()],
+        )
+        .expect("reading contacts")
+        .map(|row| row.get::<String>(1).ok().flatten().unwrap_or_default())
+        .collect()
+}
+
+/// Evaluates the rules of `segments` for `contacts` in one query; returns
+/// the contacts that exist and, per segment, those that match.
+fn evaluate(
+    client: &SpiClient,
+    tenant: &str,
+    contacts: &[String],
+    segments: &[&Dynamic],
+    catalogue: &Catalogue,
+) -> (HashSet<String>, Vec<HashSet<String>>) {
+    let mut params: Vec<String> = Vec::new();
+    let mut columns = Vec::new();
+    for segment in segments {
+        let compiled = compile(&segment.rule, catalogue, 3 + params.len()).or_raise();
+        columns.push(format!("({}) IS TRUE", compiled.predicate));
+        params.extend(compiled.params);
+    }
+    let query = format!(
+        "SELECT c.id::text, {} FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = ANY($2::uuid[])",
+        columns.join(", ")
+    );
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into()];
+    args.extend(params.iter().map(|p| p.as_str().into()));
+    let mut found = HashSet::new();
+    let mut matches = vec![HashSet::new(); segments.len()];
+    for row in client.select(&query, None, &args).expect("evaluating segment rules") {
+        let id: String = row.get(1).ok().flatten().unwrap_or_default();
+        for (i, members) in matches.iter_mut().enumerate() {
+            if row.get::<bool>(i + 2).ok().flatten() == Some(true) {
+                members.insert(id.clone());
+            }
+        }
+        found.insert(id);
+    }
+    (found, matches)
+}
+
+/// Recomputes stored membership of one dynamic segment from its rule,
+/// applying only the difference. Returns (entered, exited) contact ids.
+fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogue: &Catalogue) -> (Vec<String>, Vec<String>) {
+    let started = Instant::now();
+    let compiled = compile(&segment.rule, catalogue, 3).or_raise();
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
+    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    let ids = |client: &SpiClient, query: String| -> Vec<String> {
+        client
+            .select(&query, None, &args)
+            .and_then(|rows| rows.first().get_one::<Vec<String>>())
+            .expect("computing membership difference")
+            .unwrap_or_default()
+    };
+    let entered = ids(
+        client,
+        format!(
+            "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c
+              WHERE c.tenant_id = $1::uuid AND {}
+                AND NOT EXISTS (SELECT FROM audience.segment_members m
+                                 WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND m.contact_id = c.id)",
+            compiled.predicate
+        ),
+    );
+    let exited = ids(
+        client,
+        format!(
+            "SELECT coalesce(array_agg(m.contact_id::text), '{{}}') FROM audience.segment_members m
+               JOIN audience.contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id
+              WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND ({}) IS NOT TRUE",
+            compiled.predicate
+        ),
+    );
+    apply(client, tenant, &segment.id, entered.clone(), exited.clone());
+    client
+        .update(
+            "UPDATE audience.segments SET refreshed_at = now(), refresh_duration = make_interval(secs => $3)
+              WHERE tenant_id = $1::uuid AND id = $2::uuid",
+            None,
+            &[tenant.into(), segment.id.as_str().into(), started.elapsed().as_secs_f64().into()],
+        )
+        .expect("recording the refresh");
+    (entered, exited)
+}
+
+/// Re-evaluates dynamic segments (one by name, or all when null) for the
+/// current tenant, applying only the difference; returns how many
+/// memberships changed. Segments referring to a refreshed one follow.
+#[pg_extern]
+fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
+    let tenant = current_tenant();
+    let catalogue = tenant_catalogue(&tenant);
+    let wanted = segment.map(|name| {
+        catalogue
+            .segment_id(name)
+            .map(str::to_string)
+            .unwrap_or_else(|| raise(unknown_segment(name)))
+    });
+    let moved: BTreeSet<String> = Spi::connect_mut(|client| {
+        let segments = load_dynamic(client, &tenant, &catalogue);
+        let mut moved = BTreeSet::new();
+        for level in levels(&segments) {
+            for i in level {
+                if wanted.as_ref().is_none_or(|id| *id == segments[i].id) {
+                    let (entered, exited) = refresh_one(client, &tenant, &segments[i], &catalogue);
+                    moved.extend(entered.into_iter().chain(exited));
+                }
+            }
+        }
+        moved
+    });
+    let changes = moved.len() as i64;
+    if let Some(id) = wanted.filter(|_| !moved.is_empty()) {
+        maintain_membership(&tenant, moved.into_iter().collect(), Some(vec![id]));
+    }
+    changes
+}
+
+pub fn unknown_segment(name: &str) -> Error {
+    Error::new(ErrorKind::UndefinedObject, format!("unknown segment \"{name}\""))
+        .with_hint("audience.segment_overview lists the segments of the current tenant.")
+}
+
+/// The contacts that satisfy a dynamic segment's rule now, for rules whose
+/// stored membership may lag behind the clock.
+#[pg_extern(stable, strict)]
+fn live_members(rule: Rule) -> Vec<String> {
+    let tenant = current_tenant();
+    let compiled: Compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 2);
+    let query = format!(
+        "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
+        compiled.predicate
+    );
+    let mut args: Vec<DatumWithOid> = vec![tenant.as_str().into()];
+    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    Spi::connect(|client| {
+        client
+            .select(&query, None, &args)
+            .and_then(|rows| rows.first().get_one::<Vec<String>>())
+            .expect("evaluating rule")
+            .unwrap_or_default()
+    })
+}
+
+/// Whether one contact satisfies a rule now.
+#[pg_extern(stable, strict)]
+fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
+    let tenant = current_tenant();
+    let compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 3);
+    let query = format!(
+        "SELECT ({}) IS TRUE FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid",
+        compiled.predicate
+    );
+    let contact = contact.to_string();
+    let mut args: Vec<DatumWithOid> = vec![tenant.as_str().into(), contact.as_str().into()];
+    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    Spi::connect(|client| {
+        client
+            .select(&query, Some(1), &args)
+            .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<bool>() })
+            .expect("evaluating rule")
+            .unwrap_or(false)
+    })
+}
+
+/// Whether a rule's truth changes with the passing of time.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn rule_is_time_relative(rule: Rule) -> bool {
+    rule.ast().is_time_relative()
+}
+
+/// The ids of the segments a rule refers to (checked against the current
+/// tenant's fields and segments).
+#[pg_extern(stable, strict)]
+fn rule_segments(rule: Rule) -> Vec<String> {
+    let tenant = current_tenant();
+    crate::api::rules::compile_for_tenant(&rule, &tenant, 1).segments.into_iter().collect()
+}
+
+/// The rule with references to segment `old` renamed to `new`.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn rule_rename_segment(rule: Rule, old: &str, new: &str) -> Rule {
+    Rule::from_ast(&rule.ast().rename_segment(old, new))
+}
