@@ -58,6 +58,11 @@ DECLARE
     came bigint;
     left_ bigint;
 BEGIN
+    -- A segment deleted in the same statement (a tenant being dropped) has
+    -- no membership left to keep.
+    IF NOT EXISTS (SELECT FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment) THEN
+        RETURN 0;
+    END IF;
     WITH added AS (
         INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
         SELECT tenant, segment, contact FROM unnest(entered) contact

@@ -22,6 +22,8 @@ extension_sql_file!("../sql/security.sql", name = "security", finalize);
 #[cfg(any(test, feature = "pg_test"))]
 mod differential;
 #[cfg(any(test, feature = "pg_test"))]
+mod invariants;
+#[cfg(any(test, feature = "pg_test"))]
 mod tests;
 
 /// Required by `cargo pgrx test`.

@@ -61,4 +61,12 @@ mod tests {
             Spi::run("DELETE FROM audience.tenants WHERE name = 'differential'").unwrap();
         }
     }
+
+    #[pg_test]
+    fn stored_membership_follows_every_statement() {
+        for seed in [7, 8] {
+            crate::invariants::stored_membership_follows_every_statement(seed);
+            Spi::run("DELETE FROM audience.tenants WHERE name = 'invariants'").unwrap();
+        }
+    }
 }

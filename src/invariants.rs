@@ -1,0 +1,184 @@
+//! The membership invariant under random workloads: after every statement
+//! (contact inserts, updates and deletes, tag and list edits, events,
+//! segment edits), each dynamic segment's stored membership equals the live
+//! evaluation of its rule, and the change log accounts for every member.
+
+use audience_core::rules::arbitrary::{self, Rng};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use std::collections::BTreeSet;
+
+const STEPS: usize = 150;
+
+fn run(query: &str, args: &[DatumWithOid]) {
+    Spi::run_with_args(query, args).unwrap_or_else(|e| panic!("{query}: {e}"));
+}
+
+fn ids(query: &str, args: &[DatumWithOid]) -> BTreeSet<String> {
+    Spi::connect(|client| {
+        client
+            .select(query, None, args)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .map(|row| row.get::<String>(1).unwrap().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// A random rule that does not depend on the clock, sometimes built on an
+/// existing segment.
+fn timeless_rule(rng: &mut Rng, segments: &[String]) -> String {
+    loop {
+        let rule = arbitrary::rule(rng, 2);
+        if rule.is_time_relative() {
+            continue;
+        }
+        return match segments.is_empty() || !rng.chance(30) {
+            true => rule.to_string(),
+            false => format!("in segment '{}' and ({rule})", rng.pick(segments)),
+        };
+    }
+}
+
+/// Up to `most` random contacts of the tenant (at least one when any exist).
+fn contact_ids(rng: &mut Rng, most: usize) -> Vec<String> {
+    let count = 1 + rng.below(most);
+    let all: Vec<String> = ids("SELECT id::text FROM audience.contacts ORDER BY id", &[]).into_iter().collect();
+    if all.is_empty() {
+        return all;
+    }
+    (0..count).map(|_| rng.pick(&all).clone()).collect()
+}
+
+fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
+    match rng.below(10) {
+        0 | 1 => {
+            let rows: Vec<String> = (0..1 + rng.below(4))
+                .map(|i| {
+                    format!(
+                        "('s{step}r{i}@example.com', '{}', '{}', {}, '{{{}}}', '{{\"industry\": \"{}\", \"budget\": {}}}')",
+                        rng.pick(arbitrary::COUNTRIES),
+                        rng.pick(arbitrary::CITIES).replace('\'', "''"),
+                        rng.below(60) as i64 - 10,
+                        rng.pick(arbitrary::TAGS),
+                        rng.pick(arbitrary::INDUSTRIES),
+                        rng.below(2000),
+                    )
+                })
+                .collect();
+            run(
+                &format!(
+                    "INSERT INTO audience.contacts (email, country, city, score, tags, attributes) VALUES {}",
+                    rows.join(", ")
+                ),
+                &[],
+            );
+        }
+        2 | 3 => {
+            let targets = contact_ids(rng, 5);
+            let (change, value) = match rng.below(5) {
+                0 => ("country = $2", *rng.pick(arbitrary::COUNTRIES)),
+                1 => ("lead_status = $2", *rng.pick(arbitrary::LEAD_STATUSES)),
+                2 => ("score = score + length($2)", *rng.pick(arbitrary::CITIES)),
+                3 => ("attributes = attributes || jsonb_build_object('industry', $2)", *rng.pick(arbitrary::INDUSTRIES)),
+                _ => ("city = NULLIF($2, $2)", "x"),
+            };
+            run(
+                &format!("UPDATE audience.contacts SET {change} WHERE id = ANY($1::uuid[])"),
+                &[targets.into(), value.into()],
+            );
+        }
+        4 => {
+            let targets = contact_ids(rng, 1);
+            run("DELETE FROM audience.contacts WHERE id = ANY($1::uuid[])", &[targets.into()]);
+        }
+        5 => {
+            for target in contact_ids(rng, 1) {
+                let tag = *rng.pick(arbitrary::TAGS);
+                let function = if rng.chance(50) { "tag" } else { "untag" };
+                run(&format!("SELECT audience.{function}($1::uuid, $2)"), &[target.as_str().into(), tag.into()]);
+            }
+        }
+        6 => {
+            let targets = contact_ids(rng, 3);
+            if !targets.is_empty() {
+                let function = if rng.chance(60) { "add_to_list" } else { "remove_from_list" };
+                run(&format!("SELECT audience.{function}('Picked', $1::uuid[])"), &[targets.into()]);
+            }
+        }
+        7 => {
+            for target in contact_ids(rng, 3) {
+                run(
+                    "INSERT INTO audience.events (contact_id, kind, campaign, url) VALUES ($1::uuid, $2, $3, $4)",
+                    &[
+                        target.as_str().into(),
+                        (*rng.pick(arbitrary::EVENT_KINDS)).into(),
+                        (*rng.pick(arbitrary::CAMPAIGNS)).into(),
+                        format!("https://example.com{}", rng.pick(arbitrary::URLS)).into(),
+                    ],
+                );
+            }
+        }
+        8 if segments.len() < 8 => {
+            let name = format!("S{step}");
+            let rule = timeless_rule(rng, segments);
+            run("SELECT audience.create_segment($1, $2::audience.rule)", &[name.as_str().into(), rule.as_str().into()]);
+            segments.push(name);
+        }
+        _ => {
+            if let Some(name) = segments.first().cloned() {
+                // The first segment may be referred to by others: keep its rule timeless and self-free.
+                let rule = timeless_rule(rng, &[]);
+                run("SELECT audience.update_segment($1, rule => $2::audience.rule)", &[name.as_str().into(), rule.as_str().into()]);
+            }
+        }
+    }
+}
+
+fn check_invariants(step: usize) {
+    let segments: Vec<(String, String, String)> = Spi::connect(|client| {
+        client
+            .select("SELECT id::text, name, coalesce(rule::text, '') FROM audience.segments WHERE kind <> 'everyone'", None, &[])
+            .unwrap()
+            .map(|row| (row.get(1).unwrap().unwrap(), row.get(2).unwrap().unwrap(), row.get(3).unwrap().unwrap()))
+            .collect()
+    });
+    for (id, name, rule) in segments {
+        let stored = ids(
+            "SELECT contact_id::text FROM audience.segment_members WHERE segment_id = $1::uuid",
+            &[id.as_str().into()],
+        );
+        if !rule.is_empty() {
+            let live = ids("SELECT unnest(audience.live_members($1::audience.rule))", &[rule.as_str().into()]);
+            assert_eq!(stored, live, "step {step}: segment {name} ({rule})");
+        }
+        let logged = ids(
+            "SELECT contact_id::text FROM audience.membership_changes WHERE segment_id = $1::uuid
+              GROUP BY contact_id HAVING sum(CASE change WHEN 'entered' THEN 1 ELSE -1 END) = 1",
+            &[id.as_str().into()],
+        );
+        assert_eq!(stored, logged, "step {step}: the change log of {name} does not add up");
+        let counted = Spi::get_one_with_args::<i64>(
+            "SELECT member_count FROM audience.segments WHERE id = $1::uuid",
+            &[id.as_str().into()],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(counted as usize, stored.len(), "step {step}: member_count of {name}");
+    }
+}
+
+pub fn stored_membership_follows_every_statement(seed: u64) {
+    let tenant = Spi::get_one::<String>("SELECT audience.create_tenant('invariants')::text").unwrap().unwrap();
+    run("SELECT set_config('audience.tenant', $1, true)", &[tenant.as_str().into()]);
+    for (name, kind) in arbitrary::CUSTOM_FIELDS {
+        run("SELECT audience.define_field($1, $2)", &[(*name).into(), kind.as_str().into()]);
+    }
+    run("SELECT audience.create_list('Picked')", &[]);
+    let mut rng = Rng::new(seed);
+    let mut segments = vec![];
+    for step in 0..STEPS {
+        random_statement(&mut rng, step, &mut segments);
+        check_invariants(step);
+    }
+    assert!(segments.len() >= 3, "the workload created segments");
+}
