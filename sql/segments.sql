@@ -307,7 +307,7 @@ BEGIN
       FROM reach WHERE reach.id = segment.id LIMIT 1;
     IF path IS NOT NULL THEN
         RAISE EXCEPTION 'segment "%" would refer to itself: %', segment.name, path
-            USING ERRCODE = 'invalid_recursion',
+            USING ERRCODE = 'invalid_object_definition',
                   HINT = 'A segment''s rule cannot depend on the segment itself, directly or through other segments.';
     END IF;
 END

@@ -12,7 +12,7 @@ fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
         ErrorKind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         ErrorKind::Duplicate => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-        ErrorKind::CyclicReference => PgSqlErrorCode::ERRCODE_INVALID_RECURSION,
+        ErrorKind::CyclicReference => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
         ErrorKind::DatatypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
         ErrorKind::TooComplex => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
     }

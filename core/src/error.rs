@@ -16,7 +16,7 @@ pub enum ErrorKind {
     InvalidParameter,
     /// 23505: a name that is already taken.
     Duplicate,
-    /// 42P17: a segment that refers to itself through other segments.
+    /// 42P17: a segment that would refer to itself through other segments.
     CyclicReference,
     /// 42804: a value of the wrong type for a field.
     DatatypeMismatch,
