@@ -62,6 +62,8 @@ port = $port
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'audience'
+cron.use_background_workers = on
+max_worker_processes = 16
 fsync = off
 CONF
     # A Rust backtrace setting would make the server print backtraces into

@@ -67,10 +67,13 @@ fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
 }
 
 /// Applies one segment's changes through the single write path.
-fn apply(client: &mut SpiClient, tenant: &str, segment: &str, entered: Vec<String>, exited: Vec<String>) -> i64 {
+fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<String>, mut exited: Vec<String>) -> i64 {
     if entered.is_empty() && exited.is_empty() {
         return 0;
     }
+    // Sorted, so that the change log of one statement reads in a stable order.
+    entered.sort_unstable();
+    exited.sort_unstable();
     client
         .update(
             "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",

@@ -38,12 +38,12 @@ SELECT audience.count('Everyone') AS everyone, audience.count('Canada') AS canad
 DELETE FROM audience.contacts WHERE email = 'bob@example.com';
 SELECT name, members FROM audience.segment_overview;
 
--- Every change is logged.
+-- Every change is logged (in order of statements).
 SELECT s.name, c.email, m.change
   FROM audience.membership_changes m
   JOIN audience.segments s ON s.id = m.segment_id
   JOIN audience.contacts c ON c.id = m.contact_id
- ORDER BY m.id;
+ ORDER BY m.at, s.name, m.change, c.email;
 SELECT s.name, m.change, count(*) FROM audience.membership_changes m JOIN audience.segments s ON s.id = m.segment_id
  GROUP BY 1, 2 ORDER BY 1, 2;
 
