@@ -1,4 +1,4 @@
--- The demo: a tenant, the sample audience, and a first look at it.
+-- The demo: a tenant, the sample audience, a first look at it, and segments.
 \pset footer off
 CREATE EXTENSION audience;
 SELECT audience.create_tenant('acme') IS NOT NULL AS "created tenant acme";
@@ -56,3 +56,17 @@ SELECT * FROM audience.tag_summary;
 SELECT name, type, label FROM audience.fields ORDER BY name;
 \echo 'Search: industry:SaaS country:CA tag:VIP'
 SELECT email, company, city FROM audience.search('industry:SaaS country:CA tag:VIP') LIMIT 5;
+
+\echo Segments: membership is computed once and kept in step by triggers
+SELECT audience.create_segment('Hot leads in Canada', 'country = ''CA'' and lead_status = ''hot''') IS NOT NULL AS "Hot leads in Canada",
+       audience.create_segment('Reachable VIPs', 'tag ''VIP'' and not tag ''Invalid_Phone''') IS NOT NULL AS "Reachable VIPs",
+       audience.create_segment('Big SaaS budgets', 'industry = ''SaaS'' and custom.budget > 1000000') IS NOT NULL AS "Big SaaS budgets",
+       audience.create_segment('Signed up this year', 'signed_up >= ''2026-01-01''') IS NOT NULL AS "Signed up this year",
+       audience.create_list('Webinar guests') IS NOT NULL AS "Webinar guests";
+SELECT audience.add_to_list('Webinar guests', ARRAY(SELECT id FROM audience.search('tag:"Webinar 2025" country:DE'))) AS "added to Webinar guests";
+SELECT audience.preview('in segment ''Reachable VIPs'' and in segment ''Hot leads in Canada''') AS "preview: reachable VIPs among hot Canadian leads";
+\echo A hot Canadian lead goes cold: the segment follows in the same statement
+SELECT audience.count('Hot leads in Canada') AS "Hot leads in Canada before";
+UPDATE audience.contacts SET lead_status = 'cold'
+ WHERE id = (SELECT id FROM audience.members('Hot leads in Canada') ORDER BY email LIMIT 1);
+SELECT name, kind, members, rule FROM audience.segment_overview;
