@@ -103,6 +103,12 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         let relevant = |s: &Dynamic| {
             columns.as_ref().is_none_or(|cols| cols.iter().any(|c| s.reads.contains(c) || s.depends_on.contains(c)))
         };
+        // Only a change of contacts themselves (columns unknown) can remove
+        // a contact from lists; anything else matters only to the segments
+        // that read it.
+        if columns.is_some() && !segments.iter().any(relevant) {
+            return 0;
+        }
         let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
         for row in client
             .select(
