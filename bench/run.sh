@@ -43,18 +43,21 @@ PSQL+=(-d bench)
 "${PSQL[@]}" -c "CREATE EXTENSION audience"
 
 now() { date +%s.%N; }
+# calc EXPRESSION: floating-point arithmetic and comparisons (1/0).
+calc() { awk "BEGIN { print $1 }"; }
 # sql TEXT: runs it in tenant "bench"; prints the result.
 sql() { "${PSQL[@]}" -c "SET audience.tenant = 'bench'" -c "$1"; }
-# timed TEXT: the best wall time of REPEAT runs, in seconds; result in $RESULT.
+# timed TEXT [RUNS]: the best wall time of RUNS (default REPEAT) runs in
+# $SECONDS_TAKEN, the result in $RESULT.
 timed() {
-    local best="" start elapsed i
-    for ((i = 0; i < REPEAT; i++)); do
+    local start elapsed i
+    SECONDS_TAKEN=""
+    for ((i = 0; i < ${2:-$REPEAT}; i++)); do
         start=$(now)
         RESULT=$(sql "$1")
-        elapsed=$(echo "$(now) - $start" | bc -l)
-        if [ -z "$best" ] || (($(echo "$elapsed < $best" | bc -l))); then best=$elapsed; fi
+        elapsed=$(calc "$(now) - $start")
+        if [ -z "$SECONDS_TAKEN" ] || [ "$(calc "$elapsed < $SECONDS_TAKEN")" = 1 ]; then SECONDS_TAKEN=$elapsed; fi
     done
-    echo "$best"
 }
 
 FAILED=0
@@ -62,7 +65,7 @@ SUMMARY=()
 # report NAME EXTENSION_SECONDS BASELINE_SECONDS EXTENSION_RESULT BASELINE_RESULT
 report() {
     local ratio verdict="ok"
-    ratio=$(echo "$2 / $3" | bc -l)
+    ratio=$(calc "$2 / $3")
     if [ "$4" != "$5" ]; then verdict="MISMATCH ($4 vs $5)"; FAILED=1; fi
     local line
     line=$(printf '%-58s %9.3fs %9.3fs %7.2fx  %s' "$1" "$2" "$3" "$ratio" "$verdict")
@@ -73,7 +76,7 @@ report() {
 say "generating $SCALE contacts and about $((SCALE * EVENTS * 9 / 10)) events"
 start=$(now)
 "${PSQL[@]}" -v scale="$SCALE" -v events="$EVENTS" -f "$(dirname "$0")/generate.sql" >/dev/null
-printf 'generated in %.1fs\n' "$(echo "$(now) - $start" | bc -l)"
+printf 'generated in %.1fs\n' "$(calc "$(now) - $start")"
 TENANT=$(sql "SELECT audience.current_tenant()")
 BASE="SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = '$TENANT'"
 
@@ -83,8 +86,8 @@ if wants preview; then
     say "preview of each example rule vs the same count by hand"
     while IFS='|' read -r rule baseline; do
         [ -n "$rule" ] || continue
-        ext=$(timed "SELECT audience.preview(\$\$${rule}\$\$)"); ext_result=$RESULT
-        base=$(timed "$BASE AND ($baseline)"); base_result=$RESULT
+        timed "SELECT audience.preview(\$\$${rule}\$\$)"; ext=$SECONDS_TAKEN ext_result=$RESULT
+        timed "$BASE AND ($baseline)"; base=$SECONDS_TAKEN base_result=$RESULT
         report "preview: $rule" "$ext" "$base" "$ext_result" "$base_result"
     done <"$(dirname "$0")/preview_rules.txt"
 fi
@@ -94,12 +97,13 @@ if wants update; then
     UPDATE="UPDATE audience.contacts SET reachability = (reachability + 37) % 101
              WHERE tenant_id = '$TENANT' AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))"
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts"
-    REPEAT=1 base=$(timed "$UPDATE"); base_rows=$(sql "$BASE AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))")
+    timed "$UPDATE" 1; base=$SECONDS_TAKEN
+    base_rows=$(sql "$BASE AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))")
     start=$(now)
     sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
-    printf 'created 50 dynamic segments in %.1fs\n' "$(echo "$(now) - $start" | bc -l)"
+    printf 'created 50 dynamic segments in %.1fs\n' "$(calc "$(now) - $start")"
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.segment_members"
-    REPEAT=1 ext=$(timed "$UPDATE")
+    timed "$UPDATE" 1; ext=$SECONDS_TAKEN
     report "UPDATE of $base_rows contacts, 50 segments vs none" "$ext" "$base" \
         "$(sql "SELECT count(*) FROM audience.segments s WHERE s.kind = 'dynamic' AND s.member_count <> audience.preview(s.rule)")" "0"
 fi
@@ -112,8 +116,8 @@ if wants refresh; then
          UPDATE audience.contacts SET last_activity_at = last_activity_at - interval '200 days'
           WHERE tenant_id = '$TENANT' AND (hashtext(email) & 1023) < 10 AND last_activity_at >= now() - interval '180 days'" >/dev/null
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts"
-    REPEAT=1 ext=$(timed "SELECT audience.refresh('Active this half year')"); changes=$RESULT
-    base=$(timed "$BASE AND c.last_activity_at >= now() - interval '180 days'"); base_result=$RESULT
+    timed "SELECT audience.refresh('Active this half year')" 1; ext=$SECONDS_TAKEN changes=$RESULT
+    timed "$BASE AND c.last_activity_at >= now() - interval '180 days'"; base=$SECONDS_TAKEN base_result=$RESULT
     report "refresh ($changes changes) vs count(*) of the rule" "$ext" "$base" \
         "$(sql "SELECT member_count FROM audience.segments WHERE name = 'Active this half year'")" "$base_result"
 fi
@@ -125,8 +129,8 @@ if wants lookup; then
     sql "EXPLAIN (COSTS OFF) SELECT EXISTS (SELECT FROM audience.segment_members m
            WHERE m.tenant_id = '$TENANT' AND m.segment_id = (SELECT id FROM audience.segments WHERE name = 'Lookup')
              AND m.contact_id = '$CONTACT')"
-    ext=$(timed "SELECT audience.in_segment('$CONTACT', 'Lookup')"); ext_result=$RESULT
-    base=$(timed "SELECT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = '$TENANT' AND c.id = '$CONTACT' AND c.country = 'DE' AND c.reachability > 10)"); base_result=$RESULT
+    timed "SELECT audience.in_segment('$CONTACT', 'Lookup')"; ext=$SECONDS_TAKEN ext_result=$RESULT
+    timed "SELECT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = '$TENANT' AND c.id = '$CONTACT' AND c.country = 'DE' AND c.reachability > 10)"; base=$SECONDS_TAKEN base_result=$RESULT
     report "in_segment (one call, psql round trip included)" "$ext" "$base" "$ext_result" "$base_result"
 fi
 

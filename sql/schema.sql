@@ -416,11 +416,11 @@ CREATE TABLE audience.segment_members (
     segment_id uuid        NOT NULL,
     contact_id uuid        NOT NULL,
     added_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, segment_id, contact_id),
-    FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE,
-    -- Checked at commit, not cascaded: the contacts trigger removes a
-    -- deleted contact's memberships itself, so that the exits are logged.
-    FOREIGN KEY (tenant_id, contact_id) REFERENCES audience.contacts (tenant_id, id) DEFERRABLE INITIALLY DEFERRED
+    -- No foreign keys: a per-row check would cost more than the write
+    -- itself in bulk maintenance. The maintenance triggers remove the
+    -- memberships of deleted contacts (logging the exits) and a trigger on
+    -- segments those of dropped segments.
+    PRIMARY KEY (tenant_id, segment_id, contact_id)
 );
 COMMENT ON TABLE audience.segment_members IS 'Stored membership of every segment, kept in step by triggers';
 SELECT pg_catalog.pg_extension_config_dump('audience.segment_members', '');

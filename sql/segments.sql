@@ -12,8 +12,9 @@ CREATE TABLE audience.membership_changes (
     contact_id uuid        NOT NULL,
     change     text        NOT NULL CHECK (change IN ('entered', 'exited')),
     at         timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, id),
-    FOREIGN KEY (tenant_id, segment_id) REFERENCES audience.segments (tenant_id, id) ON DELETE CASCADE
+    -- No foreign key, as for segment_members: dropping a segment removes
+    -- its log through the trigger below.
+    PRIMARY KEY (tenant_id, id)
 );
 COMMENT ON TABLE audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems';
 SELECT pg_catalog.pg_extension_config_dump('audience.membership_changes', '');
@@ -69,9 +70,9 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING contact_id
     ), removed AS (
-        DELETE FROM audience.segment_members m
-         WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
-        RETURNING contact_id
+        DELETE FROM audience.segment_members m USING unnest(exited) contact
+         WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = contact
+        RETURNING m.contact_id
     ), logged AS (
         INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)
         SELECT tenant, segment, contact_id, 'entered' FROM added
@@ -92,6 +93,20 @@ END
 $$;
 COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[]) IS 'Adds and removes stored members of one segment, logs each change, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
 
+-- Dropped segments (also with their tenant) take their membership and log.
+CREATE FUNCTION audience.segments_dropped() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM audience.segment_members m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    DELETE FROM audience.membership_changes m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.segments_dropped() IS 'Statement trigger: removes the stored membership and change log of dropped segments';
+CREATE TRIGGER segments_dropped AFTER DELETE ON audience.segments
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.segments_dropped();
+
 --------------------------------------------------------------------------
 -- Maintenance triggers: one statement, one pass per tenant
 --------------------------------------------------------------------------
@@ -100,6 +115,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     batch record;
+    changed text[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         FOR batch IN SELECT tenant_id, array_agg(id::text) AS ids FROM new_rows GROUP BY tenant_id LOOP
@@ -110,10 +126,42 @@ BEGIN
             PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
         END LOOP;
     ELSE
+        -- Which columns the statement changed: segments whose rules read
+        -- none of them keep their membership. Null (evaluate everything)
+        -- when rows moved between tenants.
+        SELECT CASE WHEN count(*) = (SELECT count(*) FROM new_rows) THEN array_remove(ARRAY[
+                   CASE WHEN bool_or(n.email IS DISTINCT FROM o.email) THEN 'email' END,
+                   CASE WHEN bool_or(n.first_name IS DISTINCT FROM o.first_name) THEN 'first_name' END,
+                   CASE WHEN bool_or(n.last_name IS DISTINCT FROM o.last_name) THEN 'last_name' END,
+                   CASE WHEN bool_or(n.company IS DISTINCT FROM o.company) THEN 'company' END,
+                   CASE WHEN bool_or(n.job_title IS DISTINCT FROM o.job_title) THEN 'job_title' END,
+                   CASE WHEN bool_or(n.phone IS DISTINCT FROM o.phone) THEN 'phone' END,
+                   CASE WHEN bool_or(n.phone_type IS DISTINCT FROM o.phone_type) THEN 'phone_type' END,
+                   CASE WHEN bool_or(n.country IS DISTINCT FROM o.country) THEN 'country' END,
+                   CASE WHEN bool_or(n.city IS DISTINCT FROM o.city) THEN 'city' END,
+                   CASE WHEN bool_or(n.status IS DISTINCT FROM o.status) THEN 'status' END,
+                   CASE WHEN bool_or(n.lead_status IS DISTINCT FROM o.lead_status) THEN 'lead_status' END,
+                   CASE WHEN bool_or(n.source IS DISTINCT FROM o.source) THEN 'source' END,
+                   CASE WHEN bool_or(n.assigned_to IS DISTINCT FROM o.assigned_to) THEN 'assigned_to' END,
+                   CASE WHEN bool_or(n.score IS DISTINCT FROM o.score) THEN 'score' END,
+                   CASE WHEN bool_or(n.reachability IS DISTINCT FROM o.reachability) THEN 'reachability' END,
+                   CASE WHEN bool_or(n.tags IS DISTINCT FROM o.tags) THEN 'tags' END,
+                   CASE WHEN bool_or(n.attributes IS DISTINCT FROM o.attributes) THEN 'attributes' END,
+                   CASE WHEN bool_or(n.created_at IS DISTINCT FROM o.created_at) THEN 'created_at' END,
+                   CASE WHEN bool_or(n.updated_at IS DISTINCT FROM o.updated_at) THEN 'updated_at' END,
+                   CASE WHEN bool_or(n.last_activity_at IS DISTINCT FROM o.last_activity_at) THEN 'last_activity_at' END,
+                   CASE WHEN bool_or(n.last_opened_at IS DISTINCT FROM o.last_opened_at) THEN 'last_opened_at' END,
+                   CASE WHEN bool_or(n.last_clicked_at IS DISTINCT FROM o.last_clicked_at) THEN 'last_clicked_at' END
+               ], NULL) END
+          INTO changed
+          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id;
+        IF changed = '{}' THEN
+            RETURN NULL;
+        END IF;
         FOR batch IN SELECT tenant_id, array_agg(DISTINCT id::text) AS ids
-                       FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) changed
+                       FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) touched
                       GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
+            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, changed);
         END LOOP;
     END IF;
     RETURN NULL;

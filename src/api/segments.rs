@@ -13,7 +13,7 @@ use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 /// A tenant's dynamic segment with its parsed rule.
@@ -87,9 +87,9 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
 
 /// Brings stored membership of `contacts` up to date with every dynamic
 /// segment of `tenant` whose rule reads one of `columns` (all when null),
-/// and with the segments that refer to those.
-/// Contacts that no longer exist leave every segment, lists included.
-/// Called by the statement-level triggers on contacts and events.
+/// and with the segments that refer to those. Contacts that no longer
+/// exist leave every segment, lists included. Called by the
+/// statement-level triggers on contacts and events, and after list edits.
 #[pg_extern]
 fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
     if contacts.is_empty() {
@@ -103,27 +103,6 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         let relevant = |s: &Dynamic| {
             columns.as_ref().is_none_or(|cols| cols.iter().any(|c| s.reads.contains(c) || s.depends_on.contains(c)))
         };
-        // Only a change of contacts themselves (columns unknown) can remove
-        // a contact from lists; anything else matters only to the segments
-        // that read it.
-        if columns.is_some() && !segments.iter().any(relevant) {
-            return 0;
-        }
-        let mut stored: HashMap<String, HashSet<String>> = HashMap::new();
-        for row in client
-            .select(
-                "SELECT segment_id::text, contact_id::text FROM audience.segment_members
-                  WHERE tenant_id = $1::uuid AND contact_id = ANY($2::uuid[])",
-                None,
-                &[tenant.into(), contacts.clone().into()],
-            )
-            .expect("reading stored membership")
-        {
-            let segment: String = row.get(1).ok().flatten().unwrap_or_default();
-            let contact: String = row.get(2).ok().flatten().unwrap_or_default();
-            stored.entry(segment).or_default().insert(contact);
-        }
-        let mut existing: Option<HashSet<String>> = None;
         let mut changes = 0;
         // A segment that refers to a changed segment must be re-evaluated
         // even when it reads none of the changed columns.
@@ -137,75 +116,96 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
             if chosen.is_empty() {
                 continue;
             }
-            let (found, matches) = evaluate(client, tenant, &contacts, &chosen, &catalogue);
-            existing.get_or_insert(found);
-            for (segment, members) in chosen.iter().zip(matches) {
-                let before = stored.remove(&segment.id).unwrap_or_default();
-                let entered: Vec<String> = members.difference(&before).cloned().collect();
-                let exited: Vec<String> = before.difference(&members).cloned().collect();
-                let applied = apply(client, tenant, &segment.id, entered, exited);
+            for (segment, entered, exited) in differences(client, tenant, &contacts, &chosen, &catalogue) {
+                let applied = apply(client, tenant, &segment, entered, exited);
                 if applied > 0 {
-                    changed_segments.insert(segment.id.clone());
+                    changed_segments.insert(segment);
                 }
                 changes += applied;
             }
         }
-        // Deleted contacts leave the segments no rule was evaluated for (lists).
-        let existing = existing.unwrap_or_else(|| existing_contacts(client, tenant, &contacts));
-        for (segment, members) in stored {
-            let gone: Vec<String> = members.into_iter().filter(|c| !existing.contains(c)).collect();
-            changes += apply(client, tenant, &segment, Vec::new(), gone);
+        // Only a change of contacts themselves (columns unknown) can delete
+        // them; they leave the segments no rule was evaluated for (lists).
+        if columns.is_none() {
+            for (segment, _, gone) in departed(client, tenant, &contacts) {
+                changes += apply(client, tenant, &segment, Vec::new(), gone);
+            }
         }
         changes
     })
 }
 
-fn existing_contacts(client: &SpiClient, tenant: &str, contacts: &[String]) -> HashSet<String> {
+/// `(segment id, entered, exited)` for each segment with a change.
+type Differences = Vec<(String, Vec<String>, Vec<String>)>;
+
+fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> Differences {
     client
-        .select(
-            "SELECT id::text FROM audience.contacts WHERE tenant_id = $1::uuid AND id = ANY($2::uuid[])",
-            None,
-            &[tenant.into(), contacts.to_vec().into()],
-        )
-        .expect("reading contacts")
-        .map(|row| row.get::<String>(1).ok().flatten().unwrap_or_default())
+        .select(query, None, args)
+        .expect("computing membership differences")
+        .map(|row| {
+            (
+                row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                row.get::<Vec<String>>(2).ok().flatten().unwrap_or_default(),
+                row.get::<Vec<String>>(3).ok().flatten().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
-/// Evaluates the rules of `segments` for `contacts` in one query; returns
-/// the contacts that exist and, per segment, those that match.
-fn evaluate(
+/// Evaluates the rules of `segments` for `contacts` in one query and
+/// compares the result with stored membership there too, so that only the
+/// differences travel back.
+fn differences(
     client: &SpiClient,
     tenant: &str,
     contacts: &[String],
     segments: &[&Dynamic],
     catalogue: &Catalogue,
-) -> (HashSet<String>, Vec<HashSet<String>>) {
+) -> Differences {
     let mut params: Vec<String> = Vec::new();
-    let mut columns = Vec::new();
+    let mut matches = Vec::new();
     for segment in segments {
-        let compiled = compile(&segment.rule, catalogue, 3 + params.len()).or_raise();
-        columns.push(format!("({}) IS TRUE", compiled.predicate));
+        let compiled = compile(&segment.rule, catalogue, 4 + params.len()).or_raise();
+        matches.push(format!("({}) IS TRUE", compiled.predicate));
         params.extend(compiled.params);
     }
     let query = format!(
-        "SELECT c.id::text, {} FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = ANY($2::uuid[])",
-        columns.join(", ")
+        "WITH evaluated AS (
+             SELECT c.id, ARRAY[{}] AS matches FROM audience.contacts c
+              WHERE c.tenant_id = $1::uuid AND c.id = ANY($2::uuid[])
+         ), desired AS (
+             SELECT s.segment, e.id AS contact
+               FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
+              WHERE e.matches[s.i]
+         ), stored AS (
+             SELECT m.segment_id AS segment, m.contact_id AS contact FROM audience.segment_members m
+              WHERE m.tenant_id = $1::uuid AND m.contact_id = ANY($2::uuid[]) AND m.segment_id = ANY($3::uuid[])
+         )
+         SELECT coalesce(d.segment, s.segment)::text,
+                coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),
+                coalesce(array_agg(s.contact::text) FILTER (WHERE d.contact IS NULL), '{{}}')
+           FROM desired d FULL JOIN stored s ON s.segment = d.segment AND s.contact = d.contact
+          WHERE d.contact IS NULL OR s.contact IS NULL
+          GROUP BY 1",
+        matches.join(", ")
     );
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into()];
+    let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
-    let mut found = HashSet::new();
-    let mut matches = vec![HashSet::new(); segments.len()];
-    for row in client.select(&query, None, &args).expect("evaluating segment rules") {
-        let id: String = row.get(1).ok().flatten().unwrap_or_default();
-        for (i, members) in matches.iter_mut().enumerate() {
-            if row.get::<bool>(i + 2).ok().flatten() == Some(true) {
-                members.insert(id.clone());
-            }
-        }
-        found.insert(id);
-    }
-    (found, matches)
+    read_differences(client, &query, &args)
+}
+
+/// Stored memberships of `contacts` that no longer exist, per segment.
+fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Differences {
+    read_differences(
+        client,
+        "SELECT m.segment_id::text, '{}'::text[], array_agg(m.contact_id::text)
+           FROM audience.segment_members m
+          WHERE m.tenant_id = $1::uuid AND m.contact_id = ANY($2::uuid[])
+            AND NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = m.tenant_id AND c.id = m.contact_id)
+          GROUP BY m.segment_id",
+        &[tenant.into(), contacts.to_vec().into()],
+    )
 }
 
 /// Recomputes stored membership of one dynamic segment from its rule,
