@@ -34,3 +34,31 @@ REVOKE INSERT, UPDATE, DELETE ON audience.tenants FROM audience_user;
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
 REVOKE EXECUTE ON FUNCTION audience.create_tenant(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audience.create_tenant(text) TO audience_admin;
+
+-- Comments on what is written in Rust (pgrx emits none), so that \df+
+-- explains these too.
+COMMENT ON TYPE audience.rule IS 'A segment rule in the audience rule language; its text form is canonical';
+COMMENT ON FUNCTION audience.rule_in(cstring) IS 'Input of audience.rule: parses and checks the rule text';
+COMMENT ON FUNCTION audience.rule_out(audience.rule) IS 'Output of audience.rule: the canonical rule text';
+COMMENT ON FUNCTION audience.rule_to_json(audience.rule) IS 'The JSON form of a rule, for condition-builder UIs';
+COMMENT ON FUNCTION audience.rule_from_json(jsonb) IS 'A rule from its JSON form';
+COMMENT ON FUNCTION audience.preview(audience.rule) IS 'How many of the current tenant''s contacts match the rule now';
+COMMENT ON FUNCTION audience.explain(audience.rule) IS 'The SQL the rule runs as for the current tenant, with its bound values';
+COMMENT ON FUNCTION audience.normalize_email(text) IS 'The email trimmed and lower-cased; raises 22P02 when it is not an email address';
+COMMENT ON FUNCTION audience.normalize_country(text) IS 'An ISO 3166-1 alpha-2 code from a code or an English country name; raises 22P02 otherwise';
+COMMENT ON FUNCTION audience.normalize_phone(text, text) IS '{number, type}: E.164 and mobile/landline/voip/unknown when the phone parses (read in the given country), else as given and unknown';
+COMMENT ON FUNCTION audience.normalize_tags(text[]) IS 'Tags trimmed, without empty ones and without case-insensitive duplicates';
+COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags folded to lower case, as tag conditions compare them and the GIN index holds them';
+COMMENT ON FUNCTION audience.custom_field_name(text) IS 'The canonical name of a custom field; raises on a malformed or standard name';
+COMMENT ON FUNCTION audience.field_type(text) IS 'The canonical spelling of a custom field type; raises on an unknown type';
+COMMENT ON FUNCTION audience.coerce_attributes(jsonb, jsonb) IS 'Custom field values checked against a field catalogue and converted to their stored form';
+COMMENT ON FUNCTION audience.standard_fields() IS 'The standard contact columns, in table order';
+COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
+COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
+COMMENT ON FUNCTION audience.maintain_rows(text[], text[], text[]) IS 'Brings stored membership of the (tenant, contact) pairs a statement touched up to date (for triggers)';
+COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic segments (one, or all when null), applying only the difference; returns how many memberships changed';
+COMMENT ON FUNCTION audience.live_members(audience.rule) IS 'Ids of the contacts matching a rule now';
+COMMENT ON FUNCTION audience.rule_matches(uuid, audience.rule) IS 'Whether one contact matches a rule now';
+COMMENT ON FUNCTION audience.rule_is_time_relative(audience.rule) IS 'Whether a rule''s truth changes with the passing of time (within, before … ago)';
+COMMENT ON FUNCTION audience.rule_segments(audience.rule) IS 'Ids of the segments a rule refers to';
+COMMENT ON FUNCTION audience.rule_rename_segment(audience.rule, text, text) IS 'The rule with references to one segment renamed';

@@ -114,17 +114,12 @@ CREATE FUNCTION audience.contacts_changed() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    batch record;
     changed text[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        FOR batch IN SELECT tenant_id, array_agg(id::text) AS ids FROM new_rows GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
-        END LOOP;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
     ELSIF TG_OP = 'DELETE' THEN
-        FOR batch IN SELECT tenant_id, array_agg(id::text) AS ids FROM old_rows GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, NULL);
-        END LOOP;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM old_rows;
     ELSE
         -- Which columns the statement changed: segments whose rules read
         -- none of them keep their membership. Null (evaluate everything)
@@ -158,11 +153,8 @@ BEGIN
         IF changed = '{}' THEN
             RETURN NULL;
         END IF;
-        FOR batch IN SELECT tenant_id, array_agg(DISTINCT id::text) AS ids
-                       FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) touched
-                      GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, changed);
-        END LOOP;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), changed)
+           FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) touched;
     END IF;
     RETURN NULL;
 END
@@ -181,17 +173,11 @@ CREATE TRIGGER segments_after_delete AFTER DELETE ON audience.contacts
 CREATE FUNCTION audience.events_changed() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
-DECLARE
-    batch record;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        FOR batch IN SELECT tenant_id, array_agg(DISTINCT contact_id::text) AS ids FROM new_rows GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, ARRAY['events']);
-        END LOOP;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(contact_id::text), ARRAY['events']) FROM new_rows;
     ELSE
-        FOR batch IN SELECT tenant_id, array_agg(DISTINCT contact_id::text) AS ids FROM old_rows GROUP BY tenant_id LOOP
-            PERFORM audience.maintain_membership(batch.tenant_id::text, batch.ids, ARRAY['events']);
-        END LOOP;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(contact_id::text), ARRAY['events']) FROM old_rows;
     END IF;
     RETURN NULL;
 END

@@ -4,7 +4,7 @@
 
 use crate::api::rules::tenant_catalogue;
 use audience_core::rules::arbitrary::{self, Rng};
-use audience_core::rules::compile::compile;
+use audience_core::rules::compile::{compile, Scope};
 use audience_core::rules::eval::{evaluate, Contact, Event, World};
 use chrono::{DateTime, TimeDelta, Utc};
 use pgrx::prelude::*;
@@ -150,13 +150,19 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
     let world = World { catalogue: &catalogue, now: now_seconds, last_campaign: last_sent.map(|(_, c)| c) };
     for _ in 0..RULES {
         let rule = arbitrary::rule(&mut rng, 3);
-        let compiled = compile(&rule, &catalogue, 2).unwrap();
-        let from_sql = matching_ids(&compiled.predicate, &tenant, &compiled.params);
         let from_evaluator: BTreeSet<String> = contacts
             .iter()
             .filter(|c| evaluate(&rule, c, &world) == Some(true))
             .map(|c| c.id.clone())
             .collect();
-        assert_eq!(from_sql, from_evaluator, "rule: {rule}\nsql: {}\nparams: {:?}", compiled.predicate, compiled.params);
+        for scope in [Scope::Few, Scope::All] {
+            let compiled = compile(&rule, &catalogue, 2, scope).unwrap();
+            let from_sql = matching_ids(&compiled.predicate, &tenant, &compiled.params);
+            assert_eq!(
+                from_sql, from_evaluator,
+                "rule: {rule}\nscope: {scope:?}\nsql: {}\nparams: {:?}",
+                compiled.predicate, compiled.params
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::{raise, OrRaise};
 use audience_core::fields::FieldType;
 use audience_core::rules::check::{check, Catalogue};
-use audience_core::rules::compile::{compile, Compiled};
+use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self, json};
 use audience_core::{Error, ErrorKind};
 use pgrx::prelude::*;
@@ -109,8 +109,8 @@ pub fn tenant_catalogue(tenant: &str) -> Catalogue {
 
 /// Compiles a rule for a tenant, numbering its parameters from
 /// `first_param` (the caller binds the tenant and others before them).
-pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize) -> Compiled {
-    compile(&rule.ast(), &tenant_catalogue(tenant), first_param).or_raise()
+pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize, scope: Scope) -> Compiled {
+    compile(&rule.ast(), &tenant_catalogue(tenant), first_param, scope).or_raise()
 }
 
 /// The count query of a compiled rule.
@@ -125,12 +125,13 @@ fn count_query(compiled: &Compiled) -> String {
 #[pg_extern(stable, strict)]
 fn preview(rule: Rule) -> i64 {
     let tenant = current_tenant();
-    let compiled = compile_for_tenant(&rule, &tenant, 2);
+    let compiled = compile_for_tenant(&rule, &tenant, 2, Scope::All);
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![tenant.as_str().into()];
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
     Spi::connect(|client| {
         client
-            .select(&count_query(&compiled), Some(1), &args)
+            // No row limit: PostgreSQL plans limited queries without parallel workers.
+            .select(&count_query(&compiled), None, &args)
             .and_then(|rows| rows.first().get_one::<i64>())
             .expect("count query")
             .unwrap_or(0)
@@ -141,7 +142,7 @@ fn preview(rule: Rule) -> i64 {
 #[pg_extern(stable, strict)]
 fn explain(rule: Rule) -> String {
     let tenant = current_tenant();
-    let compiled = compile_for_tenant(&rule, &tenant, 2);
+    let compiled = compile_for_tenant(&rule, &tenant, 2, Scope::All);
     let mut text = count_query(&compiled);
     text.push_str(&format!("\n-- $1 = '{tenant}' (the current tenant)"));
     for (i, value) in compiled.params.iter().enumerate() {

@@ -7,13 +7,13 @@
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
-use audience_core::rules::compile::{compile, Compiled};
+use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 /// A tenant's dynamic segment with its parsed rule.
@@ -39,7 +39,7 @@ fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<
         let id: String = row.get(1).ok().flatten().unwrap_or_default();
         let text: String = row.get(2).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
-        let compiled = compile(&rule, catalogue, 1).or_raise();
+        let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
         Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads }
     })
     .collect()
@@ -135,6 +135,20 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
     })
 }
 
+/// Maintains membership for the `(tenant, contact)` pairs a statement
+/// touched (parallel arrays, possibly repeating), tenant by tenant.
+#[pg_extern]
+fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, columns: Option<Vec<String>>) -> i64 {
+    let mut by_tenant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (tenant, contact) in tenants.unwrap_or_default().into_iter().zip(contacts.unwrap_or_default()) {
+        by_tenant.entry(tenant).or_default().insert(contact);
+    }
+    by_tenant
+        .into_iter()
+        .map(|(tenant, contacts)| maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone()))
+        .sum()
+}
+
 /// `(segment id, entered, exited)` for each segment with a change.
 type Differences = Vec<(String, Vec<String>, Vec<String>)>;
 
@@ -152,6 +166,10 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> D
         .collect()
 }
 
+/// Above this many contacts, engagement conditions read the tenant's
+/// matching events once rather than probing them contact by contact.
+const FEW_CONTACTS: usize = 5_000;
+
 /// Evaluates the rules of `segments` for `contacts` in one query and
 /// compares the result with stored membership there too, so that only the
 /// differences travel back.
@@ -164,8 +182,9 @@ fn differences(
 ) -> Differences {
     let mut params: Vec<String> = Vec::new();
     let mut matches = Vec::new();
+    let scope = if contacts.len() > FEW_CONTACTS { Scope::All } else { Scope::Few };
     for segment in segments {
-        let compiled = compile(&segment.rule, catalogue, 4 + params.len()).or_raise();
+        let compiled = compile(&segment.rule, catalogue, 4 + params.len(), scope).or_raise();
         matches.push(format!("({}) IS TRUE", compiled.predicate));
         params.extend(compiled.params);
     }
@@ -212,7 +231,7 @@ fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Difference
 /// applying only the difference. Returns (entered, exited) contact ids.
 fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogue: &Catalogue) -> (Vec<String>, Vec<String>) {
     let started = Instant::now();
-    let compiled = compile(&segment.rule, catalogue, 3).or_raise();
+    let compiled = compile(&segment.rule, catalogue, 3, Scope::All).or_raise();
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
     let ids = |client: &SpiClient, query: String| -> Vec<String> {
@@ -296,7 +315,7 @@ pub fn unknown_segment(name: &str) -> Error {
 #[pg_extern(stable, strict)]
 fn live_members(rule: Rule) -> Vec<String> {
     let tenant = current_tenant();
-    let compiled: Compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 2);
+    let compiled: Compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::All);
     let query = format!(
         "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
         compiled.predicate
@@ -316,7 +335,7 @@ fn live_members(rule: Rule) -> Vec<String> {
 #[pg_extern(stable, strict)]
 fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
     let tenant = current_tenant();
-    let compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 3);
+    let compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 3, Scope::Few);
     let query = format!(
         "SELECT ({}) IS TRUE FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid",
         compiled.predicate
@@ -344,7 +363,7 @@ fn rule_is_time_relative(rule: Rule) -> bool {
 #[pg_extern(stable, strict)]
 fn rule_segments(rule: Rule) -> Vec<String> {
     let tenant = current_tenant();
-    crate::api::rules::compile_for_tenant(&rule, &tenant, 1).segments.into_iter().collect()
+    crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::Few).segments.into_iter().collect()
 }
 
 /// The rule with references to segment `old` renamed to `new`.

@@ -1,6 +1,7 @@
 //! Compiles a checked rule to one SQL predicate over `audience.contacts`
-//! aliased `c`. Every value, custom field name and segment id is a bound
-//! parameter (`$n`); only our own column names are written into the text.
+//! aliased `c`, in a query whose `$1` is the tenant's id. Every value,
+//! custom field name and segment id is a bound parameter (`$n`); only our
+//! own column names are written into the text.
 //!
 //! Semantics: a condition on a field that is null is not true (as in SQL),
 //! and `not X` is true whenever X is not true, so `not city = 'Paris'`
@@ -25,13 +26,26 @@ pub struct Compiled {
     pub segments: BTreeSet<String>,
 }
 
+/// For how many contacts a predicate is evaluated, which decides the form
+/// of engagement conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A few contacts (per-statement maintenance): engagement conditions
+    /// probe each contact's events through the index.
+    Few,
+    /// The whole tenant (preview, refresh): engagement conditions read the
+    /// matching events once into a hashed set.
+    All,
+}
+
 /// Compiles `rule`; parameters are numbered from `first_param` (the caller
-/// binds the tenant and others before them).
-pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize) -> Result<Compiled> {
+/// binds the tenant as `$1`, and others before `first_param`).
+pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize, scope: Scope) -> Result<Compiled> {
     super::check::check(rule, catalogue)?;
     let mut compiler = Compiler {
         catalogue,
         first_param,
+        scope,
         out: Compiled {
             predicate: String::new(),
             params: Vec::new(),
@@ -47,6 +61,7 @@ pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize) -> Result
 struct Compiler<'a> {
     catalogue: &'a Catalogue,
     first_param: usize,
+    scope: Scope,
     out: Compiled,
 }
 
@@ -83,6 +98,7 @@ impl Compiler<'_> {
                 let case = match (kind, stored_case(column)) {
                     (ValueType::Text, Some(fold)) => Case::Stored(fold),
                     (ValueType::Text, None) => Case::Lower,
+                    (ValueType::Number, _) => Case::Integer,
                     _ => Case::Exact,
                 };
                 let expression = match (kind, &case) {
@@ -111,6 +127,8 @@ impl Compiler<'_> {
     fn value(&mut self, kind: ValueType, case: &Case, literal: &Literal) -> Result<String> {
         let (text, cast) = match (kind, literal) {
             (ValueType::Text, Literal::String(s)) => (case.apply(s), "text"),
+            // Integer columns compare with integers without casting the column.
+            (ValueType::Number, Literal::Number(n)) if case.is_integer() && n.parse::<i64>().is_ok() => (n.clone(), "bigint"),
             (ValueType::Number, Literal::Number(n)) => (n.clone(), "numeric"),
             (ValueType::Boolean, Literal::Bool(b)) => (b.to_string(), "boolean"),
             (ValueType::Date, Literal::String(s)) => (s.trim().to_string(), "date"),
@@ -161,8 +179,10 @@ impl Compiler<'_> {
             }
             Rule::Text { field, op, value } => {
                 let (column, _, case) = self.column(field)?;
-                let folded = if matches!(case, Case::Lower) { column } else { format!("lower({column})") };
-                let escaped = like_escape(&value.to_lowercase());
+                let (folded, escaped) = match case {
+                    Case::Stored(fold) => (column, like_escape(&fold(value))),
+                    _ => (if matches!(case, Case::Lower) { column } else { format!("lower({column})") }, like_escape(&value.to_lowercase())),
+                };
                 let pattern = match op {
                     TextOp::Contains => format!("%{escaped}%"),
                     TextOp::StartsWith => format!("{escaped}%"),
@@ -200,7 +220,7 @@ impl Compiler<'_> {
                 self.out.segments.insert(id.clone());
                 let placeholder = self.bind(id);
                 format!(
-                    "EXISTS (SELECT FROM audience.segment_members m WHERE m.tenant_id = c.tenant_id \
+                    "EXISTS (SELECT FROM audience.segment_members m WHERE m.tenant_id = $1::uuid \
                      AND m.segment_id = {placeholder}::uuid AND m.contact_id = c.id)"
                 )
             }
@@ -217,8 +237,9 @@ impl Compiler<'_> {
         }
         match &event.campaign {
             Some(Campaign::Named(name)) => filters.push(format!("e.campaign = {}::text", self.bind(name.clone()))),
+            // Uncorrelated, so PostgreSQL computes it once per query.
             Some(Campaign::Last) => filters.push(
-                "e.campaign = (SELECT s.campaign FROM audience.events s WHERE s.tenant_id = c.tenant_id \
+                "e.campaign = (SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid \
                  AND s.kind = 'sent' AND s.campaign IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
                     .to_string(),
             ),
@@ -227,14 +248,26 @@ impl Compiler<'_> {
         if let Some(span) = event.within {
             filters.push(format!("e.occurred_at >= {}", self.interval(span)));
         }
-        let scope = format!(
-            "FROM audience.events e WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id AND {}",
-            filters.join(" AND ")
-        );
-        match event.count_range() {
-            (1, None) => format!("EXISTS (SELECT {scope})"),
-            (min, None) => format!("((SELECT count(*) {scope}) >= {min})"),
-            (_, Some(max)) => format!("((SELECT count(*) {scope}) <= {max})"),
+        let filters = filters.join(" AND ");
+        let (min, max) = event.count_range();
+        match self.scope {
+            Scope::Few => {
+                let scope = format!("FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.contact_id = c.id AND {filters}");
+                match (min, max) {
+                    (1, None) => format!("EXISTS (SELECT {scope})"),
+                    (min, None) => format!("((SELECT count(*) {scope}) >= {min})"),
+                    (_, Some(max)) => format!("((SELECT count(*) {scope}) <= {max})"),
+                }
+            }
+            Scope::All => {
+                let matching = format!("SELECT e.contact_id FROM audience.events e WHERE e.tenant_id = $1::uuid AND {filters}");
+                match (min, max) {
+                    (0, None) => "true".to_string(),
+                    (1, None) => format!("c.id IN ({matching})"),
+                    (min, None) => format!("c.id IN ({matching} GROUP BY e.contact_id HAVING count(*) >= {min})"),
+                    (_, Some(max)) => format!("c.id NOT IN ({matching} GROUP BY e.contact_id HAVING count(*) > {max})"),
+                }
+            }
         }
     }
 }
@@ -247,6 +280,8 @@ enum Case {
     Lower,
     /// Not text: compare as is.
     Exact,
+    /// A standard integer column (score, reachability).
+    Integer,
 }
 
 impl Case {
@@ -254,7 +289,11 @@ impl Case {
         match self {
             Case::Stored(fold) => fold(text),
             Case::Lower => text.to_lowercase(),
-            Case::Exact => text.to_string(),
+            Case::Exact | Case::Integer => text.to_string(),
         }
+    }
+
+    fn is_integer(&self) -> bool {
+        matches!(self, Case::Integer)
     }
 }

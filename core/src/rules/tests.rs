@@ -1,6 +1,6 @@
 use super::arbitrary::{self, Rng};
 use super::check::{check, Catalogue};
-use super::compile::compile;
+use super::compile::{compile, Scope};
 use super::json::{from_json, to_json};
 use super::*;
 use crate::error::ErrorKind;
@@ -50,7 +50,7 @@ fn spec_examples_parse_print_and_parse_back() {
         assert_eq!(printed, *example, "the examples are already canonical");
         assert_eq!(parse(&printed).unwrap(), rule);
         assert_eq!(from_json(&to_json(&rule)).unwrap(), rule, "{example}");
-        compile(&rule, &catalogue(), 2).unwrap_or_else(|e| panic!("{example}: {e}"));
+        compile(&rule, &catalogue(), 2, Scope::Few).unwrap_or_else(|e| panic!("{example}: {e}"));
     }
 }
 
@@ -142,7 +142,7 @@ fn unknown_segments_are_named() {
 #[test]
 fn compiled_sql_binds_every_value() {
     let rule = parse("city = 'x''; DROP TABLE audience.contacts; --' and custom.industry contains '%_\\'").unwrap();
-    let compiled = compile(&rule, &catalogue(), 2).unwrap();
+    let compiled = compile(&rule, &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(
         compiled.predicate,
         "((lower(c.city) = $2::text) AND (lower(c.attributes ->> $3::text) LIKE $4::text))"
@@ -154,21 +154,21 @@ fn compiled_sql_binds_every_value() {
 
 #[test]
 fn compiled_sql_uses_stored_case_and_index_forms() {
-    let compiled = compile(&parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(), &catalogue(), 2).unwrap();
+    let compiled = compile(&parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(
         compiled.predicate,
         "((c.country = $2::text) AND (audience.tag_keys(c.tags) @> ARRAY[$3::text]) AND (c.status IN ($4::text)))"
     );
     assert_eq!(compiled.params, vec!["US", "vip", "active"]);
-    let compiled = compile(&parse("not opened last campaign").unwrap(), &catalogue(), 2).unwrap();
+    let compiled = compile(&parse("not opened last campaign").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert!(compiled.predicate.starts_with("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
     assert!(compiled.predicate.ends_with(") IS NOT TRUE)"));
-    let compiled = compile(&parse("clicked at least 3 times within 90 days").unwrap(), &catalogue(), 2).unwrap();
+    let compiled = compile(&parse("clicked at least 3 times within 90 days").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert!(compiled.predicate.contains(">= 3)") && compiled.time_relative);
-    let compiled = compile(&parse("in segment 'suppressed'").unwrap(), &catalogue(), 2).unwrap();
+    let compiled = compile(&parse("in segment 'suppressed'").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(compiled.params, vec!["00000000-0000-0000-0000-000000000002"]);
     assert_eq!(compiled.segments.len(), 1);
-    let compiled = compile(&parse("in segment 'everyone'").unwrap(), &catalogue(), 2).unwrap();
+    let compiled = compile(&parse("in segment 'everyone'").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!((compiled.predicate.as_str(), compiled.segments.len()), ("true", 0), "Everyone is not stored");
 }
 
@@ -197,7 +197,7 @@ proptest! {
         let printed = rule.to_string();
         prop_assert_eq!(parse(&printed).unwrap(), rule.clone(), "{}", printed);
         prop_assert_eq!(from_json(&to_json(&rule)).unwrap(), rule.clone());
-        compile(&rule, &catalogue(), 2).unwrap();
+        compile(&rule, &catalogue(), 2, Scope::Few).unwrap();
     }
 
     #[test]
@@ -225,4 +225,16 @@ fn renaming_a_segment_rewrites_references_in_any_case() {
         rule.rename_segment("Vip", "Top customers").to_string(),
         "in segment 'Top customers' and not (in segment 'Top customers' or in segment 'Other')"
     );
+}
+
+#[test]
+fn whole_tenant_scope_reads_matching_events_once() {
+    let all = |text: &str| compile(&parse(text).unwrap(), &catalogue(), 2, Scope::All).unwrap().predicate;
+    assert_eq!(all("opened within 30 days"), "c.id IN (SELECT e.contact_id FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.kind = $2::text AND e.occurred_at >= (now() - $3::interval))");
+    assert!(all("clicked at least 3 times").ends_with("GROUP BY e.contact_id HAVING count(*) >= 3)"));
+    assert!(all("clicked at most 2 times").starts_with("c.id NOT IN (") && all("clicked at most 2 times").ends_with("HAVING count(*) > 2)"));
+    assert_eq!(all("clicked at least 0 times"), "true");
+    assert!(all("not opened last campaign").contains("(SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid"));
+    let few = compile(&parse("score > 5 and score < 5.5").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
+    assert_eq!(few.predicate, "((c.score > $2::bigint) AND (c.score < $3::numeric))", "integer columns compare with integers");
 }
