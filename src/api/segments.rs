@@ -234,32 +234,26 @@ fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogu
     let compiled = compile(&segment.rule, catalogue, 3, Scope::All).or_raise();
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
-    let ids = |client: &SpiClient, query: String| -> Vec<String> {
-        client
-            .select(&query, None, &args)
-            .and_then(|rows| rows.first().get_one::<Vec<String>>())
-            .expect("computing membership difference")
-            .unwrap_or_default()
-    };
-    let entered = ids(
-        client,
-        format!(
-            "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c
-              WHERE c.tenant_id = $1::uuid AND {}
-                AND NOT EXISTS (SELECT FROM audience.segment_members m
-                                 WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND m.contact_id = c.id)",
-            compiled.predicate
-        ),
+    // One pass over the rule's result and the stored members: only the
+    // difference is turned into text and sent back.
+    let query = format!(
+        "WITH live AS (
+             SELECT c.id FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}
+         ), stored AS (
+             SELECT m.contact_id FROM audience.segment_members m
+              WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid
+         )
+         SELECT coalesce(array_agg(l.id::text) FILTER (WHERE s.contact_id IS NULL), '{{}}'),
+                coalesce(array_agg(s.contact_id::text) FILTER (WHERE l.id IS NULL), '{{}}')
+           FROM live l FULL JOIN stored s ON s.contact_id = l.id
+          WHERE l.id IS NULL OR s.contact_id IS NULL",
+        compiled.predicate
     );
-    let exited = ids(
-        client,
-        format!(
-            "SELECT coalesce(array_agg(m.contact_id::text), '{{}}') FROM audience.segment_members m
-               JOIN audience.contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id
-              WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND ({}) IS NOT TRUE",
-            compiled.predicate
-        ),
-    );
+    let (entered, exited) = client
+        .select(&query, None, &args)
+        .and_then(|rows| rows.first().get_two::<Vec<String>, Vec<String>>())
+        .expect("computing membership difference");
+    let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
     apply(client, tenant, &segment.id, entered.clone(), exited.clone());
     client
         .update(

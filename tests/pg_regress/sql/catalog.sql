@@ -12,7 +12,7 @@ SELECT 'relation ' || c.oid::regclass
 UNION ALL
 SELECT 'type ' || t.oid::regtype
   FROM pg_type t
- WHERE t.typnamespace = 'audience'::regnamespace AND t.typtype = 'b' AND obj_description(t.oid, 'pg_type') IS NULL
+ WHERE t.typnamespace = 'audience'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND obj_description(t.oid, 'pg_type') IS NULL
 ORDER BY 1;
 
 SELECT c.oid::regclass AS not_dumped
