@@ -115,7 +115,10 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
     for (name, kind) in arbitrary::CUSTOM_FIELDS {
         Spi::run_with_args("SELECT audience.define_field($1, $2)", &[(*name).into(), kind.as_str().into()]).unwrap();
     }
-    let now_seconds = Spi::get_one::<i64>("SELECT extract(epoch FROM now())::bigint").unwrap().unwrap();
+    // Rounded up: contacts sit whole hours before this instant, so one exactly a
+    // span old stays inside `within` for both the evaluator and SQL's `now()`,
+    // which carries microseconds.
+    let now_seconds = Spi::get_one::<i64>("SELECT ceil(extract(epoch FROM now()))::bigint").unwrap().unwrap();
     let now = DateTime::from_timestamp(now_seconds, 0).unwrap();
     let mut rng = Rng::new(seed);
     let mut contacts = Vec::new();
