@@ -180,7 +180,7 @@ CREATE TABLE audience.contacts (
                                  CHECK (lead_status IN ('new', 'nurture', 'hot', 'warm', 'cold')),
     source           text        NOT NULL DEFAULT 'manual' CHECK (source ~ '^[a-z][a-z0-9_]*$'),
     assigned_to      text,
-    score            integer     NOT NULL DEFAULT 0,
+    score            integer     GENERATED ALWAYS AS (fit_score + engagement_score) STORED,
     reachability     integer     CHECK (reachability BETWEEN 0 AND 100),
     tags             text[]      NOT NULL DEFAULT '{}',
     attributes       jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
@@ -189,6 +189,10 @@ CREATE TABLE audience.contacts (
     last_activity_at timestamptz,
     last_opened_at   timestamptz,
     last_clicked_at  timestamptz,
+    fit_score        integer     NOT NULL DEFAULT 0,
+    engagement_score integer     NOT NULL DEFAULT 0,
+    score_reset_at   timestamptz,
+    event_count      bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, id),
     UNIQUE (tenant_id, email)
 );
@@ -200,7 +204,11 @@ COMMENT ON COLUMN audience.contacts.country IS 'ISO 3166-1 alpha-2, upper case';
 COMMENT ON COLUMN audience.contacts.status IS 'active, unsubscribed or bounced';
 COMMENT ON COLUMN audience.contacts.lead_status IS 'new, nurture, hot, warm or cold';
 COMMENT ON COLUMN audience.contacts.source IS 'Where the contact came from: manual, csv_import, api, form, website, facebook or another lower-case word';
-COMMENT ON COLUMN audience.contacts.score IS 'Lead score, moved by engagement events';
+COMMENT ON COLUMN audience.contacts.score IS 'Lead score: fit_score + engagement_score, kept by triggers';
+COMMENT ON COLUMN audience.contacts.fit_score IS 'Points from the tenant''s fit rules the contact matches (audience.set_fit_score)';
+COMMENT ON COLUMN audience.contacts.engagement_score IS 'Points of the contact''s events since its last reset event, decayed as of the last audience.apply_decay';
+COMMENT ON COLUMN audience.contacts.score_reset_at IS 'When the contact''s latest reset event (unsubscribed, by default) happened';
+COMMENT ON COLUMN audience.contacts.event_count IS 'How many events the contact has; every event statement moves it, so engagement segments follow';
 COMMENT ON COLUMN audience.contacts.reachability IS 'Validation/quality score, 0 to 100';
 COMMENT ON COLUMN audience.contacts.tags IS 'Tags; compared case-insensitively, never twice on one contact';
 COMMENT ON COLUMN audience.contacts.attributes IS 'Custom field values, checked against audience.fields';
@@ -251,18 +259,35 @@ END
 $$;
 COMMENT ON FUNCTION audience.normalize_contact() IS 'Trigger: normalises email, country, phone and tags and checks custom fields on every write';
 
-CREATE TRIGGER normalize_contact BEFORE INSERT OR UPDATE ON audience.contacts
+CREATE TRIGGER normalize_contact BEFORE INSERT ON audience.contacts
     FOR EACH ROW EXECUTE FUNCTION audience.normalize_contact();
+-- Updates that change only what events and fit rules maintain (scores,
+-- activity times, event counts) skip the per-row function entirely.
+CREATE TRIGGER normalize_contact_update BEFORE UPDATE ON audience.contacts
+    FOR EACH ROW
+    WHEN ((OLD.email, OLD.first_name, OLD.last_name, OLD.company, OLD.job_title, OLD.phone, OLD.phone_type,
+           OLD.country, OLD.city, OLD.status, OLD.lead_status, OLD.source, OLD.assigned_to, OLD.reachability,
+           OLD.tags, OLD.attributes, OLD.created_at, OLD.updated_at)
+          IS DISTINCT FROM
+          (NEW.email, NEW.first_name, NEW.last_name, NEW.company, NEW.job_title, NEW.phone, NEW.phone_type,
+           NEW.country, NEW.city, NEW.status, NEW.lead_status, NEW.source, NEW.assigned_to, NEW.reachability,
+           NEW.tags, NEW.attributes, NEW.created_at, NEW.updated_at))
+    EXECUTE FUNCTION audience.normalize_contact();
 
--- Lead score tiers: thresholds per tenant, defaults when unset.
+-- Lead score tiers and decay: per tenant, defaults when unset.
 CREATE TABLE audience.settings (
-    tenant_id  uuid    PRIMARY KEY DEFAULT audience.current_tenant()
-                       REFERENCES audience.tenants (id) ON DELETE CASCADE,
-    hot_score  integer NOT NULL DEFAULT 50,
-    warm_score integer NOT NULL DEFAULT 20,
+    tenant_id     uuid        PRIMARY KEY DEFAULT audience.current_tenant()
+                              REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    hot_score     integer     NOT NULL DEFAULT 50,
+    warm_score    integer     NOT NULL DEFAULT 20,
+    decay_percent integer     NOT NULL DEFAULT 0 CHECK (decay_percent BETWEEN 0 AND 100),
+    decay_every   interval    NOT NULL DEFAULT '30 days' CHECK (decay_every >= '1 hour'),
+    decayed_at    timestamptz,
     CHECK (hot_score > warm_score)
 );
-COMMENT ON TABLE audience.settings IS 'Per-tenant settings: lead score tier thresholds';
+COMMENT ON TABLE audience.settings IS 'Per-tenant settings: lead score tier thresholds and score decay';
+COMMENT ON COLUMN audience.settings.decay_percent IS 'Engagement points lose this share for every full decay_every period of age';
+COMMENT ON COLUMN audience.settings.decayed_at IS 'The moment the last audience.apply_decay measured ages from';
 SELECT pg_catalog.pg_extension_config_dump('audience.settings', '');
 
 CREATE FUNCTION audience.set_tiers(hot integer, warm integer) RETURNS void

@@ -59,6 +59,9 @@ COMMENT ON FUNCTION audience.maintain_rows(text[], text[], text[]) IS 'Brings st
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.live_members(audience.rule) IS 'Ids of the contacts matching a rule now';
 COMMENT ON FUNCTION audience.rule_matches(uuid, audience.rule) IS 'Whether one contact matches a rule now';
+COMMENT ON FUNCTION audience.campaign_sent(text) IS 'Re-evaluates, for every contact, the segments and fit rules that read the tenant''s last campaign (for triggers)';
+COMMENT ON FUNCTION audience.check_fit_rule(audience.rule) IS 'Raises unless the rule can be a fit rule of the current tenant (known fields, does not read the score)';
+COMMENT ON FUNCTION audience.maintain_fit(text, text[]) IS 'Sets fit_score of contacts (all when null) to the points of the fit rules they match; returns how many changed';
 COMMENT ON FUNCTION audience.rule_is_time_relative(audience.rule) IS 'Whether a rule''s truth changes with the passing of time (within, before … ago)';
 COMMENT ON FUNCTION audience.rule_segments(audience.rule) IS 'Ids of the segments a rule refers to';
 COMMENT ON FUNCTION audience.rule_rename_segment(audience.rule, text, text) IS 'The rule with references to one segment renamed';

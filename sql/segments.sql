@@ -146,7 +146,10 @@ BEGIN
                    CASE WHEN bool_or(n.updated_at IS DISTINCT FROM o.updated_at) THEN 'updated_at' END,
                    CASE WHEN bool_or(n.last_activity_at IS DISTINCT FROM o.last_activity_at) THEN 'last_activity_at' END,
                    CASE WHEN bool_or(n.last_opened_at IS DISTINCT FROM o.last_opened_at) THEN 'last_opened_at' END,
-                   CASE WHEN bool_or(n.last_clicked_at IS DISTINCT FROM o.last_clicked_at) THEN 'last_clicked_at' END
+                   CASE WHEN bool_or(n.last_clicked_at IS DISTINCT FROM o.last_clicked_at) THEN 'last_clicked_at' END,
+                   CASE WHEN bool_or(n.fit_score IS DISTINCT FROM o.fit_score) THEN 'fit_score' END,
+                   CASE WHEN bool_or(n.engagement_score IS DISTINCT FROM o.engagement_score) THEN 'engagement_score' END,
+                   CASE WHEN bool_or(n.event_count IS DISTINCT FROM o.event_count) THEN 'event_count' END
                ], NULL) END
           INTO changed
           FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id;
@@ -167,27 +170,6 @@ CREATE TRIGGER segments_after_update AFTER UPDATE ON audience.contacts
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.contacts_changed();
 CREATE TRIGGER segments_after_delete AFTER DELETE ON audience.contacts
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.contacts_changed();
-
--- Engagement conditions read events: a new (even back-dated) or deleted
--- event can move its contact in or out of segments.
-CREATE FUNCTION audience.events_changed() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(contact_id::text), ARRAY['events']) FROM new_rows;
-    ELSE
-        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(contact_id::text), ARRAY['events']) FROM old_rows;
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION audience.events_changed() IS 'Statement trigger: brings membership of segments with engagement conditions up to date';
-
-CREATE TRIGGER segments_after_insert AFTER INSERT ON audience.events
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_changed();
-CREATE TRIGGER segments_after_delete AFTER DELETE ON audience.events
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_changed();
 
 --------------------------------------------------------------------------
 -- Finding segments
@@ -602,12 +584,18 @@ BEGIN
     FOR tenant IN SELECT id FROM audience.tenants ORDER BY created_at LOOP
         PERFORM set_config('audience.tenant', tenant.id::text, true);
         changes := changes + audience.refresh();
+        -- Decay ages scores at most daily: each run rescores the tenant.
+        IF EXISTS (SELECT FROM audience.settings s
+                    WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
+                      AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
+            PERFORM audience.apply_decay();
+        END IF;
     END LOOP;
     PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
     RETURN changes;
 END
 $$;
-COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant; what schedule_refresh runs';
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant and applies due score decay; what schedule_refresh runs';
 
 CREATE FUNCTION audience.schedule_refresh(cron text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE

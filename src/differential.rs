@@ -59,7 +59,7 @@ fn random_contact(rng: &mut Rng, i: usize, tenant: &str, now: DateTime<Utc>) -> 
         "status": "active",
         "source": "manual",
         "updated_at": timestamp(now, 0),
-        "score": rng.below(60) as i64 - 10,
+        "engagement_score": rng.below(60) as i64 - 10,
         "reachability": maybe(rng, 80, |r| r.below(101)),
         "phone": maybe(rng, 50, |_| "+14165550142".to_string()),
         "created_at": timestamp(now, rng.below(3000)),
@@ -82,7 +82,7 @@ fn random_contact(rng: &mut Rng, i: usize, tenant: &str, now: DateTime<Utc>) -> 
     (row, events)
 }
 
-/// The evaluator's view of an inserted contact.
+/// The evaluator's view of a stored contact.
 fn as_contact(row: &Value, events: Vec<Event>) -> Contact {
     let object = row.as_object().unwrap();
     Contact {
@@ -121,12 +121,16 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
     let now_seconds = Spi::get_one::<i64>("SELECT ceil(extract(epoch FROM now()))::bigint").unwrap().unwrap();
     let now = DateTime::from_timestamp(now_seconds, 0).unwrap();
     let mut rng = Rng::new(seed);
-    let mut contacts = Vec::new();
+    let mut events_of = Vec::new();
     let mut last_sent: Option<(i64, String)> = None;
     for i in 0..CONTACTS {
         let (row, events) = random_contact(&mut rng, i, &tenant, now);
+        let columns = row.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(", ");
         Spi::run_with_args(
-            "INSERT INTO audience.contacts SELECT * FROM jsonb_populate_record(NULL::audience.contacts, $1::jsonb)",
+            &format!(
+                "INSERT INTO audience.contacts ({columns})
+                 SELECT {columns} FROM jsonb_populate_record(NULL::audience.contacts, $1::jsonb)"
+            ),
             &[row.to_string().as_str().into()],
         )
         .unwrap();
@@ -147,8 +151,18 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
                 last_sent = Some((event.occurred_at, event.campaign.clone().unwrap()));
             }
         }
-        contacts.push(as_contact(&row, events));
+        events_of.push(events);
     }
+    // Events moved scores and activity times: the evaluator reads the rows
+    // as stored.
+    let stored = Spi::get_one_with_args::<pgrx::JsonB>(
+        "SELECT jsonb_agg(to_jsonb(c) ORDER BY c.id) FROM audience.contacts c WHERE c.tenant_id = $1::uuid",
+        &[tenant.as_str().into()],
+    );
+    let contacts: Vec<Contact> = match stored {
+        Ok(Some(pgrx::JsonB(Value::Array(rows)))) => rows.iter().zip(events_of).map(|(row, events)| as_contact(row, events)).collect(),
+        other => panic!("reading contacts back: {other:?}"),
+    };
     let catalogue = tenant_catalogue(&tenant);
     let world = World { catalogue: &catalogue, now: now_seconds, last_campaign: last_sent.map(|(_, c)| c) };
     for _ in 0..RULES {

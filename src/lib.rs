@@ -17,6 +17,11 @@ extension_sql_file!(
     requires = [api::rules::Rule, api::contacts::tag_keys, api::contacts::normalize_email]
 );
 extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/scoring.sql",
+    name = "scoring",
+    requires = ["segments", api::scoring::maintain_fit, api::scoring::check_fit_rule, api::segments::campaign_sent]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

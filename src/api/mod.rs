@@ -3,5 +3,6 @@
 
 pub(crate) mod contacts;
 pub mod rules;
+pub(crate) mod scoring;
 pub(crate) mod segments;
 mod search;

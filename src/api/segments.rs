@@ -5,6 +5,7 @@
 //! `audience.apply_membership`, which also logs and announces it.
 
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
+use crate::api::scoring;
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
 use audience_core::rules::compile::{compile, Compiled, Scope};
@@ -96,7 +97,7 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         return 0;
     }
     let catalogue = tenant_catalogue(tenant);
-    Spi::connect_mut(|client| {
+    let (changes, changed_segments) = Spi::connect_mut(|client| {
         let segments = load_dynamic(client, tenant, &catalogue);
         // `columns` names contact columns, `events`, or segment ids whose
         // stored membership changed.
@@ -131,8 +132,37 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
                 changes += apply(client, tenant, &segment, Vec::new(), gone);
             }
         }
-        changes
-    })
+        (changes, changed_segments)
+    });
+    scoring::maintain_fit_after(tenant, &contacts, columns.as_deref(), &changed_segments);
+    changes
+}
+
+/// After a send: re-evaluates, for everyone, the segments whose rules read
+/// the tenant's last campaign (and the segments referring to them).
+#[pg_extern]
+fn campaign_sent(tenant: &str) -> i64 {
+    let catalogue = tenant_catalogue(tenant);
+    let (changes, moved) = Spi::connect_mut(|client| {
+        let segments = load_dynamic(client, tenant, &catalogue);
+        let mut changes = 0;
+        let mut moved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for level in levels(&segments) {
+            for i in level {
+                if segments[i].reads.contains("last_campaign") {
+                    let (entered, exited) = refresh_one(client, tenant, &segments[i], &catalogue);
+                    changes += (entered.len() + exited.len()) as i64;
+                    moved.entry(segments[i].id.clone()).or_default().extend(entered.into_iter().chain(exited));
+                }
+            }
+        }
+        (changes, moved)
+    });
+    let dependents: i64 = moved
+        .into_iter()
+        .map(|(segment, contacts)| maintain_membership(tenant, contacts.into_iter().collect(), Some(vec![segment])))
+        .sum();
+    changes + dependents + scoring::refresh_fit(tenant, |rule| rule.reads.contains("last_campaign"))
 }
 
 /// Maintains membership for the `(tenant, contact)` pairs a statement
@@ -168,7 +198,7 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> D
 
 /// Above this many contacts, engagement conditions read the tenant's
 /// matching events once rather than probing them contact by contact.
-const FEW_CONTACTS: usize = 5_000;
+pub(crate) const FEW_CONTACTS: usize = 5_000;
 
 /// Evaluates the rules of `segments` for `contacts` in one query and
 /// compares the result with stored membership there too, so that only the
@@ -293,8 +323,15 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
         moved
     });
     let changes = moved.len() as i64;
-    if let Some(id) = wanted.filter(|_| !moved.is_empty()) {
-        maintain_membership(&tenant, moved.into_iter().collect(), Some(vec![id]));
+    match wanted {
+        Some(id) if !moved.is_empty() => {
+            maintain_membership(&tenant, moved.into_iter().collect(), Some(vec![id]));
+        }
+        // Fit points from time-relative rules age like segments do.
+        None => {
+            scoring::refresh_fit(&tenant, |rule| rule.rule.is_time_relative());
+        }
+        _ => {}
     }
     changes
 }

@@ -18,7 +18,10 @@ use std::collections::BTreeSet;
 pub struct Compiled {
     pub predicate: String,
     pub params: Vec<String>,
-    /// Contact columns the predicate reads (`events` for engagement).
+    /// Contact columns the predicate reads. Engagement conditions read
+    /// `event_count`, which every event statement moves for the contacts
+    /// it touches, and `last campaign` also reads `last_campaign`: a new
+    /// send changes it for every contact.
     pub reads: BTreeSet<String>,
     /// Whether the truth of the rule changes with the passing of time.
     pub time_relative: bool,
@@ -229,7 +232,7 @@ impl Compiler<'_> {
     }
 
     fn event(&mut self, event: &EventCondition) -> String {
-        self.out.reads.insert("events".to_string());
+        self.out.reads.insert("event_count".to_string());
         let mut filters = vec![format!("e.kind = {}::text", self.bind(event.kind.clone()))];
         if let Some(url) = &event.url {
             let pattern = format!("%{}%", like_escape(&url.to_lowercase()));
@@ -238,11 +241,14 @@ impl Compiler<'_> {
         match &event.campaign {
             Some(Campaign::Named(name)) => filters.push(format!("e.campaign = {}::text", self.bind(name.clone()))),
             // Uncorrelated, so PostgreSQL computes it once per query.
-            Some(Campaign::Last) => filters.push(
+            Some(Campaign::Last) => {
+                self.out.reads.insert("last_campaign".to_string());
+                filters.push(
                 "e.campaign = (SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid \
                  AND s.kind = 'sent' AND s.campaign IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
                     .to_string(),
-            ),
+                )
+            }
             None => {}
         }
         if let Some(span) = event.within {

@@ -7,7 +7,7 @@ SELECT audience.create_tenant('segments_test') IS NOT NULL AS created;
 SET ROLE seg_app;
 SET audience.tenant = 'segments_test';
 SELECT audience.define_field('industry', 'text');
-INSERT INTO audience.contacts (email, first_name, country, city, lead_status, score, tags, attributes) VALUES
+INSERT INTO audience.contacts (email, first_name, country, city, lead_status, engagement_score, tags, attributes) VALUES
     ('ann@example.com', 'Ann', 'CA', 'Toronto', 'hot', 60, '{VIP}', '{"industry": "SaaS"}'),
     ('bob@example.com', 'Bob', 'CA', 'Ottawa', 'new', 10, '{}', '{"industry": "Retail"}'),
     ('cy@example.com', 'Cy', 'US', 'Boston', 'hot', 30, '{vip}', '{}'),

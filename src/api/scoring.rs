@@ -1,0 +1,124 @@
+//! Fit points: the part of a score that rules over contact fields add.
+//! Engagement points are plain SQL (`sql/scoring.sql`); fit rules need the
+//! rule compiler, so their maintenance lives here.
+
+use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
+use crate::api::segments::FEW_CONTACTS;
+use crate::error::{raise, OrRaise};
+use audience_core::rules::check::Catalogue;
+use audience_core::rules::compile::{compile, Scope};
+use audience_core::rules::{self as core_rules};
+use audience_core::{Error, ErrorKind};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use std::collections::{BTreeSet, HashSet};
+
+/// Columns a fit rule may not read: the score it adds to.
+const SCORE_COLUMNS: [&str; 3] = ["score", "fit_score", "engagement_score"];
+
+pub(crate) struct FitRule {
+    pub rule: core_rules::Rule,
+    points: i32,
+    pub reads: BTreeSet<String>,
+    segments: BTreeSet<String>,
+}
+
+fn load_fit_rules(tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
+                None,
+                &[tenant.into()],
+            )
+            .expect("reading fit rules")
+            .map(|row| {
+                let text: String = row.get(1).ok().flatten().unwrap_or_default();
+                let rule = core_rules::parse(&text).or_raise();
+                let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
+                FitRule {
+                    rule,
+                    points: row.get(2).ok().flatten().unwrap_or_default(),
+                    reads: compiled.reads,
+                    segments: compiled.segments,
+                }
+            })
+            .collect()
+    })
+}
+
+/// Raises unless `rule` can be a fit rule of the current tenant: it must
+/// check against the tenant's fields and must not read the score.
+#[pg_extern(stable, strict)]
+fn check_fit_rule(rule: Rule) -> bool {
+    let tenant = current_tenant();
+    let compiled = compile(&rule.ast(), &tenant_catalogue(&tenant), 2, Scope::Few).or_raise();
+    if let Some(column) = SCORE_COLUMNS.iter().find(|c| compiled.reads.contains(**c)) {
+        raise(
+            Error::new(ErrorKind::CyclicReference, format!("a fit rule cannot read {column}, the score it adds to"))
+                .with_hint("Fit rules describe who a contact is: fields, tags, custom fields, engagement."),
+        );
+    }
+    true
+}
+
+/// Sets `fit_score` of `contacts` (all of the tenant's when null) to the
+/// points of the fit rules they match; returns how many changed.
+#[pg_extern]
+fn maintain_fit(tenant: &str, contacts: Option<Vec<String>>) -> i64 {
+    let catalogue = tenant_catalogue(tenant);
+    let rules = load_fit_rules(tenant, &catalogue);
+    write_fit(tenant, contacts.as_deref(), &rules, &catalogue)
+}
+
+/// After a statement changed `columns` of `contacts` (null: inserted) and
+/// moved membership of `changed_segments`: re-evaluates fit points when a
+/// fit rule reads any of that.
+pub fn maintain_fit_after(tenant: &str, contacts: &[String], columns: Option<&[String]>, changed_segments: &HashSet<String>) -> i64 {
+    let catalogue = tenant_catalogue(tenant);
+    let rules = load_fit_rules(tenant, &catalogue);
+    let relevant = rules.iter().any(|r| {
+        columns.is_none_or(|cols| cols.iter().any(|c| r.reads.contains(c)))
+            || r.segments.iter().any(|s| changed_segments.contains(s))
+    });
+    if !relevant {
+        return 0;
+    }
+    write_fit(tenant, Some(contacts), &rules, &catalogue)
+}
+
+/// Re-evaluates fit points of every contact of `tenant` when one of its
+/// fit rules is `stale` (reads time or the last campaign).
+pub fn refresh_fit(tenant: &str, stale: impl Fn(&FitRule) -> bool) -> i64 {
+    let catalogue = tenant_catalogue(tenant);
+    let rules = load_fit_rules(tenant, &catalogue);
+    if !rules.iter().any(stale) {
+        return 0;
+    }
+    write_fit(tenant, None, &rules, &catalogue)
+}
+
+fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catalogue: &Catalogue) -> i64 {
+    let scope = match contacts {
+        Some(few) if few.len() <= FEW_CONTACTS => Scope::Few,
+        _ => Scope::All,
+    };
+    let mut params: Vec<String> = Vec::new();
+    let mut terms = vec!["0".to_string()];
+    for fit in rules {
+        let compiled = compile(&fit.rule, catalogue, 3 + params.len(), scope).or_raise();
+        params.extend(compiled.params);
+        params.push(fit.points.to_string());
+        terms.push(format!("CASE WHEN ({}) IS TRUE THEN ${}::integer ELSE 0 END", compiled.predicate, 2 + params.len()));
+    }
+    let query = format!(
+        "UPDATE audience.contacts target SET fit_score = f.total
+           FROM (SELECT c.id, {} AS total FROM audience.contacts c
+                  WHERE c.tenant_id = $1::uuid AND ($2::uuid[] IS NULL OR c.id = ANY ($2::uuid[]))) f
+          WHERE target.tenant_id = $1::uuid AND target.id = f.id AND target.fit_score <> f.total",
+        terms.join(" + ")
+    );
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.map(<[String]>::to_vec).into()];
+    args.extend(params.iter().map(|p| p.as_str().into()));
+    Spi::connect_mut(|client| client.update(&query, None, &args).map(|done| done.len() as i64)).expect("writing fit scores")
+}
