@@ -59,7 +59,7 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
                         "('s{step}r{i}@example.com', '{}', '{}', {}, '{{{}}}', '{{\"industry\": \"{}\", \"budget\": {}}}')",
                         rng.pick(arbitrary::COUNTRIES),
                         rng.pick(arbitrary::CITIES).replace('\'', "''"),
-                        rng.below(60) as i64 - 10,
+                        rng.below(101),
                         rng.pick(arbitrary::TAGS),
                         rng.pick(arbitrary::INDUSTRIES),
                         rng.below(2000),
@@ -68,7 +68,7 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
                 .collect();
             run(
                 &format!(
-                    "INSERT INTO audience.contacts (email, country, city, engagement_score, tags, attributes) VALUES {}",
+                    "INSERT INTO audience.contacts (email, country, city, reachability, tags, attributes) VALUES {}",
                     rows.join(", ")
                 ),
                 &[],
