@@ -22,6 +22,7 @@ extension_sql_file!(
     name = "scoring",
     requires = ["segments", api::scoring::maintain_fit, api::scoring::check_fit_rule, api::segments::campaign_sent]
 );
+extension_sql_file!("../sql/import.sql", name = "import", requires = ["scoring", api::import::import_rows]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,0 +1,89 @@
+--------------------------------------------------------------------------
+-- CSV import: reports, the list imported contacts join, progress
+--------------------------------------------------------------------------
+CREATE TYPE audience.import_report AS (
+    import_id uuid,
+    rows      bigint,
+    inserted  bigint,
+    updated   bigint,
+    unchanged bigint,
+    rejected  bigint,
+    segment   text,
+    errors    jsonb
+);
+COMMENT ON TYPE audience.import_report IS 'What an import did: row counts, the list its contacts joined, and every rejected row';
+
+CREATE TABLE audience.imports (
+    tenant_id   uuid        NOT NULL DEFAULT audience.current_tenant()
+                            REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    id          uuid        NOT NULL DEFAULT gen_random_uuid(),
+    imported_at timestamptz NOT NULL DEFAULT now(),
+    imported_by text        NOT NULL DEFAULT current_user,
+    rows        bigint      NOT NULL,
+    inserted    bigint      NOT NULL,
+    updated     bigint      NOT NULL,
+    unchanged   bigint      NOT NULL,
+    rejected    bigint      NOT NULL,
+    segment     text,
+    options     jsonb       NOT NULL DEFAULT '{}',
+    errors      jsonb       NOT NULL DEFAULT '[]',
+    PRIMARY KEY (tenant_id, id)
+);
+COMMENT ON TABLE audience.imports IS 'The report of every CSV import';
+COMMENT ON COLUMN audience.imports.errors IS 'Rejected rows and skipped columns: [{"line", "column", "value", "message"}]';
+SELECT pg_catalog.pg_extension_config_dump('audience.imports', '');
+
+-- The static list an import adds to: the named one (created when missing)
+-- or a new "Import <timestamp>" list.
+CREATE FUNCTION audience.import_list(name text) RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.segments s
+                    WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(wanted)) THEN
+        PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
+    END IF;
+    RETURN (audience.find_list(wanted)).name;
+END
+$$;
+COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
+
+CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    imported uuid := audience.import_rows(data, coalesce(options, '{}'));
+    report audience.import_report;
+BEGIN
+    SELECT i.id, i.rows, i.inserted, i.updated, i.unchanged, i.rejected, i.segment, i.errors INTO report
+      FROM audience.imports i WHERE i.tenant_id = audience.current_tenant() AND i.id = imported;
+    RETURN report;
+END
+$$;
+COMMENT ON FUNCTION audience.import_csv(bytea, jsonb) IS 'Imports contacts from CSV bytes in the encoding option''s encoding (utf8, latin1, windows-1252); good rows are written, bad rows reported';
+
+CREATE FUNCTION audience.import_csv(data text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF coalesce(options, '{}') ? 'encoding' AND lower(options->>'encoding') NOT IN ('utf8', 'utf-8') THEN
+        RAISE EXCEPTION 'text is already decoded: the encoding option applies to bytea input'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the file''s bytes, e.g. pg_read_binary_file(…) or a bytea parameter.';
+    END IF;
+    RETURN audience.import_csv(convert_to(data, 'UTF8'), options);
+END
+$$;
+COMMENT ON FUNCTION audience.import_csv(text, jsonb) IS 'Imports contacts from CSV text; good rows are written, bad rows reported';
+
+CREATE VIEW audience.import_progress AS
+SELECT p.pid, a.usename AS imported_by, a.query_start AS started_at,
+       p.bytes_processed AS bytes_read, p.bytes_total,
+       round(100.0 * p.bytes_processed / nullif(p.bytes_total, 0), 1) AS percent,
+       p.tuples_processed AS rows_done, p.tuples_excluded AS rows_rejected
+  FROM pg_catalog.pg_stat_progress_copy p
+  JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+ WHERE p.relid = 'audience.contacts'::regclass AND p.type = 'CALLBACK';
+COMMENT ON VIEW audience.import_progress IS 'One row per running CSV import (of any session), with bytes and rows done';

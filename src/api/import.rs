@@ -1,0 +1,352 @@
+//! CSV import and export. Reading, mapping and validation are in
+//! `audience_core::import`; this writes good rows in batches of
+//! `INSERT … SELECT FROM unnest(…) ON CONFLICT`, so the contacts triggers
+//! (normalisation, segments, fit points) run per batch like any bulk write.
+
+use crate::api::rules::{current_tenant, tenant_catalogue};
+use crate::error::{raise, OrRaise};
+use audience_core::fields::STANDARD_FIELDS;
+use audience_core::import::{self, OnConflict, Options, Plan, Rejection, Row, COLUMNS};
+use audience_core::{Error, ErrorKind};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+const BATCH_ROWS: usize = 10_000;
+const NOTICE_EVERY: u64 = 100_000;
+
+/// Counts of one import.
+#[derive(Default)]
+struct Tally {
+    rows: u64,
+    inserted: i64,
+    updated: i64,
+    unchanged: i64,
+    rejected: i64,
+}
+
+/// A PostgreSQL array literal, so that a row's tags travel in one text[].
+fn array_literal(items: &[String]) -> String {
+    let quoted: Vec<String> =
+        items.iter().map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
+fn sql_type(column: &str) -> &'static str {
+    match column {
+        "reachability" => "integer",
+        "created_at" => "timestamptz",
+        _ => "text",
+    }
+}
+
+/// The write statement for the file's columns; `$1` tenant, then one
+/// text[] per column, attributes, tags, and the source and tags options.
+fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>) {
+    let columns: Vec<&'static str> = COLUMNS.iter().copied().filter(|c| plan.reads(c)).collect();
+    let n = columns.len();
+    let unnest_args: Vec<String> = (0..n + 2).map(|i| format!("${}::text[]", i + 2)).collect();
+    let names: Vec<String> = columns.iter().map(|c| format!("r_{c}")).collect();
+    let (source_param, tags_param) = (n + 4, n + 5);
+    let typed: Vec<String> = columns
+        .iter()
+        .map(|c| match *c {
+            "source" => format!("coalesce(r_source, ${source_param}) AS source"),
+            "created_at" => "coalesce(r_created_at::timestamptz, now()) AS created_at".to_string(),
+            c => format!("r_{c}::{} AS {c}", sql_type(c)),
+        })
+        .collect();
+    let input = format!(
+        "(SELECT {}{}, coalesce(r_tags::text[], '{{}}') || ${tags_param}::text[] AS tags,
+                 coalesce(r_attributes::jsonb, '{{}}') AS attributes
+            FROM unnest({}) AS r({}, r_attributes, r_tags)) AS x",
+        typed.join(", "),
+        if plan.reads("source") { String::new() } else { format!(", ${source_param}::text AS source") },
+        unnest_args.join(", "),
+        names.join(", ")
+    );
+    // What a matching stored contact becomes, from the file's row `new`.
+    let merge = |new: &str| -> Vec<(String, String)> {
+        columns
+            .iter()
+            .filter(|c| !matches!(**c, "email" | "created_at"))
+            .map(|c| {
+                let merged = match options.on_conflict {
+                    OnConflict::Fill => format!("coalesce(c.{c}, {new}.{c})"),
+                    _ => format!("coalesce({new}.{c}, c.{c})"),
+                };
+                (format!("c.{c}"), merged)
+            })
+            .chain([
+                ("c.tags".to_string(), format!("audience.normalize_tags(c.tags || {new}.tags)")),
+                (
+                    "c.attributes".to_string(),
+                    match options.on_conflict {
+                        OnConflict::Fill => format!("{new}.attributes || c.attributes"),
+                        _ => format!("c.attributes || {new}.attributes"),
+                    },
+                ),
+            ])
+            .collect()
+    };
+    let assignments = |new: &str| {
+        let updates = merge(new);
+        let set = updates.iter().map(|(col, value)| format!("{} = {value}", &col[2..])).collect::<Vec<_>>().join(", ");
+        let changed = format!(
+            "({}) IS DISTINCT FROM ({})",
+            updates.iter().map(|(col, _)| col.as_str()).collect::<Vec<_>>().join(", "),
+            updates.iter().map(|(_, value)| value.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        (set, changed)
+    };
+    let query = if options.insert {
+        let mut target: Vec<&str> = columns.iter().copied().filter(|c| *c != "source").collect();
+        target.extend(["source", "tags", "attributes"]);
+        let action = match options.on_conflict {
+            OnConflict::Skip => "NOTHING".to_string(),
+            _ => {
+                let (set, changed) = assignments("EXCLUDED");
+                format!("UPDATE SET {set} WHERE {changed}")
+            }
+        };
+        format!(
+            "INSERT INTO audience.contacts AS c (tenant_id, {targets})
+             SELECT $1::uuid, {values} FROM {input}
+             ON CONFLICT (tenant_id, email) DO {action}
+             RETURNING c.id, c.xmax = 0",
+            targets = target.join(", "),
+            values = target.iter().map(|c| format!("x.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    } else {
+        let (set, changed) = assignments("x");
+        format!(
+            "UPDATE audience.contacts AS c SET {set} FROM {input}
+              WHERE c.tenant_id = $1::uuid AND c.email = x.email AND {changed}
+             RETURNING c.id, false"
+        )
+    };
+    (query, columns)
+}
+
+/// Progress as `pg_stat_progress_copy` shows it (and `audience.import_progress`).
+mod progress {
+    use pgrx::pg_sys;
+
+    pub fn start(total_bytes: usize) {
+        let contacts = unsafe {
+            pg_sys::RangeVarGetRelidExtended(
+                pg_sys::makeRangeVar(c"audience".as_ptr().cast_mut(), c"contacts".as_ptr().cast_mut(), -1),
+                pg_sys::NoLock as _,
+                0,
+                None,
+                std::ptr::null_mut(),
+            )
+        };
+        unsafe {
+            pg_sys::pgstat_progress_start_command(pg_sys::ProgressCommandType::PROGRESS_COMMAND_COPY, contacts);
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_COMMAND as _, pg_sys::PROGRESS_COPY_COMMAND_FROM as _);
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TYPE as _, pg_sys::PROGRESS_COPY_TYPE_CALLBACK as _);
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_BYTES_TOTAL as _, total_bytes as i64);
+        }
+    }
+
+    pub fn update(bytes: u64, rows: i64, rejected: i64) {
+        unsafe {
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_BYTES_PROCESSED as _, bytes as i64);
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as _, rows);
+            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_EXCLUDED as _, rejected);
+        }
+    }
+
+    pub fn end() {
+        unsafe { pg_sys::pgstat_progress_end_command() }
+    }
+}
+
+/// Writes one batch; returns the ids of every contact the batch names
+/// that exists afterwards, and updates the tally.
+fn write_batch(
+    query: &str,
+    columns: &[&str],
+    tenant: &str,
+    options: &Options,
+    rows: &[Row],
+    tally: &mut Tally,
+    rejections: &mut Vec<Value>,
+) -> Vec<String> {
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let mut args: Vec<DatumWithOid> = vec![tenant.into()];
+    for column in columns {
+        let at = COLUMNS.iter().position(|c| c == column).expect("a known column");
+        args.push(rows.iter().map(|r| r.values[at].clone()).collect::<Vec<Option<String>>>().into());
+    }
+    let attributes: Vec<Option<String>> =
+        rows.iter().map(|r| (!r.attributes.is_empty()).then(|| Value::Object(r.attributes.clone()).to_string())).collect();
+    let tags: Vec<Option<String>> = rows.iter().map(|r| (!r.tags.is_empty()).then(|| array_literal(&r.tags))).collect();
+    args.push(attributes.into());
+    args.push(tags.into());
+    args.push(options.source.as_str().into());
+    args.push(options.tags.clone().into());
+    let emails: Vec<String> = rows.iter().map(|r| r.email().to_string()).collect();
+    Spi::connect_mut(|client| {
+        let written = client.update(query, None, &args).expect("writing contacts");
+        let (mut inserted, mut updated) = (0, 0);
+        for row in written {
+            match row.get::<bool>(2).ok().flatten() {
+                Some(true) => inserted += 1,
+                _ => updated += 1,
+            }
+        }
+        let found: HashMap<String, String> = client
+            .select(
+                "SELECT c.email, c.id::text FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.email = ANY ($2::text[])",
+                None,
+                &[tenant.into(), emails.clone().into()],
+            )
+            .expect("reading imported ids")
+            .map(|row| (row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default()))
+            .collect();
+        for row in rows.iter().filter(|r| !found.contains_key(r.email())) {
+            rejections.push(
+                Rejection {
+                    line: row.line,
+                    column: "email".to_string(),
+                    value: Some(row.email().to_string()),
+                    message: "no contact has this email, and the insert option is false".to_string(),
+                }
+                .to_json(),
+            );
+            tally.rejected += 1;
+        }
+        tally.inserted += inserted;
+        tally.updated += updated;
+        tally.unchanged += found.len() as i64 - inserted - updated;
+        found.into_values().collect()
+    })
+}
+
+/// Runs an import of `data` for the current tenant and records its report
+/// in `audience.imports`; returns the import's id. Called by the
+/// `audience.import_csv` overloads.
+#[pg_extern]
+fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
+    let tenant = current_tenant();
+    let parsed = Options::from_json(&options.0).or_raise();
+    let mut tally = Tally::default();
+    let mut errors: Vec<Value> = Vec::new();
+    let headers = import::headers(data, &parsed).or_raise();
+    let list = if headers.is_empty() { None } else { Some(import_list(&parsed)) };
+    if !headers.is_empty() {
+        let custom = tenant_catalogue(&tenant).custom.unwrap_or_default();
+        let plan = import::plan(headers, &parsed, &custom).or_raise();
+        for name in &plan.new_fields {
+            Spi::run_with_args("SELECT audience.define_field($1, 'text')", &[name.as_str().into()]).expect("running SQL");
+        }
+        let (query, columns) = write_statement(&plan, &parsed);
+        let list = list.clone().expect("a list for a file with headers");
+        progress::start(data.len());
+        let mut next_notice = NOTICE_EVERY;
+        tally.rows = import::read(data, &parsed, &plan, BATCH_ROWS, |rows, rejected, bytes_read| {
+            tally.rejected += import::rejected_rows(&rejected) as i64;
+            errors.extend(rejected.iter().map(Rejection::to_json));
+            let ids = write_batch(&query, &columns, &tenant, &parsed, &rows, &mut tally, &mut errors);
+            if !ids.is_empty() {
+                Spi::run_with_args("SELECT audience.add_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
+                    .expect("running SQL");
+            }
+            let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;
+            progress::update(bytes_read, done, tally.rejected);
+            if done as u64 >= next_notice {
+                notice!("audience.import_csv: {done} rows read");
+                next_notice += NOTICE_EVERY;
+            }
+            Ok(())
+        })
+        .or_raise();
+        progress::end();
+    }
+    let report = json!({
+        "rows": tally.rows, "inserted": tally.inserted, "updated": tally.updated,
+        "unchanged": tally.unchanged, "rejected": tally.rejected, "segment": list, "errors": errors,
+    });
+    Spi::get_one_with_args::<pgrx::Uuid>(
+        "INSERT INTO audience.imports (tenant_id, rows, inserted, updated, unchanged, rejected, segment, errors, options)
+         SELECT $1::uuid, (r->>'rows')::bigint, (r->>'inserted')::bigint, (r->>'updated')::bigint,
+                (r->>'unchanged')::bigint, (r->>'rejected')::bigint, r->>'segment', r->'errors', $3::jsonb
+           FROM (SELECT $2::jsonb AS r) report
+         RETURNING id",
+        &[tenant.as_str().into(), JsonB(report).into(), options.into()],
+    )
+    .expect("running SQL")
+    .expect("the import's id")
+}
+
+/// The static list imported contacts join: the `segment` option's (made
+/// when missing) or a new `Import <timestamp>` list.
+fn import_list(options: &Options) -> String {
+    Spi::get_one_with_args::<String>("SELECT audience.import_list($1)", &[options.segment.clone().into()])
+        .expect("running SQL")
+        .expect("a list name")
+}
+
+/// The members of a segment as CSV: a header, then one line per member.
+/// Columns are standard fields, `tags` (joined with `;`) and custom fields,
+/// named as `import_csv` reads them back.
+#[pg_extern]
+fn export_csv(segment: &str, columns: default!(Option<Vec<String>>, "NULL")) -> String {
+    let tenant = current_tenant();
+    let custom: Vec<String> =
+        tenant_catalogue(&tenant).custom.unwrap_or_default().into_iter().map(|(name, _)| name).collect();
+    let columns: Vec<String> = match columns {
+        Some(given) => given.into_iter().map(|c| c.trim().to_lowercase()).collect(),
+        None => COLUMNS
+            .iter()
+            .filter(|c| **c != "phone_type")
+            .map(|c| c.to_string())
+            .chain(["tags".to_string()])
+            .chain(custom.iter().cloned())
+            .collect(),
+    };
+    for column in &columns {
+        let known = STANDARD_FIELDS.contains(&column.as_str()) && column != "attributes" || custom.contains(column);
+        if !known {
+            raise(
+                Error::new(ErrorKind::UndefinedObject, format!("unknown column \"{column}\""))
+                    .with_hint(format!("Standard fields, tags, or custom fields: {}.", custom.join(", "))),
+            );
+        }
+    }
+    let members: Vec<Map<String, Value>> = Spi::connect(|client| {
+        client
+            .select("SELECT to_jsonb(m) FROM audience.members($1) m ORDER BY m.email", None, &[segment.into()])
+            .expect("running SQL")
+            .filter_map(|row| match row.get::<JsonB>(1).ok().flatten() {
+                Some(JsonB(Value::Object(object))) => Some(object),
+                _ => None,
+            })
+            .collect()
+    });
+    let records = members.into_iter().map(|member| {
+        columns
+            .iter()
+            .map(|column| {
+                let value = if custom.contains(column) && !STANDARD_FIELDS.contains(&column.as_str()) {
+                    member.get("attributes").and_then(|a| a.get(column)).cloned()
+                } else {
+                    member.get(column).cloned()
+                };
+                match value {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(text)) => text,
+                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
+                    Some(other) => other.to_string(),
+                }
+            })
+            .collect()
+    });
+    import::to_csv(&columns, records)
+}
