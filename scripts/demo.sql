@@ -11,36 +11,13 @@ SELECT audience.define_field('Industry', 'text') AS industry,
        audience.define_field('Budget', 'number') AS budget,
        audience.define_field('Signed Up', 'date') AS signed_up;
 
-CREATE TEMP TABLE sample (
-    email text, first_name text, last_name text, company text, job_title text, phone text,
-    country text, city text, source text, lead_status text, assigned_to text, tags text,
-    industry text, budget text, signed_up text);
+-- The CRM export as a customer hands it over: loose headers, tags split by
+-- ';', local phone formats, and three bad rows that the report explains.
 \set sample :datadir '/sample_audience.csv'
-COPY sample FROM :'sample' WITH (FORMAT csv, HEADER true);
-
--- One upsert per row, so a bad row is reported and the rest still load.
-DO $load$
-DECLARE
-    r sample;
-    loaded int := 0;
-BEGIN
-    FOR r IN SELECT * FROM sample LOOP
-        BEGIN
-            PERFORM audience.upsert_contact(jsonb_strip_nulls(jsonb_build_object(
-                'email', r.email, 'first_name', r.first_name, 'last_name', r.last_name,
-                'company', r.company, 'job_title', r.job_title, 'phone', r.phone,
-                'country', r.country, 'city', r.city, 'source', r.source,
-                'lead_status', r.lead_status, 'assigned_to', r.assigned_to,
-                'tags', to_jsonb(regexp_split_to_array(coalesce(r.tags, ''), '[;,]')),
-                'industry', r.industry, 'budget', r.budget, 'signed_up', r.signed_up)));
-            loaded := loaded + 1;
-        EXCEPTION WHEN OTHERS THEN
-            RAISE NOTICE 'rejected %: %', r.email, SQLERRM;
-        END;
-    END LOOP;
-    RAISE NOTICE 'loaded % of % rows', loaded, (SELECT count(*) FROM sample);
-END
-$load$;
+\echo Importing the sample audience (a CRM export with a few defects)
+SELECT rows, inserted, updated, rejected, segment FROM audience.import_csv(pg_read_binary_file(:'sample'), '{"segment": "CRM export"}');
+SELECT e->>'line' AS line, e->>'column' AS column, e->>'value' AS value, e->>'message' AS message
+  FROM audience.imports i, jsonb_array_elements(i.errors) e ORDER BY (e->>'line')::int;
 
 \echo
 \echo Tenants
@@ -70,3 +47,25 @@ SELECT audience.count('Hot leads in Canada') AS "Hot leads in Canada before";
 UPDATE audience.contacts SET lead_status = 'cold'
  WHERE id = (SELECT id FROM audience.members('Hot leads in Canada') ORDER BY email LIMIT 1);
 SELECT name, kind, members, rule FROM audience.segment_overview;
+
+\echo Engagement: 12,000 events in one INSERT; scores, activity and status follow per statement
+CREATE TEMP TABLE sample_events (email text, kind text, campaign text, url text, occurred_at timestamptz);
+\set events :datadir '/sample_events.csv'
+COPY sample_events FROM :'events' WITH (FORMAT csv, HEADER true);
+SELECT audience.create_segment('Opened the last campaign', 'opened last campaign') IS NOT NULL AS "Opened the last campaign",
+       audience.create_segment('Pricing visitors', 'visited ''/pricing'' at least 2 times') IS NOT NULL AS "Pricing visitors";
+INSERT INTO audience.events (contact_id, kind, campaign, url, occurred_at)
+SELECT c.id, e.kind, e.campaign, e.url, e.occurred_at
+  FROM sample_events e JOIN audience.contacts c ON c.email = audience.normalize_email(e.email);
+SELECT audience.set_fit_score('SaaS fit', 'industry = ''SaaS''', 15) AS "contacts given SaaS fit points";
+SELECT * FROM audience.score_distribution;
+\echo The top leads
+SELECT email, score, fit_score, engagement_score, audience.score_tier(score) AS tier, status, last_activity_at::date
+  FROM audience.contacts ORDER BY score DESC, email LIMIT 5;
+\echo Scores move with each tracked event
+SELECT min(email) AS lead FROM audience.contacts WHERE status = 'active' AND score < 20 \gset
+SELECT email, score, audience.score_tier(score) AS tier FROM audience.contacts WHERE email = :'lead';
+SELECT audience.track(:'lead', 'visited', url => 'https://example.com/pricing') AS "tracked visit",
+       audience.track(:'lead', 'replied') AS "tracked reply";
+SELECT email, score, audience.score_tier(score) AS tier FROM audience.contacts WHERE email = :'lead';
+SELECT name, kind, members FROM audience.segment_overview;
