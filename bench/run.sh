@@ -3,7 +3,9 @@
 # baseline on the same data in one run, each checked to give the same
 # result before its time counts. Prints one line per scenario and a summary.
 #
-#   bench/run.sh [--scale N] [--events N] [--only preview|update|refresh|lookup]
+#   bench/run.sh [--scale N] [--events N] [--only SCENARIO]
+#
+# Scenarios: preview, import, events, update, refresh, lookup, pgbench.
 #
 # A scenario whose result disagrees with its baseline makes the run exit 1.
 # Timing never fails the run.
@@ -17,7 +19,7 @@ while [ $# -gt 0 ]; do
         --scale) SCALE=$2; shift 2 ;;
         --events) EVENTS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|update|refresh|lookup]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|events|update|refresh|lookup|pgbench]" >&2; exit 2 ;;
     esac
 done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
@@ -45,8 +47,8 @@ PSQL+=(-d bench)
 now() { date +%s.%N; }
 # calc EXPRESSION: floating-point arithmetic and comparisons (1/0).
 calc() { awk "BEGIN { print $1 }"; }
-# sql TEXT: runs it in tenant "bench"; prints the result.
-sql() { "${PSQL[@]}" -c "SET audience.tenant = 'bench'" -c "$1"; }
+# sql TEXT: runs it in tenant $TENANT_NAME (default "bench"); prints the result.
+sql() { "${PSQL[@]}" -c "SET audience.tenant = '${TENANT_NAME:-bench}'" -c "$1"; }
 # timed TEXT [RUNS]: the best wall time of RUNS (default REPEAT) runs in
 # $SECONDS_TAKEN, the result in $RESULT.
 timed() {
@@ -92,6 +94,140 @@ if wants preview; then
     done <"$(dirname "$0")/preview_rules.txt"
 fi
 
+if wants import; then
+    say "import of the $SCALE-row CSV vs COPY into staging + INSERT … SELECT"
+    CSV="$BENCH_DIR/contacts.csv"
+    # 13 columns (2 of them custom fields) and tags, with the headers a CRM export has.
+    sql "COPY (SELECT 'imported.' || c.email AS \"Email\", first_name AS \"First Name\", last_name AS \"Last Name\",
+                      company AS \"Company\", job_title AS \"Job Title\", country AS \"Country\", city AS \"City\",
+                      source AS \"Source\", lead_status AS \"Lead Status\", assigned_to AS \"Assigned To\",
+                      reachability AS \"Reachability\", array_to_string(tags, ';') AS \"Tags\",
+                      attributes->>'industry' AS \"Industry\", attributes->>'budget' AS \"Budget\"
+                 FROM audience.contacts c WHERE c.tenant_id = '$TENANT' ORDER BY c.email)
+         TO '$CSV' WITH (FORMAT csv, HEADER true)" >/dev/null
+    [ "$(id -u)" = 0 ] && chown postgres "$CSV"
+    sql "SELECT audience.create_tenant('import');
+         SET audience.tenant = 'import';
+         SELECT audience.define_field('industry', 'text'), audience.define_field('budget', 'number');
+         CREATE TABLE bench_staging (email text, first_name text, last_name text, company text, job_title text,
+             country text, city text, source text, lead_status text, assigned_to text, reachability text,
+             tags text, industry text, budget text);
+         CREATE TABLE bench_imported (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)" >/dev/null
+    IMPORT_TENANT=$(sql "SELECT id FROM audience.tenants WHERE name = 'import'")
+    COPY_INSERT="TRUNCATE bench_staging;
+        COPY bench_staging FROM '$CSV' WITH (FORMAT csv, HEADER true);
+        INSERT INTO bench_imported AS c (tenant_id, email, first_name, last_name, company, job_title, country, city, source,
+                                         lead_status, assigned_to, reachability, tags, attributes)
+        SELECT '$IMPORT_TENANT', lower(btrim(email)), first_name, last_name, company, job_title, country, city,
+               coalesce(source, 'csv_import'), coalesce(lead_status, 'new'), assigned_to, reachability::integer,
+               coalesce(string_to_array(tags, ';'), '{}'),
+               jsonb_strip_nulls(jsonb_build_object('industry', industry, 'budget', budget::numeric))
+          FROM bench_staging"
+    # Peak private memory of the importing backend, sampled from /proc.
+    peak_file=$(mktemp)
+    (peak=0; pid=""
+     while [ -z "$pid" ]; do
+         pid=$("${PSQL[@]}" -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%audience.import_csv(%' AND pid <> pg_backend_pid() LIMIT 1")
+         sleep 0.1
+     done
+     while [ -r "/proc/$pid/status" ]; do
+         kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+         [ -n "$kb" ] && [ "$kb" -gt "$peak" ] && peak=$kb && echo "$peak" >"$peak_file"
+         sleep 0.1
+     done) &
+    sampler=$!
+    TENANT_NAME=import timed "SELECT inserted FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
+    ext=$SECONDS_TAKEN ext_result=$RESULT
+    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    timed "$COPY_INSERT; SELECT count(*) FROM bench_imported" 1; base=$SECONDS_TAKEN base_result=$RESULT
+    report "import_csv of $SCALE rows vs COPY + INSERT…SELECT" "$ext" "$base" "$ext_result" "$base_result"
+    TENANT_NAME=import timed "SELECT inserted + updated + unchanged FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
+    ext=$SECONDS_TAKEN ext_result=$RESULT
+    timed "$COPY_INSERT ON CONFLICT (tenant_id, email) DO UPDATE SET first_name = EXCLUDED.first_name,
+             last_name = EXCLUDED.last_name, company = EXCLUDED.company, job_title = EXCLUDED.job_title,
+             country = EXCLUDED.country, city = EXCLUDED.city, source = EXCLUDED.source, lead_status = EXCLUDED.lead_status,
+             assigned_to = EXCLUDED.assigned_to, reachability = EXCLUDED.reachability, tags = EXCLUDED.tags,
+             attributes = EXCLUDED.attributes;
+           SELECT count(*) FROM bench_imported" 1
+    base=$SECONDS_TAKEN base_result=$RESULT
+    report "re-import (on_conflict update) vs INSERT … ON CONFLICT DO UPDATE" "$ext" "$base" "$ext_result" "$base_result"
+    MEMORY_LINE=$(printf 'peak backend memory (RssAnon) of the import: %s MB for a %s MB file' \
+        "$(( $(cat "$peak_file" 2>/dev/null || echo 0) / 1024 ))" "$(( $(stat -c %s "$CSV") / 1048576 ))")
+    echo "$MEMORY_LINE"
+    rm -f "$peak_file"
+    sql "DROP TABLE bench_staging, bench_imported" >/dev/null
+fi
+
+if wants events; then
+    EVENT_ROWS=$SCALE
+    STATEMENTS=$(( (EVENT_ROWS + 9999) / 10000 ))
+    say "$EVENT_ROWS events in statements of 10k rows vs INSERT + one UPDATE per statement"
+    sql "SELECT setseed(0.24);
+         CREATE TABLE bench_new_events AS
+         SELECT row_number() OVER () AS n, c.id AS contact_id,
+                (ARRAY['sent', 'opened', 'opened', 'clicked', 'visited', 'replied'])[1 + floor(random() * 6)::int] AS kind,
+                '2026-12-news'::text AS campaign,
+                (ARRAY[NULL, '/pricing', '/docs'])[1 + floor(random() * 3)::int] AS url,
+                now() - random() * interval '10 days' AS occurred_at
+           FROM (SELECT id FROM audience.contacts WHERE tenant_id = '$TENANT' ORDER BY random() LIMIT $EVENT_ROWS) c,
+                generate_series(1, 2) copy;
+         CREATE TABLE bench_people (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+         INSERT INTO bench_people SELECT * FROM audience.contacts WHERE tenant_id = '$TENANT';
+         CREATE TABLE bench_events (LIKE audience.events INCLUDING ALL);
+         ALTER TABLE bench_events ADD FOREIGN KEY (tenant_id, contact_id) REFERENCES bench_people (tenant_id, id);
+         VACUUM ANALYZE bench_people; VACUUM ANALYZE audience.contacts" >/dev/null
+    # run N FIRST: statements of 10k events from bench_new_events, rows FIRST onwards.
+    ext_events() {
+        echo "DO \$\$ BEGIN FOR b IN 0..$((STATEMENTS - 1)) LOOP
+            INSERT INTO audience.events (contact_id, kind, campaign, url, occurred_at)
+            SELECT contact_id, kind, campaign, url, occurred_at FROM bench_new_events
+             WHERE n > $1 + b * 10000 AND n <= least($1 + (b + 1) * 10000, $1 + $EVENT_ROWS);
+        END LOOP; END \$\$; SELECT sum(engagement_score) || '/' || sum(event_count) FROM audience.contacts WHERE tenant_id = '$TENANT'"
+    }
+    base_events() {
+        echo "DO \$\$ BEGIN FOR b IN 0..$((STATEMENTS - 1)) LOOP
+            WITH added AS (
+                INSERT INTO bench_events (tenant_id, contact_id, kind, campaign, url, occurred_at)
+                SELECT '$TENANT', contact_id, kind, campaign, url, occurred_at FROM bench_new_events
+                 WHERE n > $1 + b * 10000 AND n <= least($1 + (b + 1) * 10000, $1 + $EVENT_ROWS)
+                RETURNING contact_id, kind, url, occurred_at)
+            UPDATE bench_people c
+               SET engagement_score = c.engagement_score + a.points, event_count = c.event_count + a.events,
+                   last_activity_at = greatest(c.last_activity_at, a.active),
+                   last_opened_at = greatest(c.last_opened_at, a.opened),
+                   last_clicked_at = greatest(c.last_clicked_at, a.clicked)
+              FROM (SELECT contact_id,
+                           sum(CASE kind WHEN 'opened' THEN 1 WHEN 'clicked' THEN 5 WHEN 'replied' THEN 10
+                                         WHEN 'visited' THEN CASE WHEN url LIKE '%/pricing%' THEN 20 ELSE 0 END
+                                         ELSE 0 END) AS points,
+                           count(*) AS events,
+                           max(occurred_at) FILTER (WHERE kind <> 'sent') AS active,
+                           max(occurred_at) FILTER (WHERE kind = 'opened') AS opened,
+                           max(occurred_at) FILTER (WHERE kind = 'clicked') AS clicked
+                      FROM added GROUP BY contact_id) a
+             WHERE c.tenant_id = '$TENANT' AND c.id = a.contact_id;
+        END LOOP; END \$\$; SELECT sum(engagement_score) || '/' || sum(event_count) FROM bench_people"
+    }
+    timed "$(base_events 0)" 1; base=$SECONDS_TAKEN base_result=$RESULT
+    timed "$(ext_events 0)" 1; ext=$SECONDS_TAKEN ext_result=$RESULT
+    report "$EVENT_ROWS events, 10k per INSERT, no segments" "$ext" "$base" "$ext_result" "$base_result"
+    sql "SELECT count(audience.create_segment('Event segment ' || n, rule::audience.rule))
+           FROM (SELECT n, CASE n % 5
+               WHEN 0 THEN format('opened at least %s times', 1 + n % 3)
+               WHEN 1 THEN format('clicked within %s days', 10 + n)
+               WHEN 2 THEN format('score > %s', n * 3)
+               WHEN 3 THEN format('tag %L and last_activity_at within 30 days', (ARRAY['VIP','Buyer'])[1 + n % 2])
+               ELSE format('country = %L and reachability >= %s', (ARRAY['US','DE'])[1 + n % 2], 30 + n)
+             END AS rule FROM generate_series(1, 20) n) s" >/dev/null
+    "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.segment_members"
+    timed "$(base_events "$EVENT_ROWS")" 1; base=$SECONDS_TAKEN base_result=$RESULT
+    timed "$(ext_events "$EVENT_ROWS")" 1; ext=$SECONDS_TAKEN ext_result=$RESULT
+    report "$EVENT_ROWS events, 10k per INSERT, 20 segments" "$ext" "$base" "$ext_result" "$base_result"
+    report "  … and then: segments that disagree with their rules" 1 1 \
+        "$(sql "SELECT count(*) FROM audience.segments s WHERE s.kind = 'dynamic' AND s.member_count <> audience.preview(s.rule)")" "0"
+    sql "SELECT count(audience.drop_segment(name)) FROM audience.segments WHERE name LIKE 'Event segment %'" >/dev/null
+fi
+
 if wants update; then
     say "100k-row contact UPDATE with 0 and 50 dynamic segments"
     UPDATE="UPDATE audience.contacts SET reachability = (reachability + 37) % 101
@@ -134,7 +270,45 @@ if wants lookup; then
     report "in_segment (one call, psql round trip included)" "$ext" "$base" "$ext_result" "$base_result"
 fi
 
+if wants pgbench; then
+    say "pgbench, 8 clients: track, upsert_contact and in_segment vs their SQL by hand"
+    PGBENCH=("$("$PG_CONFIG" --bindir)/pgbench" -h "$BENCH_DIR" -p "$BENCH_PORT" -U postgres -n -c 8 -j 2 -T "${PGBENCH_SECONDS:-15}" bench)
+    sql "CREATE TABLE IF NOT EXISTS bench_people (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
+         TRUNCATE bench_people CASCADE;
+         INSERT INTO bench_people SELECT * FROM audience.contacts WHERE tenant_id = '$TENANT';
+         CREATE TABLE IF NOT EXISTS bench_events (LIKE audience.events INCLUDING ALL);
+         SELECT audience.create_segment('Pgbench', 'country = ''US'' and reachability >= 50')" >/dev/null
+    script_dir=$(mktemp -d)
+    EMAIL="'user' || :n || '@' || (ARRAY['example.com', 'acme.com', 'mail.org', 'corp.io'])[1 + :n % 4]"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT audience.track($EMAIL, 'opened', '2026-12-news');" >"$script_dir/track.sql"
+    printf '\\set n random(1, %s)\n%s\n%s\n' "$SCALE" \
+        "INSERT INTO bench_events (tenant_id, contact_id, kind, campaign) SELECT tenant_id, id, 'opened', '2026-12-news' FROM bench_people WHERE tenant_id = '$TENANT' AND email = $EMAIL;" \
+        "UPDATE bench_people SET engagement_score = engagement_score + 1, event_count = event_count + 1, last_opened_at = now(), last_activity_at = now() WHERE tenant_id = '$TENANT' AND email = $EMAIL;" >"$script_dir/track_base.sql"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT audience.upsert_contact(jsonb_build_object('email', $EMAIL, 'city', 'Berlin', 'job_title', 'Engineer ' || :n % 7));" >"$script_dir/upsert.sql"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "INSERT INTO bench_people (tenant_id, email, city, job_title) VALUES ('$TENANT', $EMAIL, 'Berlin', 'Engineer ' || :n % 7) ON CONFLICT (tenant_id, email) DO UPDATE SET city = EXCLUDED.city, job_title = EXCLUDED.job_title;" >"$script_dir/upsert_base.sql"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT audience.in_segment(c.id, 'Pgbench') FROM audience.contacts c WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/lookup.sql"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT c.country = 'US' AND c.reachability >= 50 FROM bench_people c WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/lookup_base.sql"
+    [ "$(id -u)" = 0 ] && chown -R postgres "$script_dir"
+    tps() { PGOPTIONS="-c audience.tenant=bench" as_pg "${PGBENCH[@]}" -f "$1" 2>&1 | awk '/^tps/ { print $3; exit }'; }
+    for pair in "track:track()" "upsert:upsert_contact()" "lookup:in_segment()"; do
+        name=${pair%%:*}
+        ext_tps=$(tps "$script_dir/$name.sql")
+        base_tps=$(tps "$script_dir/${name}_base.sql")
+        # Reported as time per transaction, so the ratio reads like the others.
+        report "pgbench ${pair#*:}: $ext_tps vs $base_tps TPS" "$(calc "1 / $ext_tps")" "$(calc "1 / $base_tps")" ok ok
+    done
+    report "  … and then: segments that disagree with their rules" 1 1 \
+        "$(sql "SELECT count(*) FROM audience.segments s WHERE s.kind = 'dynamic' AND s.member_count <> audience.preview(s.rule)")" "0"
+    rm -rf "$script_dir"
+fi
+
 echo
 printf '%-58s %10s %10s %8s\n' "scenario ($SCALE contacts)" "extension" "baseline" "ratio"
 printf '%s\n' "${SUMMARY[@]}"
+[ -z "${MEMORY_LINE:-}" ] || echo "$MEMORY_LINE"
 exit $FAILED

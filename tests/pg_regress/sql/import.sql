@@ -89,7 +89,7 @@ SELECT email FROM audience.members('Big budgets') ORDER BY email;
 SELECT count(*) AS running_imports FROM audience.import_progress;
 
 -- Export writes what import reads: a round trip into another tenant.
-SELECT audience.export_csv('Spring fair');
+SELECT audience.export_csv('Spring fair', ARRAY['email', 'first_name', 'last_name', 'company', 'job_title', 'city', 'status', 'source']);
 SELECT audience.export_csv('Spring fair', ARRAY['email', 'tags', 'budget']);
 SELECT audience.export_csv('Spring fair', ARRAY['email', 'password']);
 \echo :SQLSTATE
