@@ -138,7 +138,7 @@ if wants import; then
     sampler=$!
     TENANT_NAME=import timed "SELECT inserted FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
     ext=$SECONDS_TAKEN ext_result=$RESULT
-    kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
     timed "$COPY_INSERT; SELECT count(*) FROM bench_imported" 1; base=$SECONDS_TAKEN base_result=$RESULT
     report "import_csv of $SCALE rows vs COPY + INSERT…SELECT" "$ext" "$base" "$ext_result" "$base_result"
     TENANT_NAME=import timed "SELECT inserted + updated + unchanged FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
@@ -174,8 +174,8 @@ if wants events; then
          CREATE TABLE bench_people (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS);
          INSERT INTO bench_people SELECT * FROM audience.contacts WHERE tenant_id = '$TENANT';
          CREATE TABLE bench_events (LIKE audience.events INCLUDING ALL);
-         ALTER TABLE bench_events ADD FOREIGN KEY (tenant_id, contact_id) REFERENCES bench_people (tenant_id, id);
-         VACUUM ANALYZE bench_people; VACUUM ANALYZE audience.contacts" >/dev/null
+         ALTER TABLE bench_events ADD FOREIGN KEY (tenant_id, contact_id) REFERENCES bench_people (tenant_id, id)" >/dev/null
+    "${PSQL[@]}" -c "VACUUM ANALYZE bench_people" -c "VACUUM ANALYZE audience.contacts"
     # run N FIRST: statements of 10k events from bench_new_events, rows FIRST onwards.
     ext_events() {
         echo "DO \$\$ BEGIN FOR b IN 0..$((STATEMENTS - 1)) LOOP

@@ -264,8 +264,10 @@ END
 $$;
 COMMENT ON FUNCTION audience.normalize_contact() IS 'Trigger: normalises email, country, phone and tags and checks custom fields on every write';
 
+-- The importer normalises and checks rows in Rust before writing them.
 CREATE TRIGGER normalize_contact BEFORE INSERT ON audience.contacts
-    FOR EACH ROW EXECUTE FUNCTION audience.normalize_contact();
+    FOR EACH ROW WHEN (NOT audience.importing_normalised_rows())
+    EXECUTE FUNCTION audience.normalize_contact();
 -- Updates that change only what events and fit rules maintain (scores,
 -- activity times, event counts) skip the per-row function entirely.
 CREATE TRIGGER normalize_contact_update BEFORE UPDATE ON audience.contacts

@@ -14,7 +14,12 @@ mod error;
 extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",
-    requires = [api::rules::Rule, api::contacts::tag_keys, api::contacts::normalize_email]
+    requires = [
+        api::rules::Rule,
+        api::contacts::tag_keys,
+        api::contacts::normalize_email,
+        api::import::importing_normalised_rows
+    ]
 );
 extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema"]);
 extension_sql_file!(

@@ -7,7 +7,7 @@ use crate::api::rules::{current_tenant, tenant_catalogue};
 use crate::error::{raise, OrRaise};
 use audience_core::fields::STANDARD_FIELDS;
 use audience_core::import::{self, OnConflict, Options, Plan, Rejection, Row, COLUMNS};
-use audience_core::{Error, ErrorKind};
+use audience_core::{normalize, Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -15,6 +15,39 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 const BATCH_ROWS: usize = 10_000;
+
+thread_local! {
+    /// Set while this backend's importer writes rows it has normalised
+    /// itself, to the start of the transaction doing it.
+    static WRITING_NORMALISED: std::cell::Cell<Option<pg_sys::TimestampTz>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether the row being inserted comes from the importer, which has
+/// already normalised and checked it (the contacts trigger then skips the
+/// same work). Only `import_rows` can make it true, and only within its
+/// own transaction, so no caller can use it to skip validation.
+#[pg_extern(volatile, parallel_unsafe)]
+fn importing_normalised_rows() -> bool {
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    WRITING_NORMALISED.with(|flag| flag.get() == Some(now))
+}
+
+/// Marks the importer's own writes for as long as it lives.
+struct NormalisedWrites;
+
+impl NormalisedWrites {
+    fn start() -> Self {
+        let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+        WRITING_NORMALISED.with(|flag| flag.set(Some(now)));
+        NormalisedWrites
+    }
+}
+
+impl Drop for NormalisedWrites {
+    fn drop(&mut self) {
+        WRITING_NORMALISED.with(|flag| flag.set(None));
+    }
+}
 const NOTICE_EVERY: u64 = 100_000;
 
 /// Counts of one import.
@@ -43,13 +76,14 @@ fn sql_type(column: &str) -> &'static str {
 }
 
 /// The write statement for the file's columns; `$1` tenant, then one
-/// text[] per column, attributes, tags, and the source and tags options.
+/// text[] per column, attributes, tags (the option's included), and the
+/// source option.
 fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>) {
     let columns: Vec<&'static str> = COLUMNS.iter().copied().filter(|c| plan.reads(c)).collect();
     let n = columns.len();
     let unnest_args: Vec<String> = (0..n + 2).map(|i| format!("${}::text[]", i + 2)).collect();
     let names: Vec<String> = columns.iter().map(|c| format!("r_{c}")).collect();
-    let (source_param, tags_param) = (n + 4, n + 5);
+    let source_param = n + 4;
     let typed: Vec<String> = columns
         .iter()
         .map(|c| match *c {
@@ -59,7 +93,7 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
         })
         .collect();
     let input = format!(
-        "(SELECT {}{}, coalesce(r_tags::text[], '{{}}') || ${tags_param}::text[] AS tags,
+        "(SELECT {}{}, coalesce(r_tags::text[], '{{}}') AS tags,
                  coalesce(r_attributes::jsonb, '{{}}') AS attributes
             FROM unnest({}) AS r({}, r_attributes, r_tags)) AS x",
         typed.join(", "),
@@ -186,14 +220,22 @@ fn write_batch(
     }
     let attributes: Vec<Option<String>> =
         rows.iter().map(|r| (!r.attributes.is_empty()).then(|| Value::Object(r.attributes.clone()).to_string())).collect();
-    let tags: Vec<Option<String>> = rows.iter().map(|r| (!r.tags.is_empty()).then(|| array_literal(&r.tags))).collect();
+    let tags: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            let tags = normalize::tags(r.tags.iter().chain(&options.tags).map(String::as_str));
+            (!tags.is_empty()).then(|| array_literal(&tags))
+        })
+        .collect();
     args.push(attributes.into());
     args.push(tags.into());
     args.push(options.source.as_str().into());
-    args.push(options.tags.clone().into());
     let emails: Vec<String> = rows.iter().map(|r| r.email().to_string()).collect();
     Spi::connect_mut(|client| {
-        let written = client.update(query, None, &args).expect("writing contacts");
+        let written = {
+            let _marked = NormalisedWrites::start();
+            client.update(query, None, &args).expect("writing contacts")
+        };
         let (mut inserted, mut updated) = (0, 0);
         for row in written {
             match row.get::<bool>(2).ok().flatten() {
@@ -255,7 +297,7 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
             errors.extend(rejected.iter().map(Rejection::to_json));
             let ids = write_batch(&query, &columns, &tenant, &parsed, &rows, &mut tally, &mut errors);
             if !ids.is_empty() {
-                Spi::run_with_args("SELECT audience.add_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
+                Spi::run_with_args("SELECT audience.import_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
                     .expect("running SQL");
             }
             let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;

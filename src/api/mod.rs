@@ -2,7 +2,7 @@
 //! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
 
 pub(crate) mod contacts;
-mod import;
+pub(crate) mod import;
 pub mod rules;
 pub(crate) mod scoring;
 pub(crate) mod segments;
