@@ -123,6 +123,7 @@ COMMENT ON FUNCTION audience.recompute_scores() IS 'Rebuilds every score of the 
 --------------------------------------------------------------------------
 CREATE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
+SET work_mem = '64MB'
 AS $$
 DECLARE
     tenants uuid[];
