@@ -3,7 +3,7 @@
 # baseline on the same data in one run, each checked to give the same
 # result before its time counts. Prints one line per scenario and a summary.
 #
-#   bench/run.sh [--scale N] [--events N] [--only SCENARIO]
+#   bench/run.sh [--scale N] [--events N] [--only SCENARIO[,SCENARIO…]]
 #
 # Scenarios: preview, import, events, update, refresh, lookup, pgbench.
 #
@@ -82,7 +82,7 @@ printf 'generated in %.1fs\n' "$(calc "$(now) - $start")"
 TENANT=$(sql "SELECT audience.current_tenant()")
 BASE="SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = '$TENANT'"
 
-wants() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+wants() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 if wants preview; then
     say "preview of each example rule vs the same count by hand"

@@ -58,4 +58,9 @@ if [ $status -ne 0 ]; then
     exit $status
 fi
 rm -rf "$work"
+
+say "dump and restore"
+"$ROOT/tests/durability/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
+say "upgrade from the previous release"
+"$ROOT/tests/upgrade/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "all tests passed"

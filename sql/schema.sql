@@ -221,6 +221,17 @@ COMMENT ON INDEX audience.contacts_tag_keys IS 'Serves case-insensitive tag cond
 CREATE INDEX contacts_attributes ON audience.contacts USING gin (attributes jsonb_path_ops);
 COMMENT ON INDEX audience.contacts_attributes IS 'Serves equality on custom fields';
 
+-- pg_dump scripts and pg_restore set both; rows they load were normalised,
+-- scored and counted when first written, so the insert triggers stand
+-- aside. With row_security off, a role under RLS (every audience_user)
+-- cannot write at all, so no application can use this to skip checks.
+CREATE FUNCTION audience.restoring() RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT current_setting('check_function_bodies') = 'off' AND current_setting('row_security') = 'off'
+$$;
+COMMENT ON FUNCTION audience.restoring() IS 'Whether this session is restoring a dump (pg_dump''s settings): insert triggers then leave loaded rows as they are';
+
 -- One normalisation for every write path: SQL INSERT/UPDATE, upsert, import.
 CREATE FUNCTION audience.normalize_contact() RETURNS trigger
 LANGUAGE plpgsql
@@ -268,7 +279,7 @@ COMMENT ON FUNCTION audience.normalize_contact() IS 'Trigger: normalises email, 
 
 -- The importer normalises and checks rows in Rust before writing them.
 CREATE TRIGGER normalize_contact BEFORE INSERT ON audience.contacts
-    FOR EACH ROW WHEN (NOT audience.importing_normalised_rows())
+    FOR EACH ROW WHEN (NOT audience.importing_normalised_rows() AND NOT audience.restoring())
     EXECUTE FUNCTION audience.normalize_contact();
 -- Updates that change only what events and fit rules maintain (scores,
 -- activity times, event counts) skip the per-row function entirely.

@@ -38,7 +38,7 @@ END
 $$;
 COMMENT ON FUNCTION audience.default_scoring_rules() IS 'Trigger: gives a new tenant the default scoring plan';
 CREATE TRIGGER default_scoring_rules AFTER INSERT ON audience.tenants
-    FOR EACH ROW EXECUTE FUNCTION audience.default_scoring_rules();
+    FOR EACH ROW WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.default_scoring_rules();
 
 -- Points of one event, shrunk by decay_percent for every full period of
 -- its age at `decayed_at`. Inlined into the queries below.
@@ -121,9 +121,11 @@ COMMENT ON FUNCTION audience.recompute_scores() IS 'Rebuilds every score of the 
 --------------------------------------------------------------------------
 -- Events move scores, activity times and status, per statement
 --------------------------------------------------------------------------
+-- JIT compiling the per-statement queries cost more than running them.
 CREATE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
+SET jit = off
 AS $$
 DECLARE
     tenants uuid[];
@@ -217,7 +219,8 @@ $$;
 COMMENT ON FUNCTION audience.events_are_append_only() IS 'Trigger: refuses updates of recorded events';
 
 CREATE TRIGGER scoring_after_insert AFTER INSERT ON audience.events
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_inserted();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (NOT audience.restoring())
+    EXECUTE FUNCTION audience.events_inserted();
 CREATE TRIGGER scoring_after_delete AFTER DELETE ON audience.events
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.events_deleted();
 CREATE TRIGGER append_only BEFORE UPDATE ON audience.events

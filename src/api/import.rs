@@ -10,7 +10,7 @@ use audience_core::import::{self, OnConflict, Options, Plan, Rejection, Row, COL
 use audience_core::{normalize, Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -149,7 +149,7 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
              ON CONFLICT (tenant_id, email) DO {action}
-             RETURNING c.id, c.xmax = 0",
+             RETURNING c.email, c.id::text, c.xmax = 0",
             targets = target.join(", "),
             values = target.iter().map(|c| format!("x.{c}")).collect::<Vec<_>>().join(", "),
         )
@@ -158,7 +158,7 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
         format!(
             "UPDATE audience.contacts AS c SET {set} FROM {input}
               WHERE c.tenant_id = $1::uuid AND c.email = x.email AND {changed}
-             RETURNING c.id, false"
+             RETURNING c.email, c.id::text, false"
         )
     };
     (query, columns)
@@ -230,28 +230,39 @@ fn write_batch(
     args.push(attributes.into());
     args.push(tags.into());
     args.push(options.source.as_str().into());
-    let emails: Vec<String> = rows.iter().map(|r| r.email().to_string()).collect();
     Spi::connect_mut(|client| {
         let written = {
             let _marked = NormalisedWrites::start();
             client.update(query, None, &args).expect("writing contacts")
         };
         let (mut inserted, mut updated) = (0, 0);
+        let mut found: HashMap<String, String> = HashMap::with_capacity(rows.len());
         for row in written {
-            match row.get::<bool>(2).ok().flatten() {
+            match row.get::<bool>(3).ok().flatten() {
                 Some(true) => inserted += 1,
                 _ => updated += 1,
             }
+            found.insert(row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default());
         }
-        let found: HashMap<String, String> = client
-            .select(
-                "SELECT c.email, c.id::text FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.email = ANY ($2::text[])",
-                None,
-                &[tenant.into(), emails.clone().into()],
-            )
-            .expect("reading imported ids")
-            .map(|row| (row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default()))
-            .collect();
+        // Rows the statement left alone (unchanged, skipped, or unknown
+        // with insert false): looked up only when there are some.
+        let untouched: Vec<String> = rows.iter().map(Row::email).filter(|e| !found.contains_key(*e)).map(str::to_string).collect();
+        if !untouched.is_empty() {
+            let existing = client
+                .select(
+                    // A join on unnest, so the planner probes the email
+                    // index row by row; `= ANY` of 10k emails was planned
+                    // as a scan of the whole table once it grew.
+                    "SELECT c.email, c.id::text FROM unnest($2::text[]) AS e(email)
+                       JOIN audience.contacts c ON c.tenant_id = $1::uuid AND c.email = e.email",
+                    None,
+                    &[tenant.into(), untouched.into()],
+                )
+                .expect("reading imported ids");
+            for row in existing {
+                found.insert(row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default());
+            }
+        }
         for row in rows.iter().filter(|r| !found.contains_key(r.email())) {
             rejections.push(
                 Rejection {
@@ -292,13 +303,21 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         let list = list.clone().expect("a list for a file with headers");
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;
+        let mut batch_memory = PgMemoryContexts::new("audience import batch");
         tally.rows = import::read(data, &parsed, &plan, BATCH_ROWS, |rows, rejected, bytes_read| {
             tally.rejected += import::rejected_rows(&rejected) as i64;
             errors.extend(rejected.iter().map(Rejection::to_json));
-            let ids = write_batch(&query, &columns, &tenant, &parsed, &rows, &mut tally, &mut errors);
-            if !ids.is_empty() {
-                Spi::run_with_args("SELECT audience.import_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
-                    .expect("running SQL");
+            // What PostgreSQL allocates for a batch (argument arrays, SPI
+            // results) is freed with it, so memory stays that of one batch.
+            unsafe {
+                batch_memory.switch_to(|_| {
+                    let ids = write_batch(&query, &columns, &tenant, &parsed, &rows, &mut tally, &mut errors);
+                    if !ids.is_empty() {
+                        Spi::run_with_args("SELECT audience.import_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
+                            .expect("running SQL");
+                    }
+                });
+                batch_memory.reset();
             }
             let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;
             progress::update(bytes_read, done, tally.rejected);

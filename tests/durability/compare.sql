@@ -1,0 +1,13 @@
+-- One line per table of the extension's data: its name and a digest of its
+-- rows in a stable order.
+\set ON_ERROR_STOP on
+SELECT format('SELECT %L, md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) FROM %s t', c::text, c)
+  FROM (SELECT unnest(extconfig)::regclass AS c FROM pg_extension WHERE extname = 'audience') tables
+ ORDER BY 1 \gexec
+-- And the invariants, tenant by tenant: scores equal a recompute, stored
+-- membership equals the rules.
+SELECT t.name, (SELECT set_config('audience.tenant', t.name, false)) IS NOT NULL AS selected,
+       audience.recompute_scores() AS rescored,
+       (SELECT count(*) FROM audience.segments s WHERE s.tenant_id = t.id AND s.kind = 'dynamic'
+           AND s.member_count <> audience.preview(s.rule)) AS segments_off
+  FROM audience.tenants t ORDER BY t.name;

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Upgrades: installs the 0.1.0 release's SQL (kept here as released), fills
+# it with data, runs ALTER EXTENSION audience UPDATE, and checks that the
+# data is intact, the API works, and the upgraded schema is exactly that of
+# a fresh install of the current version. Runs against the caller's cluster.
+#   tests/upgrade/run.sh HOST_DIR PORT
+source "$(dirname "$0")/../../scripts/lib.sh"
+HOST=$1 PORT=$2
+BIN=$("$PG_CONFIG" --bindir)
+EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
+if [ -w "$EXTDIR" ]; then cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; else as_root cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; fi
+psql_() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U postgres -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+psql_ -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "DROP DATABASE IF EXISTS fresh" \
+      -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
+psql_ -d fresh -c "CREATE EXTENSION audience"
+psql_ -d upgraded <<'SQL'
+CREATE EXTENSION audience VERSION '0.1.0';
+SELECT audience.create_tenant('old');
+SET audience.tenant = 'old';
+SELECT audience.define_field('budget', 'number');
+SELECT rows FROM audience.import_csv(E'email,budget,tags\nann@example.com,1200,VIP\nbob@example.com,5,\n');
+SELECT audience.track('ann@example.com', 'clicked');
+SELECT audience.create_segment('Clickers', 'clicked at least 1 times');
+CREATE TEMP TABLE before_upgrade AS SELECT email, score, tags, attributes FROM audience.contacts;
+ALTER EXTENSION audience UPDATE;
+DO $check$
+BEGIN
+    IF (SELECT extversion FROM pg_extension WHERE extname = 'audience') <> (SELECT default_version FROM pg_available_extensions WHERE name = 'audience') THEN
+        RAISE EXCEPTION 'the upgrade did not reach the current version';
+    END IF;
+    IF EXISTS (SELECT email, score, tags, attributes FROM audience.contacts EXCEPT SELECT * FROM before_upgrade) THEN
+        RAISE EXCEPTION 'contacts changed in the upgrade';
+    END IF;
+    PERFORM audience.track('bob@example.com', 'clicked');
+    IF audience.count('Clickers') <> 2 OR audience.recompute_scores() <> 0 THEN
+        RAISE EXCEPTION 'segments or scores do not follow events after the upgrade';
+    END IF;
+END
+$check$;
+SQL
+# Same functions, tables, triggers, policies and comments as a fresh install.
+psql_ -d upgraded -f "$(dirname "$0")/catalog.sql" >/tmp/audience-upgraded.txt
+psql_ -d fresh -f "$(dirname "$0")/catalog.sql" >/tmp/audience-fresh.txt
+if ! diff -u /tmp/audience-fresh.txt /tmp/audience-upgraded.txt; then
+    echo "the upgraded schema differs from a fresh install" >&2
+    exit 1
+fi
+rm -f /tmp/audience-upgraded.txt /tmp/audience-fresh.txt
+echo "upgrade from 0.1.0: data intact, API working, schema identical to a fresh install"
