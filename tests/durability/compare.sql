@@ -3,7 +3,9 @@
 \set ON_ERROR_STOP on
 SELECT format('SELECT %L, md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) FROM %s t', c::text, c)
   FROM (SELECT unnest(extconfig)::regclass AS c FROM pg_extension WHERE extname = 'audience') tables
+ WHERE (SELECT relkind FROM pg_class WHERE oid = c) = 'r'
  ORDER BY 1 \gexec
+SELECT 'audience.events_id_seq', last_value FROM audience.events_id_seq;
 -- And the invariants, tenant by tenant: scores equal a recompute, stored
 -- membership equals the rules.
 SELECT t.name, (SELECT set_config('audience.tenant', t.name, false)) IS NOT NULL AS selected,

@@ -11,7 +11,7 @@ work=$(mktemp -d)
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cp "$ROOT"/data/sample_*.csv "$work"/
 psql_() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U postgres -X -q -A -t "$@"; }
-psql_ -d postgres -c "DROP DATABASE IF EXISTS durable" -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE durable" -c "CREATE DATABASE restored"
+psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS durable" -c "DROP DATABASE IF EXISTS restored" -c "CREATE DATABASE durable" -c "CREATE DATABASE restored"
 psql_ -d durable -v datadir="$work" -v events="$work/sample_events.csv" -f "$(dirname "$0")/setup.sql" >/dev/null
 as_pg "$BIN/pg_dump" -h "$HOST" -p "$PORT" -U postgres -f "$work/dump.sql" durable
 psql_ -d restored -v ON_ERROR_STOP=1 -f "$work/dump.sql" >/dev/null

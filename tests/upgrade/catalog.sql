@@ -9,7 +9,7 @@ SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_ty
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind IN ('r', 'v') AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY 1;
-SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind || coalesce(' ' || array_to_string(c.reloptions, ','), '')
+SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || coalesce(' ' || array_to_string(c.reloptions, ','), '')
        || CASE WHEN c.relrowsecurity THEN ' rls' ELSE '' END || coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
   FROM pg_class c WHERE c.relnamespace = 'audience'::regnamespace ORDER BY 1;
 SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid

@@ -10,7 +10,7 @@ BIN=$("$PG_CONFIG" --bindir)
 EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
 if [ -w "$EXTDIR" ]; then cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; else as_root cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; fi
 psql_() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U postgres -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-psql_ -d postgres -c "DROP DATABASE IF EXISTS upgraded" -c "DROP DATABASE IF EXISTS fresh" \
+psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS upgraded" -c "DROP DATABASE IF EXISTS fresh" \
       -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
 psql_ -d fresh -c "CREATE EXTENSION audience"
 psql_ -d upgraded <<'SQL'
