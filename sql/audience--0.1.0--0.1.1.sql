@@ -32,3 +32,7 @@ CREATE TRIGGER scoring_after_insert AFTER INSERT ON audience.events
 -- JIT compiling the per-statement trigger queries cost more than running them.
 ALTER FUNCTION audience.contacts_changed() SET jit = off;
 ALTER FUNCTION audience.events_inserted() SET jit = off;
+
+-- Rescoring never recomputes a contact's history once per contact, even
+-- on tables not yet analysed.
+ALTER FUNCTION audience.rescore(uuid, uuid[]) SET enable_nestloop = off;

@@ -86,9 +86,12 @@ $$;
 COMMENT ON FUNCTION audience.engagement_history(uuid, uuid[]) IS 'Engagement points, latest reset and event count of contacts (all when null), from their event history';
 
 -- Sets engagement of contacts (all of the tenant's when null) from their
--- history; returns how many contacts changed.
+-- history; returns how many contacts changed. No nested loops: on tables
+-- not yet analysed (an import, then a new scoring rule) the planner chose
+-- to recompute the history once per contact.
 CREATE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
+SET enable_nestloop = off
 AS $$
 DECLARE
     changed bigint;
