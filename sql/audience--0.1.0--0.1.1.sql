@@ -33,6 +33,25 @@ CREATE TRIGGER scoring_after_insert AFTER INSERT ON audience.events
 ALTER FUNCTION audience.contacts_changed() SET jit = off;
 ALTER FUNCTION audience.events_inserted() SET jit = off;
 
--- Rescoring never recomputes a contact's history once per contact, even
--- on tables not yet analysed.
-ALTER FUNCTION audience.rescore(uuid, uuid[]) SET enable_nestloop = off;
+-- Rescoring computes the history once, even on tables not yet analysed.
+CREATE OR REPLACE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    changed bigint;
+BEGIN
+    WITH history AS MATERIALIZED (
+        SELECT * FROM audience.engagement_history(tenant, contacts)
+    )
+    UPDATE audience.contacts c
+       SET engagement_score = coalesce(h.points, 0), score_reset_at = h.reset_at, event_count = coalesce(h.events, 0)
+      FROM audience.contacts t
+      LEFT JOIN history h ON h.contact_id = t.id
+     WHERE t.tenant_id = tenant AND (contacts IS NULL OR t.id = ANY (contacts))
+       AND c.tenant_id = t.tenant_id AND c.id = t.id
+       AND (c.engagement_score, c.score_reset_at, c.event_count)
+           IS DISTINCT FROM (coalesce(h.points, 0)::integer, h.reset_at, coalesce(h.events, 0));
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$$;

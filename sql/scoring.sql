@@ -86,20 +86,22 @@ $$;
 COMMENT ON FUNCTION audience.engagement_history(uuid, uuid[]) IS 'Engagement points, latest reset and event count of contacts (all when null), from their event history';
 
 -- Sets engagement of contacts (all of the tenant's when null) from their
--- history; returns how many contacts changed. No nested loops: on tables
--- not yet analysed (an import, then a new scoring rule) the planner chose
--- to recompute the history once per contact.
+-- history; returns how many contacts changed. The history is computed once
+-- (MATERIALIZED): on tables not yet analysed (an import, then a new
+-- scoring rule) the planner chose to recompute it once per contact.
 CREATE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
-SET enable_nestloop = off
 AS $$
 DECLARE
     changed bigint;
 BEGIN
+    WITH history AS MATERIALIZED (
+        SELECT * FROM audience.engagement_history(tenant, contacts)
+    )
     UPDATE audience.contacts c
        SET engagement_score = coalesce(h.points, 0), score_reset_at = h.reset_at, event_count = coalesce(h.events, 0)
       FROM audience.contacts t
-      LEFT JOIN audience.engagement_history(tenant, contacts) h ON h.contact_id = t.id
+      LEFT JOIN history h ON h.contact_id = t.id
      WHERE t.tenant_id = tenant AND (contacts IS NULL OR t.id = ANY (contacts))
        AND c.tenant_id = t.tenant_id AND c.id = t.id
        AND (c.engagement_score, c.score_reset_at, c.event_count)

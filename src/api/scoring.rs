@@ -114,7 +114,8 @@ fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catal
     let query = format!(
         "UPDATE audience.contacts target SET fit_score = f.total
            FROM (SELECT c.id, {} AS total FROM audience.contacts c
-                  WHERE c.tenant_id = $1::uuid AND ($2::uuid[] IS NULL OR c.id = ANY ($2::uuid[]))) f
+                  WHERE c.tenant_id = $1::uuid
+                    AND ($2::uuid[] IS NULL OR c.id IN (SELECT unnest($2::uuid[])))) f
           WHERE target.tenant_id = $1::uuid AND target.id = f.id AND target.fit_score <> f.total",
         terms.join(" + ")
     );
