@@ -215,10 +215,6 @@ impl Plan {
         self.targets.iter().any(|t| matches!(t, Target::Standard(i) if Some(*i) == wanted))
             || (column == "phone_type" && self.reads("phone"))
     }
-
-    pub fn reads_tags(&self) -> bool {
-        self.targets.contains(&Target::Tags)
-    }
 }
 
 /// Maps headers to fields: the `mapping` option first, then standard and
@@ -353,10 +349,15 @@ fn strip_bom(data: &[u8]) -> &[u8] {
     data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data)
 }
 
+/// The delimiter option's, or the one detected in `data` (without a BOM).
+fn delimiter(data: &[u8], options: &Options) -> u8 {
+    options.delimiter.unwrap_or_else(|| detect_delimiter(data))
+}
+
 fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<&'a [u8]> {
     let data = strip_bom(data);
     csv::ReaderBuilder::new()
-        .delimiter(options.delimiter.unwrap_or_else(|| detect_delimiter(data)))
+        .delimiter(delimiter(data, options))
         .has_headers(true)
         .flexible(true)
         .from_reader(data)
@@ -464,19 +465,20 @@ pub fn read(
     mut on_batch: impl FnMut(Vec<Row>, Vec<Rejection>, u64) -> Result<()>,
 ) -> Result<u64> {
     let email_column = plan.targets.iter().position(|t| *t == Target::Standard(0)).expect("planned");
-    check_quotes(strip_bom(data), options.delimiter.unwrap_or_else(|| detect_delimiter(strip_bom(data))))?;
+    let data_without_bom = strip_bom(data);
+    check_quotes(data_without_bom, delimiter(data_without_bom, options))?;
     let start_line = |record: &csv::ByteRecord, lines: &mut Lines| lines.at(record.position().map_or(0, |p| p.byte()));
     // First pass: the line on which each email last occurs (last wins).
     let mut last_line: HashMap<u64, u64> = HashMap::new();
     let mut reader = reader_again(data, options);
-    let mut lines = Lines::new(strip_bom(data));
+    let mut lines = Lines::new(data_without_bom);
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(|e| malformed(lines.line, &e))? {
         let email = record.get(email_column).and_then(|e| decode(e, options.encoding)).unwrap_or_default();
         last_line.insert(email_hash(&email.trim().to_lowercase()), start_line(&record, &mut lines));
     }
     let mut reader = reader_again(data, options);
-    let mut lines = Lines::new(strip_bom(data));
+    let mut lines = Lines::new(data_without_bom);
     let mut rows = Vec::with_capacity(batch_size.min(100_000));
     let mut rejections = plan.skipped.clone();
     let mut total = 0;

@@ -11,10 +11,11 @@ use audience_core::{normalize, Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgMemoryContexts};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 const BATCH_ROWS: usize = 10_000;
+const NOTICE_EVERY: u64 = 100_000;
 
 thread_local! {
     /// Set while this backend's importer writes rows it has normalised
@@ -48,7 +49,6 @@ impl Drop for NormalisedWrites {
         WRITING_NORMALISED.with(|flag| flag.set(None));
     }
 }
-const NOTICE_EVERY: u64 = 100_000;
 
 /// Counts of one import.
 #[derive(Default)]
@@ -235,6 +235,9 @@ fn write_batch(
             let _marked = NormalisedWrites::start();
             client.update(query, None, &args).expect("writing contacts")
         };
+        let email_and_id = |row: &pgrx::spi::SpiHeapTupleData| {
+            (row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default())
+        };
         let (mut inserted, mut updated) = (0, 0);
         let mut found: HashMap<String, String> = HashMap::with_capacity(rows.len());
         for row in written {
@@ -242,7 +245,7 @@ fn write_batch(
                 Some(true) => inserted += 1,
                 _ => updated += 1,
             }
-            found.insert(row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default());
+            found.extend([email_and_id(&row)]);
         }
         // Rows the statement left alone (unchanged, skipped, or unknown
         // with insert false): looked up only when there are some.
@@ -259,9 +262,7 @@ fn write_batch(
                     &[tenant.into(), untouched.into()],
                 )
                 .expect("reading imported ids");
-            for row in existing {
-                found.insert(row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default());
-            }
+            found.extend(existing.map(|row| email_and_id(&row)));
         }
         for row in rows.iter().filter(|r| !found.contains_key(r.email())) {
             rejections.push(
@@ -292,15 +293,15 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
     let mut tally = Tally::default();
     let mut errors: Vec<Value> = Vec::new();
     let headers = import::headers(data, &parsed).or_raise();
-    let list = if headers.is_empty() { None } else { Some(import_list(&parsed)) };
-    if !headers.is_empty() {
+    // An empty file has no headers, writes nothing and joins no list.
+    let list = (!headers.is_empty()).then(|| import_list(&parsed));
+    if let Some(list) = &list {
         let custom = tenant_catalogue(&tenant).custom.unwrap_or_default();
         let plan = import::plan(headers, &parsed, &custom).or_raise();
         for name in &plan.new_fields {
             Spi::run_with_args("SELECT audience.define_field($1, 'text')", &[name.as_str().into()]).expect("running SQL");
         }
         let (query, columns) = write_statement(&plan, &parsed);
-        let list = list.clone().expect("a list for a file with headers");
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;
         let mut batch_memory = PgMemoryContexts::new("audience import batch");
@@ -330,17 +331,21 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         .or_raise();
         progress::end();
     }
-    let report = json!({
-        "rows": tally.rows, "inserted": tally.inserted, "updated": tally.updated,
-        "unchanged": tally.unchanged, "rejected": tally.rejected, "segment": list, "errors": errors,
-    });
     Spi::get_one_with_args::<pgrx::Uuid>(
         "INSERT INTO audience.imports (tenant_id, rows, inserted, updated, unchanged, rejected, segment, errors, options)
-         SELECT $1::uuid, (r->>'rows')::bigint, (r->>'inserted')::bigint, (r->>'updated')::bigint,
-                (r->>'unchanged')::bigint, (r->>'rejected')::bigint, r->>'segment', r->'errors', $3::jsonb
-           FROM (SELECT $2::jsonb AS r) report
+         VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING id",
-        &[tenant.as_str().into(), JsonB(report).into(), options.into()],
+        &[
+            tenant.as_str().into(),
+            (tally.rows as i64).into(),
+            tally.inserted.into(),
+            tally.updated.into(),
+            tally.unchanged.into(),
+            tally.rejected.into(),
+            list.into(),
+            JsonB(Value::Array(errors)).into(),
+            options.into(),
+        ],
     )
     .expect("running SQL")
     .expect("the import's id")

@@ -11,7 +11,7 @@ use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 /// Columns a fit rule may not read: the score it adds to.
 const SCORE_COLUMNS: [&str; 3] = ["score", "fit_score", "engagement_score"];
@@ -20,7 +20,7 @@ pub(crate) struct FitRule {
     pub rule: core_rules::Rule,
     points: i32,
     pub reads: BTreeSet<String>,
-    segments: BTreeSet<String>,
+    pub segments: BTreeSet<String>,
 }
 
 fn load_fit_rules(tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
@@ -71,31 +71,20 @@ fn maintain_fit(tenant: &str, contacts: Option<Vec<String>>) -> i64 {
     write_fit(tenant, contacts.as_deref(), &rules, &catalogue)
 }
 
-/// After a statement changed `columns` of `contacts` (null: inserted) and
-/// moved membership of `changed_segments`: re-evaluates fit points when a
-/// fit rule reads any of that.
-pub fn maintain_fit_after(tenant: &str, contacts: &[String], columns: Option<&[String]>, changed_segments: &HashSet<String>) -> i64 {
-    let catalogue = tenant_catalogue(tenant);
-    let rules = load_fit_rules(tenant, &catalogue);
-    let relevant = rules.iter().any(|r| {
-        columns.is_none_or(|cols| cols.iter().any(|c| r.reads.contains(c)))
-            || r.segments.iter().any(|s| changed_segments.contains(s))
-    });
-    if !relevant {
-        return 0;
-    }
-    write_fit(tenant, Some(contacts), &rules, &catalogue)
-}
-
-/// Re-evaluates fit points of every contact of `tenant` when one of its
-/// fit rules is `stale` (reads time or the last campaign).
-pub fn refresh_fit(tenant: &str, stale: impl Fn(&FitRule) -> bool) -> i64 {
-    let catalogue = tenant_catalogue(tenant);
-    let rules = load_fit_rules(tenant, &catalogue);
+/// Re-evaluates fit points of `contacts` (all of the tenant's when null)
+/// when one of the tenant's fit rules is `stale`: reads what a statement
+/// changed, the time, or the last campaign. Returns how many changed.
+pub fn refresh_fit(
+    tenant: &str,
+    catalogue: &Catalogue,
+    contacts: Option<&[String]>,
+    stale: impl Fn(&FitRule) -> bool,
+) -> i64 {
+    let rules = load_fit_rules(tenant, catalogue);
     if !rules.iter().any(stale) {
         return 0;
     }
-    write_fit(tenant, None, &rules, &catalogue)
+    write_fit(tenant, contacts, &rules, catalogue)
 }
 
 fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catalogue: &Catalogue) -> i64 {

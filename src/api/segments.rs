@@ -134,7 +134,11 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         }
         (changes, changed_segments)
     });
-    scoring::maintain_fit_after(tenant, &contacts, columns.as_deref(), &changed_segments);
+    // Fit points follow when a fit rule reads what the statement changed.
+    scoring::refresh_fit(tenant, &catalogue, Some(&contacts), |rule| {
+        columns.as_ref().is_none_or(|cols| cols.iter().any(|c| rule.reads.contains(c)))
+            || rule.segments.iter().any(|s| changed_segments.contains(s))
+    });
     changes
 }
 
@@ -143,26 +147,13 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
 #[pg_extern]
 fn campaign_sent(tenant: &str) -> i64 {
     let catalogue = tenant_catalogue(tenant);
-    let (changes, moved) = Spi::connect_mut(|client| {
-        let segments = load_dynamic(client, tenant, &catalogue);
-        let mut changes = 0;
-        let mut moved: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for level in levels(&segments) {
-            for i in level {
-                if segments[i].reads.contains("last_campaign") {
-                    let (entered, exited) = refresh_one(client, tenant, &segments[i], &catalogue);
-                    changes += (entered.len() + exited.len()) as i64;
-                    moved.entry(segments[i].id.clone()).or_default().extend(entered.into_iter().chain(exited));
-                }
-            }
-        }
-        (changes, moved)
-    });
+    let moved = refresh_chosen(tenant, &catalogue, |s| s.reads.contains("last_campaign"));
+    let changes: i64 = moved.iter().map(|(_, contacts)| contacts.len() as i64).sum();
     let dependents: i64 = moved
         .into_iter()
-        .map(|(segment, contacts)| maintain_membership(tenant, contacts.into_iter().collect(), Some(vec![segment])))
+        .map(|(segment, contacts)| maintain_membership(tenant, contacts, Some(vec![segment])))
         .sum();
-    changes + dependents + scoring::refresh_fit(tenant, |rule| rule.reads.contains("last_campaign"))
+    changes + dependents + scoring::refresh_fit(tenant, &catalogue, None, |rule| rule.reads.contains("last_campaign"))
 }
 
 /// Maintains membership for the `(tenant, contact)` pairs a statement
@@ -303,6 +294,22 @@ fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogu
     (entered, exited)
 }
 
+/// Refreshes the tenant's `chosen` dynamic segments in dependency order;
+/// returns each one's moved contacts (entered or exited).
+fn refresh_chosen(tenant: &str, catalogue: &Catalogue, chosen: impl Fn(&Dynamic) -> bool) -> Vec<(String, Vec<String>)> {
+    Spi::connect_mut(|client| {
+        let segments = load_dynamic(client, tenant, catalogue);
+        let mut moved = Vec::new();
+        for level in levels(&segments) {
+            for segment in level.into_iter().map(|i| &segments[i]).filter(|s| chosen(s)) {
+                let (entered, exited) = refresh_one(client, tenant, segment, catalogue);
+                moved.push((segment.id.clone(), entered.into_iter().chain(exited).collect()));
+            }
+        }
+        moved
+    })
+}
+
 /// Re-evaluates dynamic segments (one by name, or all when null) for the
 /// current tenant, applying only the difference; returns how many
 /// memberships changed. Segments referring to a refreshed one follow.
@@ -316,19 +323,10 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
             .map(str::to_string)
             .unwrap_or_else(|| raise(unknown_segment(name)))
     });
-    let moved: BTreeSet<String> = Spi::connect_mut(|client| {
-        let segments = load_dynamic(client, &tenant, &catalogue);
-        let mut moved = BTreeSet::new();
-        for level in levels(&segments) {
-            for i in level {
-                if wanted.as_ref().is_none_or(|id| *id == segments[i].id) {
-                    let (entered, exited) = refresh_one(client, &tenant, &segments[i], &catalogue);
-                    moved.extend(entered.into_iter().chain(exited));
-                }
-            }
-        }
-        moved
-    });
+    let moved: BTreeSet<String> = refresh_chosen(&tenant, &catalogue, |s| wanted.as_ref().is_none_or(|id| *id == s.id))
+        .into_iter()
+        .flat_map(|(_, contacts)| contacts)
+        .collect();
     let changes = moved.len() as i64;
     match wanted {
         Some(id) if !moved.is_empty() => {
@@ -336,7 +334,7 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
         }
         // Fit points from time-relative rules age like segments do.
         None => {
-            scoring::refresh_fit(&tenant, |rule| rule.rule.is_time_relative());
+            scoring::refresh_fit(&tenant, &catalogue, None, |rule| rule.rule.is_time_relative());
         }
         _ => {}
     }
