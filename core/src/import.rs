@@ -389,6 +389,12 @@ fn malformed(line: u64, error: &csv::Error) -> Error {
     Error::new(ErrorKind::InvalidText, format!("malformed CSV at line {line}: {error}"))
 }
 
+/// How many lines end in `bytes`: at LF, CRLF or a lone CR, as the csv
+/// crate ends records.
+fn line_ends(bytes: &[u8]) -> u64 {
+    bytes.iter().enumerate().filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count() as u64
+}
+
 /// Line numbers of record starts. The csv crate's own count is one short
 /// after CRLF line ends, so lines are counted from byte offsets instead.
 struct Lines<'a> {
@@ -409,7 +415,7 @@ impl<'a> Lines<'a> {
             start += 1;
         }
         if start > self.offset {
-            self.line += self.data[self.offset..start].iter().filter(|b| **b == b'\n').count() as u64;
+            self.line += line_ends(&self.data[self.offset..start]);
             self.offset = start;
         }
         self.line
@@ -436,7 +442,7 @@ fn check_quotes(data: &[u8], delimiter: u8) -> Result<()> {
             opened_on = line;
         }
         field_start = byte == delimiter || byte == b'\n' || byte == b'\r';
-        if byte == b'\n' {
+        if byte == b'\n' || (byte == b'\r' && bytes.peek() != Some(&&b'\n')) {
             line += 1;
         }
     }
@@ -737,6 +743,17 @@ mod tests {
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
         assert_eq!(rejections[0].line, 5);
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let data = "email,city\rann@example.com,Rome\rbad,Oslo\r";
+        let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rejections[0].line, 3);
+        assert_eq!(rejected_rows(&rejections), 1);
+        let error = import(b"email,city\rq@example.com,\"Rome\r", json!({})).unwrap_err();
+        assert!(error.message.contains("line 2"), "{}", error.message);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use super::ast::*;
 use super::lexer::{tokenize, Token};
+use super::parser::parse;
 use crate::error::{Error, ErrorKind, Result};
 use serde_json::{json, Map, Value};
 
@@ -166,11 +167,16 @@ fn event_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) 
 }
 
 fn field_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) -> Result<String>) -> Result<Rule> {
-    let name = text("field")?.trim().to_lowercase();
+    let written = text("field")?;
+    let name = written.trim().to_lowercase();
     let field = match name.strip_prefix("custom.") {
         Some(custom) => Field { name: custom.to_string(), custom: true, position: 0 },
         None => Field { name, custom: false, position: 0 },
     };
+    // The text form must read the field back as the same field.
+    if parse(&format!("{field} is null")).ok() != Some(Rule::IsNull { field: field.clone(), negated: false }) {
+        return Err(invalid(path, format!("\"{written}\" is not a field name")));
+    }
     let op = text("op")?.trim().to_lowercase();
     let value = object.get("value").unwrap_or(&Value::Null);
     let literal = |v: &Value| -> Result<Literal> {

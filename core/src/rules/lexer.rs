@@ -138,12 +138,14 @@ pub fn tokenize(text: &str) -> Result<Vec<Located>> {
                 }
                 Token::Number(canonical_number(&number))
             }
-            c if c.is_alphabetic() || c == '_' => {
+            // Words are keywords and field names, which are ASCII; other
+            // text is quoted.
+            c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                     i += 1;
                 }
-                Token::Word(chars[start..i].iter().collect::<String>().to_lowercase())
+                Token::Word(chars[start..i].iter().collect::<String>().to_ascii_lowercase())
             }
             other => return Err(syntax_error(position, format!("unexpected character \"{other}\""))),
         };

@@ -188,6 +188,19 @@ fn json_form_matches_the_specification() {
     assert!(from_json(&serde_json::json!([1])).is_err());
 }
 
+#[test]
+fn json_field_names_are_ones_the_text_form_can_write() {
+    for name in ["c:untry", "opened", "everyone", "not", "custom.", "a b", "", "İ"] {
+        let error = from_json(&serde_json::json!({"field": name, "op": "is null"})).unwrap_err();
+        assert!(error.message.contains("is not a field name"), "{name}: {}", error.message);
+    }
+    for name in ["City", "custom.opened", "custom.Budget_2", "event"] {
+        let rule = from_json(&serde_json::json!({"field": name, "op": "is null"})).unwrap();
+        assert_eq!(parse(&rule.to_string()).unwrap(), rule, "{name}");
+    }
+    assert!(parse("İ = 'x'").unwrap_err().message.contains("unexpected character"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
