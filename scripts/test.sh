@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Every test: the core's unit and property tests, the #[pg_test]s, and the
-# pg_regress scenarios against a throwaway cluster. Exits non-zero on any
-# failure. Name stages to run only those: scripts/test.sh unit pg_test regress
+# Every test: the core's unit and property tests, the #[pg_test]s, the
+# pg_regress scenarios against a throwaway cluster (then dump and restore,
+# upgrade, concurrency and crash tests on it), and a short fuzzing run.
+# Exits non-zero on any failure. Name stages to run only those:
+#   scripts/test.sh unit pg_test regress fuzz
 source "$(dirname "$0")/lib.sh"
 
 REGRESS_DIR=${REGRESS_DIR:-/tmp/audience-regress}
 REGRESS_PORT=${REGRESS_PORT:-54329}
 
 STAGES=("${@:-unit}")
-[ $# -gt 0 ] || STAGES=(unit pg_test regress)
+[ $# -gt 0 ] || STAGES=(unit pg_test regress fuzz)
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 
 ensure_tools
@@ -27,6 +29,11 @@ if wants pg_test; then
     else
         cargo pgrx test pg15
     fi
+fi
+
+if wants fuzz; then
+    say "fuzzing (short run; scripts/fuzz.sh SECONDS for longer)"
+    "$ROOT/scripts/fuzz.sh" 30
 fi
 
 wants regress || { say "done"; exit 0; }
@@ -63,4 +70,8 @@ say "dump and restore"
 "$ROOT/tests/durability/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "upgrade from the previous release"
 "$ROOT/tests/upgrade/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
+say "concurrent sessions"
+"$ROOT/tests/concurrency/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
+say "crashes in the middle of bulk statements"
+"$ROOT/tests/crash/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "all tests passed"

@@ -1,7 +1,7 @@
--- 0.1.0 → 0.1.1: dumps restore as they were, and trigger queries are not
--- JIT compiled. The insert triggers stand
--- aside in sessions with pg_dump's settings, instead of normalising,
--- scoring and counting restored rows a second time.
+-- 0.1.0 → 0.1.1: dumps restore as they were, trigger queries are not JIT
+-- compiled, and concurrent writers queue instead of deadlocking. The insert
+-- triggers stand aside in sessions with pg_dump's settings, instead of
+-- normalising, scoring and counting restored rows a second time.
 
 CREATE FUNCTION audience.restoring() RETURNS boolean
 LANGUAGE sql STABLE
@@ -29,9 +29,6 @@ CREATE TRIGGER scoring_after_insert AFTER INSERT ON audience.events
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (NOT audience.restoring())
     EXECUTE FUNCTION audience.events_inserted();
 
--- JIT compiling the per-statement trigger queries cost more than running them.
-ALTER FUNCTION audience.contacts_changed() SET jit = off;
-ALTER FUNCTION audience.events_inserted() SET jit = off;
 
 -- Rescoring computes the history once, even on tables not yet analysed.
 CREATE OR REPLACE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
@@ -53,5 +50,246 @@ BEGIN
            IS DISTINCT FROM (coalesce(h.points, 0)::integer, h.reset_at, coalesce(h.events, 0));
     GET DIAGNOSTICS changed = ROW_COUNT;
     RETURN changed;
+END
+$$;
+
+-- Deleted (or moved) contacts leave their segments through their own
+-- function; inserts no longer look for departed contacts.
+CREATE FUNCTION audience.leave_segments("tenants" TEXT[], "contacts" TEXT[]) RETURNS bigint
+LANGUAGE c AS 'MODULE_PATHNAME', 'leave_segments_wrapper';
+COMMENT ON FUNCTION audience.leave_segments(text[], text[]) IS 'Removes deleted or moved contacts from every segment of the tenant they were in (for triggers)';
+
+-- Trigger queries are not JIT compiled; concurrent writers lock segments
+-- before their members and contacts in id order, so they queue instead of
+-- deadlocking.
+CREATE OR REPLACE FUNCTION audience.contacts_changed() RETURNS trigger
+LANGUAGE plpgsql
+SET work_mem = '64MB'
+SET enable_mergejoin = off
+SET jit = off
+AS $$
+DECLARE
+    changed text[];
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM audience.leave_segments(array_agg(tenant_id::text), array_agg(id::text)) FROM old_rows;
+    ELSIF TG_OP = 'INSERT' THEN
+        -- New contacts are in no segment yet: only rules can take them in.
+        IF EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
+                   UNION ALL
+                   SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+            PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
+        END IF;
+    ELSE
+        -- Which columns the statement changed: segments whose rules read
+        -- none of them keep their membership. Null (evaluate everything)
+        -- when rows moved between tenants.
+        SELECT CASE WHEN count(*) = (SELECT count(*) FROM new_rows) THEN array_remove(ARRAY[
+                   CASE WHEN bool_or(n.email IS DISTINCT FROM o.email) THEN 'email' END,
+                   CASE WHEN bool_or(n.first_name IS DISTINCT FROM o.first_name) THEN 'first_name' END,
+                   CASE WHEN bool_or(n.last_name IS DISTINCT FROM o.last_name) THEN 'last_name' END,
+                   CASE WHEN bool_or(n.company IS DISTINCT FROM o.company) THEN 'company' END,
+                   CASE WHEN bool_or(n.job_title IS DISTINCT FROM o.job_title) THEN 'job_title' END,
+                   CASE WHEN bool_or(n.phone IS DISTINCT FROM o.phone) THEN 'phone' END,
+                   CASE WHEN bool_or(n.phone_type IS DISTINCT FROM o.phone_type) THEN 'phone_type' END,
+                   CASE WHEN bool_or(n.country IS DISTINCT FROM o.country) THEN 'country' END,
+                   CASE WHEN bool_or(n.city IS DISTINCT FROM o.city) THEN 'city' END,
+                   CASE WHEN bool_or(n.status IS DISTINCT FROM o.status) THEN 'status' END,
+                   CASE WHEN bool_or(n.lead_status IS DISTINCT FROM o.lead_status) THEN 'lead_status' END,
+                   CASE WHEN bool_or(n.source IS DISTINCT FROM o.source) THEN 'source' END,
+                   CASE WHEN bool_or(n.assigned_to IS DISTINCT FROM o.assigned_to) THEN 'assigned_to' END,
+                   CASE WHEN bool_or(n.score IS DISTINCT FROM o.score) THEN 'score' END,
+                   CASE WHEN bool_or(n.reachability IS DISTINCT FROM o.reachability) THEN 'reachability' END,
+                   CASE WHEN bool_or(n.tags IS DISTINCT FROM o.tags) THEN 'tags' END,
+                   CASE WHEN bool_or(n.attributes IS DISTINCT FROM o.attributes) THEN 'attributes' END,
+                   CASE WHEN bool_or(n.created_at IS DISTINCT FROM o.created_at) THEN 'created_at' END,
+                   CASE WHEN bool_or(n.updated_at IS DISTINCT FROM o.updated_at) THEN 'updated_at' END,
+                   CASE WHEN bool_or(n.last_activity_at IS DISTINCT FROM o.last_activity_at) THEN 'last_activity_at' END,
+                   CASE WHEN bool_or(n.last_opened_at IS DISTINCT FROM o.last_opened_at) THEN 'last_opened_at' END,
+                   CASE WHEN bool_or(n.last_clicked_at IS DISTINCT FROM o.last_clicked_at) THEN 'last_clicked_at' END,
+                   CASE WHEN bool_or(n.fit_score IS DISTINCT FROM o.fit_score) THEN 'fit_score' END,
+                   CASE WHEN bool_or(n.engagement_score IS DISTINCT FROM o.engagement_score) THEN 'engagement_score' END,
+                   CASE WHEN bool_or(n.event_count IS DISTINCT FROM o.event_count) THEN 'event_count' END
+               ], NULL) END
+          INTO changed
+          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id;
+        IF changed IS NULL THEN
+            -- Contacts that moved leave every segment of their old tenant.
+            PERFORM audience.leave_segments(array_agg(o.tenant_id::text), array_agg(o.id::text))
+               FROM old_rows o WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.tenant_id = o.tenant_id AND n.id = o.id);
+        END IF;
+        -- Nothing reads contacts when no tenant touched has a dynamic
+        -- segment or fit rule.
+        IF changed = '{}' OR NOT EXISTS (
+            SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
+            UNION ALL
+            SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), changed)
+           FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) touched;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    came bigint;
+    left_ bigint;
+BEGIN
+    -- The segment's row is locked before its members: every writer takes
+    -- them in that order (update_segment and refresh too), so concurrent
+    -- writers queue instead of deadlocking. A segment deleted in the same
+    -- statement (a tenant being dropped) has no membership left to keep.
+    PERFORM FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    WITH added AS (
+        INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
+        SELECT tenant, segment, contact FROM unnest(entered) contact
+        ON CONFLICT DO NOTHING
+        RETURNING contact_id
+    ), removed AS (
+        -- = ANY: an index scan on (tenant, segment, contact); a join with
+        -- unnest() was planned as a scan of every member of the segment.
+        DELETE FROM audience.segment_members m
+         WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
+        RETURNING m.contact_id
+    ), logged AS (
+        INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)
+        SELECT tenant, segment, contact_id, 'entered' FROM added
+        UNION ALL
+        SELECT tenant, segment, contact_id, 'exited' FROM removed
+        RETURNING change
+    )
+    SELECT count(*) FILTER (WHERE change = 'entered'), count(*) FILTER (WHERE change = 'exited')
+      INTO came, left_ FROM logged;
+    IF came + left_ > 0 THEN
+        UPDATE audience.segments s SET member_count = s.member_count + came - left_
+         WHERE s.tenant_id = tenant AND s.id = segment;
+        PERFORM pg_notify('audience_membership', json_build_object(
+            'tenant', tenant, 'segment', segment, 'entered', came, 'exited', left_)::text);
+    END IF;
+    RETURN came + left_;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
+LANGUAGE plpgsql
+SET work_mem = '64MB'
+SET jit = off
+AS $$
+DECLARE
+    tenants uuid[];
+    contacts uuid[];
+    tenant uuid;
+BEGIN
+    -- Contacts are locked in id order before they are updated (as the
+    -- importer locks them), so that concurrent statements touching the
+    -- same contacts queue instead of deadlocking. One contact needs no order.
+    IF (SELECT count(DISTINCT (n.tenant_id, n.contact_id)) > 1 FROM new_rows n) THEN
+        PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
+          JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
+         ORDER BY c.tenant_id, c.id
+           FOR NO KEY UPDATE OF c;
+    END IF;
+    -- Events after the contact's latest reset add their points; a reset or
+    -- a back-dated event at or before it needs the contact's history.
+    WITH scored AS (
+        SELECT e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at,
+               coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
+          FROM new_rows e
+          LEFT JOIN audience.scoring_rules r
+                 ON r.tenant_id = e.tenant_id AND r.kind = e.kind
+                AND (r.url_pattern IS NULL OR strpos(lower(e.url), lower(r.url_pattern)) > 0)
+         GROUP BY e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at
+    ), per_contact AS (
+        SELECT s.tenant_id, s.contact_id,
+               sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every)) AS points,
+               bool_or(s.reset) AS reset,
+               min(s.occurred_at) AS earliest,
+               count(*) AS events,
+               max(s.occurred_at) FILTER (WHERE s.kind NOT IN ('sent', 'bounced')) AS active,
+               max(s.occurred_at) FILTER (WHERE s.kind = 'opened') AS opened,
+               max(s.occurred_at) FILTER (WHERE s.kind = 'clicked') AS clicked,
+               bool_or(s.kind = 'unsubscribed') AS unsubscribed,
+               bool_or(s.kind = 'bounced') AS bounced
+          FROM scored s
+          LEFT JOIN audience.settings st ON st.tenant_id = s.tenant_id
+         GROUP BY s.tenant_id, s.contact_id
+    ), updated AS (
+        UPDATE audience.contacts c
+           SET engagement_score = CASE WHEN p.reset OR p.earliest <= c.score_reset_at THEN c.engagement_score
+                                       ELSE c.engagement_score + p.points END,
+               event_count = c.event_count + p.events,
+               last_activity_at = greatest(c.last_activity_at, p.active),
+               last_opened_at = greatest(c.last_opened_at, p.opened),
+               last_clicked_at = greatest(c.last_clicked_at, p.clicked),
+               -- Unsubscribing is the contact's choice and outranks a bounce.
+               status = CASE WHEN p.unsubscribed THEN 'unsubscribed'
+                             WHEN p.bounced AND c.status = 'active' THEN 'bounced'
+                             ELSE c.status END
+          FROM per_contact p
+         WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
+        RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history
+    )
+    SELECT array_agg(u.tenant_id), array_agg(u.id) INTO tenants, contacts FROM updated u WHERE u.needs_history;
+
+    FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
+        PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
+    END LOOP;
+
+    -- A new send changes the tenant's last campaign for everyone.
+    FOR tenant IN SELECT DISTINCT n.tenant_id FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL LOOP
+        PERFORM audience.campaign_sent(tenant::text);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- Concurrent imports into a new list no longer fail on its name, and an
+-- import that deadlocks with another writer starts over.
+CREATE OR REPLACE FUNCTION audience.import_list(name text) RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.segments s
+                    WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(wanted)) THEN
+        BEGIN
+            PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
+        EXCEPTION WHEN unique_violation THEN
+            -- A concurrent import created it first and has committed.
+        END;
+    END IF;
+    RETURN (audience.find_list(wanted)).name;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    imported uuid;
+    report audience.import_report;
+BEGIN
+    -- A deadlock with a concurrent writer (possible once an import spans
+    -- several batches) rolls back this attempt, which frees the other
+    -- writer, and the import starts over.
+    FOR attempt IN 1..3 LOOP
+        BEGIN
+            imported := audience.import_rows(data, coalesce(options, '{}'));
+            EXIT;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt = 3 THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    SELECT i.id, i.rows, i.inserted, i.updated, i.unchanged, i.rejected, i.segment, i.errors INTO report
+      FROM audience.imports i WHERE i.tenant_id = audience.current_tenant() AND i.id = imported;
+    RETURN report;
 END
 $$;

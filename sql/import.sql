@@ -43,7 +43,11 @@ DECLARE
 BEGIN
     IF NOT EXISTS (SELECT FROM audience.segments s
                     WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(wanted)) THEN
-        PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
+        BEGIN
+            PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
+        EXCEPTION WHEN unique_violation THEN
+            -- A concurrent import created it first and has committed.
+        END;
     END IF;
     RETURN (audience.find_list(wanted)).name;
 END
@@ -72,9 +76,22 @@ CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETU
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    imported uuid := audience.import_rows(data, coalesce(options, '{}'));
+    imported uuid;
     report audience.import_report;
 BEGIN
+    -- A deadlock with a concurrent writer (possible once an import spans
+    -- several batches) rolls back this attempt, which frees the other
+    -- writer, and the import starts over.
+    FOR attempt IN 1..3 LOOP
+        BEGIN
+            imported := audience.import_rows(data, coalesce(options, '{}'));
+            EXIT;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt = 3 THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
     SELECT i.id, i.rows, i.inserted, i.updated, i.unchanged, i.rejected, i.segment, i.errors INTO report
       FROM audience.imports i WHERE i.tenant_id = audience.current_tenant() AND i.id = imported;
     RETURN report;

@@ -59,9 +59,12 @@ DECLARE
     came bigint;
     left_ bigint;
 BEGIN
-    -- A segment deleted in the same statement (a tenant being dropped) has
-    -- no membership left to keep.
-    IF NOT EXISTS (SELECT FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment) THEN
+    -- The segment's row is locked before its members: every writer takes
+    -- them in that order (update_segment and refresh too), so concurrent
+    -- writers queue instead of deadlocking. A segment deleted in the same
+    -- statement (a tenant being dropped) has no membership left to keep.
+    PERFORM FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
         RETURN 0;
     END IF;
     WITH added AS (
@@ -124,10 +127,15 @@ AS $$
 DECLARE
     changed text[];
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM old_rows;
+    IF TG_OP = 'DELETE' THEN
+        PERFORM audience.leave_segments(array_agg(tenant_id::text), array_agg(id::text)) FROM old_rows;
+    ELSIF TG_OP = 'INSERT' THEN
+        -- New contacts are in no segment yet: only rules can take them in.
+        IF EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
+                   UNION ALL
+                   SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+            PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
+        END IF;
     ELSE
         -- Which columns the statement changed: segments whose rules read
         -- none of them keep their membership. Null (evaluate everything)
@@ -161,6 +169,11 @@ BEGIN
                ], NULL) END
           INTO changed
           FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id;
+        IF changed IS NULL THEN
+            -- Contacts that moved leave every segment of their old tenant.
+            PERFORM audience.leave_segments(array_agg(o.tenant_id::text), array_agg(o.id::text))
+               FROM old_rows o WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.tenant_id = o.tenant_id AND n.id = o.id);
+        END IF;
         -- Nothing reads contacts when no tenant touched has a dynamic
         -- segment or fit rule.
         IF changed = '{}' OR NOT EXISTS (

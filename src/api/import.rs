@@ -145,9 +145,15 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 format!("UPDATE SET {set} WHERE {changed}")
             }
         };
+        // Stored contacts are written, and so locked, in id order (as the
+        // events trigger locks them), new ones in email order (as every
+        // other import inserts them): concurrent writers queue instead of
+        // deadlocking.
         format!(
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
+               LEFT JOIN audience.contacts stored ON stored.tenant_id = $1::uuid AND stored.email = x.email
+              ORDER BY stored.id NULLS LAST, x.email
              ON CONFLICT (tenant_id, email) DO {action}
              RETURNING c.email, c.id::text, c.xmax = 0",
             targets = target.join(", "),

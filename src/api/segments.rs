@@ -88,8 +88,7 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
 
 /// Brings stored membership of `contacts` up to date with every dynamic
 /// segment of `tenant` whose rule reads one of `columns` (all when null),
-/// and with the segments that refer to those. Contacts that no longer
-/// exist leave every segment, lists included. Called by the
+/// and with the segments that refer to those. Called by the
 /// statement-level triggers on contacts and events, and after list edits.
 #[pg_extern]
 fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
@@ -123,13 +122,6 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
                     changed_segments.insert(segment);
                 }
                 changes += applied;
-            }
-        }
-        // Only a change of contacts themselves (columns unknown) can delete
-        // them; they leave the segments no rule was evaluated for (lists).
-        if columns.is_none() {
-            for (segment, _, gone) in departed(client, tenant, &contacts) {
-                changes += apply(client, tenant, &segment, Vec::new(), gone);
             }
         }
         (changes, changed_segments)
@@ -168,6 +160,26 @@ fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, co
         .into_iter()
         .map(|(tenant, contacts)| maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone()))
         .sum()
+}
+
+/// Removes deleted contacts (or contacts moved to another tenant) from
+/// every segment of the tenant they were in, lists included; `tenants` and
+/// `contacts` are parallel arrays, as for `maintain_rows`.
+#[pg_extern]
+fn leave_segments(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>) -> i64 {
+    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (tenant, contact) in tenants.unwrap_or_default().into_iter().zip(contacts.unwrap_or_default()) {
+        by_tenant.entry(tenant).or_default().push(contact);
+    }
+    Spi::connect_mut(|client| {
+        let mut changes = 0;
+        for (tenant, contacts) in by_tenant {
+            for (segment, _, gone) in departed(client, &tenant, &contacts) {
+                changes += apply(client, &tenant, &segment, Vec::new(), gone);
+            }
+        }
+        changes
+    })
 }
 
 /// `(segment id, entered, exited)` for each segment with a change.

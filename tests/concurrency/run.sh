@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Concurrency: eight sessions of an application role upsert the same
+# emails, track events, insert events in bulk, import overlapping files and
+# edit tags, lists and segments at once (pgbench). Every transaction must
+# succeed (no deadlock, no serialization failure reaches the client), and
+# afterwards no contact is duplicated, no event is lost from its contact,
+# scores equal a recompute, stored membership equals the rules and the
+# change history accounts for it. Runs against the cluster the caller started.
+#   tests/concurrency/run.sh HOST_DIR PORT [SECONDS]
+source "$(dirname "$0")/../../scripts/lib.sh"
+HOST=$1 PORT=$2 SECONDS_RUN=${3:-20}
+BIN=$("$PG_CONFIG" --bindir)
+HERE=$(cd "$(dirname "$0")" && pwd)
+psql_() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U postgres -X -q -A -t -F ': ' "$@"; }
+psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS busy" -c "CREATE DATABASE busy"
+psql_ -d busy -f "$HERE/setup.sql" >/dev/null
+work=$(mktemp -d)
+cp "$HERE"/*.sql "$work"/
+[ "$(id -u)" = 0 ] && chown -R postgres "$work"
+status=0
+as_pg "$BIN/pgbench" -h "$HOST" -p "$PORT" -U busy_app -n -c 8 -j 2 -T "$SECONDS_RUN" \
+    -f "$work/upsert.sql@4" -f "$work/track.sql@4" -f "$work/events.sql@1" -f "$work/import.sql@1" -f "$work/edit.sql@2" \
+    busy >"$work/pgbench.txt" 2>&1 || status=$?
+failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/pgbench.txt")
+if [ $status -ne 0 ] || [ "${failed:-1}" != 0 ]; then
+    cat "$work/pgbench.txt"
+    echo "concurrent sessions failed (pgbench exit $status, $failed failed transactions)" >&2
+    exit 1
+fi
+psql_ -d busy -f "$HERE/check.sql" >"$work/check.txt"
+if grep -vq ': 0$' "$work/check.txt"; then
+    cat "$work/check.txt"
+    echo "invariants broken after the concurrent run (files in $work)" >&2
+    exit 1
+fi
+echo "concurrency: $(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/pgbench.txt") transactions in ${SECONDS_RUN}s by 8 sessions, $(wc -l <"$work/check.txt") invariants hold"
+rm -rf "$work"
