@@ -293,3 +293,194 @@ BEGIN
     RETURN report;
 END
 $$;
+
+-- Rule changes and the writers that maintain membership by the rules take
+-- the tenant's rules exclusively or shared, so no writer keeps membership
+-- an old rule gave.
+-- Rule changes (refresh, fit rules) take a tenant's rules exclusively;
+-- statements that maintain membership take them shared before reading the
+-- rules, and read with a snapshot taken after the lock. Neither can then
+-- evaluate a rule against data the other is changing: without it, a
+-- contact written while its segment's rule changed could keep the
+-- membership the old rule gave it.
+CREATE FUNCTION audience.lock_rules(tenant uuid, exclusive boolean) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_advisory_xact_lock(hashtext('audience rules'), hashtext(tenant::text));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext(tenant::text));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
+
+-- Statements on contacts and events take the current tenant's rules shared
+-- before they lock a single row (see audience.lock_rules): taken only in
+-- the AFTER trigger, a writer holding contact rows could queue behind a
+-- waiting rule change that waits for another writer needing those rows.
+CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
+BEGIN
+    IF setting IS NOT NULL THEN
+        PERFORM audience.lock_rules(audience.resolve_tenant(setting), false);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.rules_for_statement() IS 'Statement trigger: takes the current tenant''s rules shared before a statement writes contacts or events';
+CREATE TRIGGER rules_before_contacts BEFORE INSERT OR UPDATE OR DELETE ON audience.contacts
+    FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();
+
+CREATE TRIGGER rules_before_events BEFORE INSERT OR DELETE ON audience.events
+    FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();
+CREATE OR REPLACE FUNCTION audience.create_segment(name text, rule audience.rule, description text DEFAULT NULL) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    created uuid;
+BEGIN
+    PERFORM audience.lock_rules(audience.current_tenant(), true);
+    IF rule IS NULL THEN
+        RAISE EXCEPTION 'a dynamic segment needs a rule' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Use audience.create_list(name) for a static list.';
+    END IF;
+    INSERT INTO audience.segments (name, kind, rule, description, depends_on)
+    VALUES (audience.check_segment_name(name), 'dynamic', rule, description,
+            audience.rule_segments(rule)::uuid[])
+    RETURNING id INTO created;
+    PERFORM audience.refresh(name);
+    RETURN created;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.update_segment(name text, new_name text DEFAULT NULL, rule audience.rule DEFAULT NULL,
+                                        description text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    refs uuid[];
+BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
+    IF segment.kind = 'everyone' AND (new_name IS NOT NULL OR rule IS NOT NULL) THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be renamed or given a rule' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rule IS NOT NULL AND segment.kind <> 'dynamic' THEN
+        RAISE EXCEPTION 'segment "%" is a static list and has no rule', segment.name
+            USING ERRCODE = 'wrong_object_type', HINT = 'Create a dynamic segment with audience.create_segment.';
+    END IF;
+    IF new_name IS NOT NULL AND btrim(new_name) <> segment.name THEN
+        new_name := audience.check_segment_name(new_name, segment.id);
+        -- Rules refer to segments by name: rewrite the rules that name this one.
+        UPDATE audience.segments s
+           SET rule = audience.rule_rename_segment(s.rule, segment.name, new_name), updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+        UPDATE audience.segments s SET name = new_name, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF description IS NOT NULL THEN
+        UPDATE audience.segments s SET description = update_segment.description, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF rule IS NOT NULL THEN
+        refs := audience.rule_segments(rule)::uuid[];
+        PERFORM audience.check_no_cycle(segment, refs);
+        UPDATE audience.segments s SET rule = update_segment.rule, depends_on = refs, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+        PERFORM audience.refresh(coalesce(new_name, segment.name));
+    END IF;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.drop_segment(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    dependents text;
+BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
+    IF segment.kind = 'everyone' THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be dropped' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('"%s"', s.name), ', ' ORDER BY s.name) INTO dependents
+      FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is used by the rules of %', segment.name, dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Change or drop those segments first.';
+    END IF;
+    -- Contacts stay; the membership, its log and snapshots go with the segment.
+    DELETE FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.edit_list(name text, contacts uuid[], adding boolean) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    list audience.segments := audience.find_list(name);
+    unknown uuid[];
+    moved uuid[];
+    changes bigint;
+BEGIN
+    PERFORM audience.lock_rules(list.tenant_id, false);
+    SELECT array_agg(DISTINCT given) INTO unknown
+      FROM unnest(contacts) given
+     WHERE given IS NULL OR NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = list.tenant_id AND c.id = given);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION '% of the given contacts do not exist', cardinality(unknown)
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = format('Unknown contact ids: %s.', array_to_string(unknown[1:20], ', ', 'NULL')),
+                  HINT = 'Nothing was changed; remove the unknown ids and try again.';
+    END IF;
+    SELECT coalesce(array_agg(DISTINCT given), '{}') INTO moved
+      FROM unnest(contacts) given
+     WHERE EXISTS (SELECT FROM audience.segment_members m
+                    WHERE m.tenant_id = list.tenant_id AND m.segment_id = list.id AND m.contact_id = given) <> adding;
+    changes := audience.apply_membership(list.tenant_id, list.id,
+                                         CASE WHEN adding THEN moved ELSE '{}' END,
+                                         CASE WHEN adding THEN '{}' ELSE moved END);
+    IF changes > 0 THEN
+        PERFORM audience.maintain_membership(list.tenant_id::text, moved::text[], ARRAY[list.id::text]);
+    END IF;
+    RETURN changes;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.set_fit_score(name text, rule audience.rule, points integer) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a fit rule needs a name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rule IS NULL OR points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
+        RAISE EXCEPTION 'a fit rule needs a rule and points between -10000 and 10000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM audience.check_fit_rule(rule);
+    PERFORM audience.lock_rules(tenant, true);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(set_fit_score.name));
+    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, btrim(set_fit_score.name), rule, points);
+    RETURN audience.maintain_fit(tenant::text, NULL);
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.drop_fit_score(name text) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    PERFORM audience.lock_rules(tenant, true);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(drop_fit_score.name));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown fit rule "%"', name
+            USING ERRCODE = 'undefined_object', HINT = 'audience.fit_rules lists them.';
+    END IF;
+    RETURN audience.maintain_fit(tenant::text, NULL);
+END
+$$;

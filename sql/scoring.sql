@@ -232,6 +232,8 @@ END
 $$;
 COMMENT ON FUNCTION audience.events_are_append_only() IS 'Trigger: refuses updates of recorded events';
 
+CREATE TRIGGER rules_before_events BEFORE INSERT OR DELETE ON audience.events
+    FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();
 CREATE TRIGGER scoring_after_insert AFTER INSERT ON audience.events
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (NOT audience.restoring())
     EXECUTE FUNCTION audience.events_inserted();
@@ -383,6 +385,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM audience.check_fit_rule(rule);
+    PERFORM audience.lock_rules(tenant, true);
     DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(set_fit_score.name));
     INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, btrim(set_fit_score.name), rule, points);
     RETURN audience.maintain_fit(tenant::text, NULL);
@@ -396,6 +399,7 @@ AS $$
 DECLARE
     tenant uuid := audience.current_tenant();
 BEGIN
+    PERFORM audience.lock_rules(tenant, true);
     DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(drop_fit_score.name));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown fit rule "%"', name

@@ -52,6 +52,25 @@ COMMENT ON INDEX audience.snapshot_members_contact IS 'Serves erasing a contact 
 --------------------------------------------------------------------------
 -- The one write path of stored membership
 --------------------------------------------------------------------------
+-- Rule changes (refresh, fit rules) take a tenant's rules exclusively;
+-- statements that maintain membership take them shared before reading the
+-- rules, and read with a snapshot taken after the lock. Neither can then
+-- evaluate a rule against data the other is changing: without it, a
+-- contact written while its segment's rule changed could keep the
+-- membership the old rule gave it.
+CREATE FUNCTION audience.lock_rules(tenant uuid, exclusive boolean) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_advisory_xact_lock(hashtext('audience rules'), hashtext(tenant::text));
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext(tenant::text));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
+
 CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -190,6 +209,26 @@ END
 $$;
 COMMENT ON FUNCTION audience.contacts_changed() IS 'Statement trigger: brings segment membership of the changed contacts up to date';
 
+-- Statements on contacts and events take the current tenant's rules shared
+-- before they lock a single row (see audience.lock_rules): taken only in
+-- the AFTER trigger, a writer holding contact rows could queue behind a
+-- waiting rule change that waits for another writer needing those rows.
+CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
+BEGIN
+    IF setting IS NOT NULL THEN
+        PERFORM audience.lock_rules(audience.resolve_tenant(setting), false);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.rules_for_statement() IS 'Statement trigger: takes the current tenant''s rules shared before a statement writes contacts or events';
+CREATE TRIGGER rules_before_contacts BEFORE INSERT OR UPDATE OR DELETE ON audience.contacts
+    FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();
+
 CREATE TRIGGER segments_after_insert AFTER INSERT ON audience.contacts
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT WHEN (NOT audience.restoring())
     EXECUTE FUNCTION audience.contacts_changed();
@@ -247,6 +286,7 @@ AS $$
 DECLARE
     created uuid;
 BEGIN
+    PERFORM audience.lock_rules(audience.current_tenant(), true);
     IF rule IS NULL THEN
         RAISE EXCEPTION 'a dynamic segment needs a rule' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Use audience.create_list(name) for a static list.';
@@ -296,6 +336,7 @@ DECLARE
     moved uuid[];
     changes bigint;
 BEGIN
+    PERFORM audience.lock_rules(list.tenant_id, false);
     SELECT array_agg(DISTINCT given) INTO unknown
       FROM unnest(contacts) given
      WHERE given IS NULL OR NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = list.tenant_id AND c.id = given);
@@ -365,6 +406,7 @@ DECLARE
     segment audience.segments := audience.find_segment(name);
     refs uuid[];
 BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
     IF segment.kind = 'everyone' AND (new_name IS NOT NULL OR rule IS NOT NULL) THEN
         RAISE EXCEPTION 'the Everyone segment cannot be renamed or given a rule' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -423,6 +465,7 @@ DECLARE
     segment audience.segments := audience.find_segment(name);
     dependents text;
 BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
     IF segment.kind = 'everyone' THEN
         RAISE EXCEPTION 'the Everyone segment cannot be dropped' USING ERRCODE = 'invalid_parameter_value';
     END IF;

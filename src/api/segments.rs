@@ -46,6 +46,20 @@ fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<
     .collect()
 }
 
+/// Takes the tenant's rules for this transaction, as `audience.lock_rules`
+/// does (the same lock, called directly so that this library also works
+/// with the SQL of the release before): shared to maintain membership by
+/// them, exclusive to re-evaluate them. Queries after it read with a fresh
+/// snapshot, which sees every change committed by the holders it waited for.
+pub(crate) fn lock_rules(client: &mut SpiClient, tenant: &str, exclusive: bool) {
+    let query = if exclusive {
+        "SELECT pg_advisory_xact_lock(hashtext('audience rules'), hashtext($1::uuid::text))"
+    } else {
+        "SELECT pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext($1::uuid::text))"
+    };
+    client.update(query, None, &[tenant.into()]).expect("locking the tenant's rules");
+}
+
 /// Groups segments into levels so that each segment comes after the
 /// segments it refers to. Raises 42P17 on a cycle.
 fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
@@ -95,8 +109,9 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
     if contacts.is_empty() {
         return 0;
     }
-    let catalogue = tenant_catalogue(tenant);
-    let (changes, changed_segments) = Spi::connect_mut(|client| {
+    let (catalogue, changes, changed_segments) = Spi::connect_mut(|client| {
+        lock_rules(client, tenant, false);
+        let catalogue = tenant_catalogue(tenant);
         let segments = load_dynamic(client, tenant, &catalogue);
         // `columns` names contact columns, `events`, or segment ids whose
         // stored membership changed.
@@ -124,7 +139,7 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
                 changes += applied;
             }
         }
-        (changes, changed_segments)
+        (catalogue, changes, changed_segments)
     });
     // Fit points follow when a fit rule reads what the statement changed.
     scoring::refresh_fit(tenant, &catalogue, Some(&contacts), |rule| {
@@ -138,6 +153,7 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
 /// the tenant's last campaign (and the segments referring to them).
 #[pg_extern]
 fn campaign_sent(tenant: &str) -> i64 {
+    Spi::connect_mut(|client| lock_rules(client, tenant, false));
     let catalogue = tenant_catalogue(tenant);
     let moved = refresh_chosen(tenant, &catalogue, |s| s.reads.contains("last_campaign"));
     let changes: i64 = moved.iter().map(|(_, contacts)| contacts.len() as i64).sum();
@@ -328,6 +344,7 @@ fn refresh_chosen(tenant: &str, catalogue: &Catalogue, chosen: impl Fn(&Dynamic)
 #[pg_extern]
 fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
     let tenant = current_tenant();
+    Spi::connect_mut(|client| lock_rules(client, &tenant, true));
     let catalogue = tenant_catalogue(&tenant);
     let wanted = segment.map(|name| {
         catalogue

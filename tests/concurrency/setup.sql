@@ -13,6 +13,7 @@ SELECT audience.create_segment('VIP or pro', 'tag ''VIP'' or plan = ''pro''') IS
 SELECT audience.create_segment('Listed clickers', 'in segment ''Clickers'' and in segment ''Hand picked''') IS NOT NULL AS created
   FROM (SELECT audience.create_list('Hand picked')) list;
 SELECT audience.create_segment('Shifting', 'reachability > 50') IS NOT NULL AS created;
+SET client_min_messages = warning;
 DROP ROLE IF EXISTS busy_app;
 CREATE ROLE busy_app LOGIN;
 GRANT audience_user TO busy_app;
