@@ -321,13 +321,17 @@ COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s r
 -- the AFTER trigger, a writer holding contact rows could queue behind a
 -- waiting rule change that waits for another writer needing those rows.
 CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
+    tenant uuid;
 BEGIN
-    IF setting IS NOT NULL THEN
-        PERFORM audience.lock_rules(audience.resolve_tenant(setting), false);
+    -- No error here for an unset or unknown tenant (say, one being
+    -- dropped): it has no rules to take.
+    SELECT t.id INTO tenant FROM audience.tenants t WHERE t.id::text = lower(setting) OR t.name = setting;
+    IF tenant IS NOT NULL THEN
+        PERFORM audience.lock_rules(tenant, false);
     END IF;
     RETURN NULL;
 END

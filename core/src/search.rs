@@ -15,6 +15,10 @@ pub enum SearchTerm {
     Word(String),
 }
 
+/// Every term is a condition on every contact: a pasted document must not
+/// become a query that runs for hours.
+pub const MAX_TERMS: usize = 32;
+
 /// Splits a query into terms. A quote left open is an error, not a guess.
 pub fn parse(query: &str) -> Result<Vec<SearchTerm>> {
     let mut terms = Vec::new();
@@ -67,6 +71,10 @@ pub fn parse(query: &str) -> Result<Vec<SearchTerm>> {
             None if value.is_empty() => continue,
             None => SearchTerm::Word(value),
         };
+        if terms.len() == MAX_TERMS {
+            return Err(Error::new(ErrorKind::TooComplex, format!("a search query has at most {MAX_TERMS} terms"))
+                .with_hint("Narrow the search with field:value terms, or build a segment rule."));
+        }
         terms.push(term);
     }
     Ok(terms)
@@ -100,6 +108,13 @@ mod tests {
             ]
         );
         assert_eq!(parse("   ").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn long_queries_are_refused() {
+        let words = vec!["word"; MAX_TERMS].join(" ");
+        assert_eq!(parse(&words).unwrap().len(), MAX_TERMS);
+        assert_eq!(parse(&format!("{words} one-more")).unwrap_err().kind, ErrorKind::TooComplex);
     }
 
     #[test]
