@@ -223,9 +223,9 @@ pub(crate) const FEW_CONTACTS: usize = 50_000;
 
 /// Evaluates the rules of `segments` for `contacts` in one query and
 /// compares the result with stored membership there too, so that only the
-/// differences travel back. Contacts come in as a join on `unnest`, which
-/// probes the indexes: `= ANY` of a 10k-element parameter was planned as a
-/// scan comparing every stored membership with every element.
+/// differences travel back. Contacts come in through `unnest`: `= ANY` of
+/// a 10k-element parameter was planned as a scan comparing every stored
+/// membership with every element.
 fn differences(
     client: &SpiClient,
     tenant: &str,
@@ -241,11 +241,17 @@ fn differences(
         matches.push(format!("({}) IS TRUE", compiled.predicate));
         params.extend(compiled.params);
     }
+    // Each contact is looked up through the index (a lateral subquery
+    // with OFFSET 0 is not flattened into a join, so it cannot become a
+    // scan of the whole table), and its rules are evaluated once
+    // (MATERIALIZED: inlined, the array was computed again for every
+    // segment it was compared with).
     let query = format!(
-        "WITH evaluated AS (
+        "WITH evaluated AS MATERIALIZED (
              SELECT c.id, ARRAY[{}] AS matches
                FROM unnest($2::uuid[]) AS touched(id)
-               JOIN audience.contacts c ON c.tenant_id = $1::uuid AND c.id = touched.id
+               CROSS JOIN LATERAL (SELECT * FROM audience.contacts c
+                                    WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c
          ), desired AS (
              SELECT s.segment, e.id AS contact
                FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
@@ -253,8 +259,9 @@ fn differences(
          ), stored AS (
              SELECT m.segment_id AS segment, m.contact_id AS contact
                FROM unnest($2::uuid[]) AS touched(id)
-               JOIN audience.segment_members m ON m.tenant_id = $1::uuid AND m.contact_id = touched.id
-              WHERE m.segment_id = ANY($3::uuid[])
+               CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM audience.segment_members m
+                                    WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
+                                      AND m.segment_id = ANY($3::uuid[]) OFFSET 0) m
          )
          SELECT coalesce(d.segment, s.segment)::text,
                 coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),

@@ -260,7 +260,10 @@ impl Compiler<'_> {
             Scope::Few => {
                 let scope = format!("FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.contact_id = c.id AND {filters}");
                 match (min, max) {
-                    (1, None) => format!("EXISTS (SELECT {scope})"),
+                    // OFFSET 0 keeps the probe per contact: without it
+                    // PostgreSQL may turn EXISTS into a hashed scan of
+                    // every matching event of the tenant.
+                    (1, None) => format!("EXISTS (SELECT {scope} OFFSET 0)"),
                     (min, None) => format!("((SELECT count(*) {scope}) >= {min})"),
                     (_, Some(max)) => format!("((SELECT count(*) {scope}) <= {max})"),
                 }
