@@ -488,3 +488,90 @@ BEGIN
     RETURN audience.maintain_fit(tenant::text, NULL);
 END
 $$;
+
+-- Tag conditions read a stored, folded copy of the tags instead of calling
+-- a function for every contact they look at.
+ALTER TABLE audience.contacts ADD COLUMN tag_keys text[] GENERATED ALWAYS AS (audience.tag_keys(tags)) STORED;
+COMMENT ON COLUMN audience.contacts.tag_keys IS 'The tags folded to lower case, as tag conditions compare them: stored, so a tag condition costs no function call per contact';
+DROP INDEX audience.contacts_tag_keys;
+CREATE INDEX contacts_tag_keys ON audience.contacts USING gin (tag_keys);
+COMMENT ON INDEX audience.contacts_tag_keys IS 'Serves case-insensitive tag conditions';
+CREATE OR REPLACE FUNCTION audience.export_contact(email text) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT jsonb_build_object(
+        'contact', to_jsonb(c) - 'tenant_id' - 'tag_keys',
+        'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'tenant_id' - 'contact_id' ORDER BY e.occurred_at, e.id)
+                              FROM audience.events e
+                             WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id), '[]'),
+        'segments', coalesce((SELECT jsonb_agg(s.name ORDER BY s.name)
+                                FROM audience.segment_members m
+                                JOIN audience.segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
+                               WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id), '[]'))
+      FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.email = audience.normalize_email(export_contact.email)
+$$;
+CREATE OR REPLACE FUNCTION audience.rename_tag(old text, new text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    renamed bigint;
+BEGIN
+    IF nullif(btrim(new), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be renamed to an empty name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c
+       SET tags = ARRAY(SELECT CASE WHEN lower(btrim(t)) = lower(btrim(old)) THEN btrim(new) ELSE t END
+                          FROM unnest(c.tags) WITH ORDINALITY u(t, n) ORDER BY n)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.tag_keys @> ARRAY[lower(btrim(old))];
+    GET DIAGNOSTICS renamed = ROW_COUNT;
+    RETURN renamed;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.search(query text) RETURNS SETOF audience.contacts
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    terms jsonb;
+BEGIN
+    -- Resolve every field first so an unknown one fails before any row is read.
+    SELECT coalesce(jsonb_agg(CASE WHEN t->>'kind' = 'field'
+                                   THEN t || jsonb_build_object('field', audience.search_field(t->>'field'))
+                                   ELSE t END), '[]')
+      INTO terms
+      FROM jsonb_array_elements(audience.search_terms(query)) t;
+    RETURN QUERY
+    SELECT c.* FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND NOT EXISTS (
+           SELECT FROM jsonb_array_elements(terms) t
+            WHERE NOT coalesce(CASE t->>'kind'
+                WHEN 'tag' THEN c.tag_keys @> ARRAY[lower(t->>'value')]
+                WHEN 'word' THEN
+                    strpos(lower(concat_ws(' ', c.email, c.first_name, c.last_name, c.company)), lower(t->>'value')) > 0
+                ELSE lower(CASE WHEN t->>'field' LIKE 'custom.%'
+                                THEN c.attributes ->> substr(t->>'field', 8)
+                                ELSE to_jsonb(c) ->> (t->>'field') END) = lower(t->>'value')
+            END, false))
+     ORDER BY c.email;
+END
+$$;
+CREATE OR REPLACE FUNCTION audience.tag_segment(segment text, tag text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tagged bigint;
+BEGIN
+    IF nullif(btrim(tag), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
+       AND NOT c.tag_keys @> ARRAY[lower(btrim(tag))];
+    GET DIAGNOSTICS tagged = ROW_COUNT;
+    RETURN tagged;
+END
+$$;

@@ -637,7 +637,7 @@ BEGIN
     UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
      WHERE c.tenant_id = audience.current_tenant()
        AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
-       AND NOT audience.tag_keys(c.tags) @> ARRAY[lower(btrim(tag))];
+       AND NOT c.tag_keys @> ARRAY[lower(btrim(tag))];
     GET DIAGNOSTICS tagged = ROW_COUNT;
     RETURN tagged;
 END
@@ -712,7 +712,11 @@ CREATE VIEW audience.segment_membership WITH (security_invoker = true) AS
 COMMENT ON VIEW audience.segment_membership IS 'Stored members of every list and dynamic segment of the current tenant, one row per membership';
 
 CREATE VIEW audience.contact_profile WITH (security_invoker = true) AS
-    SELECT c.*, audience.score_tier(c.score) AS tier,
+    SELECT c.tenant_id, c.id, c.email, c.first_name, c.last_name, c.company, c.job_title, c.phone, c.phone_type,
+           c.country, c.city, c.status, c.lead_status, c.source, c.assigned_to, c.score, c.reachability, c.tags,
+           c.attributes, c.created_at, c.updated_at, c.last_activity_at, c.last_opened_at, c.last_clicked_at,
+           c.fit_score, c.engagement_score, c.score_reset_at, c.event_count,
+           audience.score_tier(c.score) AS tier,
            ARRAY(SELECT audience.segments_of(c.id)) AS segments
       FROM audience.contacts c
      WHERE c.tenant_id = (SELECT audience.current_tenant());

@@ -209,7 +209,7 @@ impl Compiler<'_> {
             Rule::Tag(tag) => {
                 self.out.reads.insert("tags".to_string());
                 let placeholder = self.bind(crate::normalize::tag_key(tag));
-                format!("(audience.tag_keys(c.tags) @> ARRAY[{placeholder}::text])")
+                format!("(c.tag_keys @> ARRAY[{placeholder}::text])")
             }
             Rule::InSegment(name) => {
                 let id = self

@@ -157,7 +157,7 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
     let compiled = compile(&parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(
         compiled.predicate,
-        "((c.country = $2::text) AND (audience.tag_keys(c.tags) @> ARRAY[$3::text]) AND (c.status IN ($4::text)))"
+        "((c.country = $2::text) AND (c.tag_keys @> ARRAY[$3::text]) AND (c.status IN ($4::text)))"
     );
     assert_eq!(compiled.params, vec!["US", "vip", "active"]);
     let compiled = compile(&parse("not opened last campaign").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
