@@ -575,3 +575,8 @@ BEGIN
     RETURN tagged;
 END
 $$;
+
+-- A contact's memberships are read from the index alone.
+DROP INDEX audience.segment_members_contact;
+CREATE INDEX segment_members_contact ON audience.segment_members (tenant_id, contact_id) INCLUDE (segment_id);
+COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per-contact maintenance, from the index alone';

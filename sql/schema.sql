@@ -471,8 +471,8 @@ CREATE TABLE audience.segment_members (
 );
 COMMENT ON TABLE audience.segment_members IS 'Stored membership of every segment, kept in step by triggers';
 SELECT pg_catalog.pg_extension_config_dump('audience.segment_members', '');
-CREATE INDEX segment_members_contact ON audience.segment_members (tenant_id, contact_id);
-COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per-contact maintenance';
+CREATE INDEX segment_members_contact ON audience.segment_members (tenant_id, contact_id) INCLUDE (segment_id);
+COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per-contact maintenance, from the index alone';
 
 --------------------------------------------------------------------------
 -- Tags

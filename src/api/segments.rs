@@ -233,14 +233,31 @@ fn differences(
     segments: &[&Dynamic],
     catalogue: &Catalogue,
 ) -> Differences {
-    let mut params: Vec<String> = Vec::new();
-    let mut matches = Vec::new();
-    let scope = if contacts.len() > FEW_CONTACTS { Scope::All } else { Scope::Few };
-    for segment in segments {
-        let compiled = compile(&segment.rule, catalogue, 4 + params.len(), scope).or_raise();
-        matches.push(format!("({}) IS TRUE", compiled.predicate));
-        params.extend(compiled.params);
-    }
+    let compile_all = |scope: Scope| {
+        let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        for segment in segments {
+            let compiled = compile(&segment.rule, catalogue, 4 + params.len(), scope).or_raise();
+            matches.push(format!("({}) IS TRUE", compiled.predicate));
+            params.extend(compiled.params);
+            counts.extend(compiled.event_counts);
+        }
+        (params, matches, counts)
+    };
+    // Several engagement conditions read each contact's events once; a
+    // single one probes just the events it asks about.
+    let (params, matches, counts) = match compile_all(if contacts.len() > FEW_CONTACTS { Scope::All } else { Scope::Grouped }) {
+        (_, _, counts) if counts.len() == 1 => compile_all(Scope::Few),
+        compiled => compiled,
+    };
+    let event_counts = if counts.is_empty() {
+        String::new()
+    } else {
+        let columns: Vec<String> = counts.iter().map(|(alias, filter)| format!("count(*) FILTER (WHERE {filter}) AS {alias}")).collect();
+        format!(
+            "CROSS JOIN LATERAL (SELECT {} FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.contact_id = c.id) ev",
+            columns.join(", ")
+        )
+    };
     // Each contact is looked up through the index (a lateral subquery
     // with OFFSET 0 is not flattened into a join, so it cannot become a
     // scan of the whole table), and its rules are evaluated once
@@ -252,6 +269,7 @@ fn differences(
                FROM unnest($2::uuid[]) AS touched(id)
                CROSS JOIN LATERAL (SELECT * FROM audience.contacts c
                                     WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c
+               {}
          ), desired AS (
              SELECT s.segment, e.id AS contact
                FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
@@ -269,7 +287,8 @@ fn differences(
            FROM desired d FULL JOIN stored s ON s.segment = d.segment AND s.contact = d.contact
           WHERE d.contact IS NULL OR s.contact IS NULL
           GROUP BY 1",
-        matches.join(", ")
+        matches.join(", "),
+        event_counts
     );
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];

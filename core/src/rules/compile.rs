@@ -27,6 +27,11 @@ pub struct Compiled {
     pub time_relative: bool,
     /// Ids of the segments the rule refers to.
     pub segments: BTreeSet<String>,
+    /// With `Scope::Grouped`: the event counts the predicate reads, as
+    /// (alias, filter on `e`); the caller computes them per contact as
+    /// `count(*) FILTER (WHERE filter) AS alias` over the contact's events,
+    /// in a lateral subquery named `ev`.
+    pub event_counts: Vec<(String, String)>,
 }
 
 /// For how many contacts a predicate is evaluated, which decides the form
@@ -39,6 +44,10 @@ pub enum Scope {
     /// The whole tenant (preview, refresh): engagement conditions read the
     /// matching events once into a hashed set.
     All,
+    /// A few contacts, with several engagement conditions: each contact's
+    /// events are read once and counted per condition (`event_counts`),
+    /// instead of one index probe per condition.
+    Grouped,
 }
 
 /// Compiles `rule`; parameters are numbered from `first_param` (the caller
@@ -55,6 +64,7 @@ pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize, scope: Sc
             reads: BTreeSet::new(),
             time_relative: false,
             segments: BTreeSet::new(),
+            event_counts: Vec::new(),
         },
     };
     compiler.out.predicate = compiler.rule(rule)?;
@@ -233,6 +243,7 @@ impl Compiler<'_> {
 
     fn event(&mut self, event: &EventCondition) -> String {
         self.out.reads.insert("event_count".to_string());
+        let kind_param = self.out.params.len();
         let mut filters = vec![format!("e.kind = {}::text", self.bind(event.kind.clone()))];
         if let Some(url) = &event.url {
             let pattern = format!("%{}%", like_escape(&url.to_lowercase()));
@@ -256,7 +267,22 @@ impl Compiler<'_> {
         }
         let filters = filters.join(" AND ");
         let (min, max) = event.count_range();
-        match self.scope {
+        // The last campaign is a subquery, which an aggregate's FILTER
+        // cannot hold: such conditions probe as with `Few`.
+        let scope = match self.scope {
+            Scope::Grouped if matches!(event.campaign, Some(Campaign::Last)) => Scope::Few,
+            scope => scope,
+        };
+        match scope {
+            Scope::Grouped => {
+                // Named after the kind's parameter, unique in the query.
+                let alias = format!("n{}", self.first_param + kind_param);
+                self.out.event_counts.push((alias.clone(), filters));
+                match (min, max) {
+                    (min, None) => format!("(ev.{alias} >= {min})"),
+                    (_, Some(max)) => format!("(ev.{alias} <= {max})"),
+                }
+            }
             Scope::Few => {
                 let scope = format!("FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.contact_id = c.id AND {filters}");
                 match (min, max) {

@@ -173,6 +173,18 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
 }
 
 #[test]
+fn grouped_scope_counts_each_contacts_events_once() {
+    let rule = parse("opened at least 2 times and not clicked '/pricing' within 7 days and not opened last campaign").unwrap();
+    let compiled = compile(&rule, &catalogue(), 4, Scope::Grouped).unwrap();
+    let aliases: Vec<&str> = compiled.event_counts.iter().map(|(alias, _)| alias.as_str()).collect();
+    assert_eq!(aliases, vec!["n4", "n5"]);
+    assert!(compiled.predicate.starts_with("((ev.n4 >= 2) AND (((ev.n5 >= 1)) IS NOT TRUE)"), "{}", compiled.predicate);
+    assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND lower(e.url) LIKE $6::text AND e.occurred_at >= (now() - $7::interval)");
+    // The last campaign is a subquery: probed per contact, as with Few.
+    assert!(compiled.predicate.contains("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
+}
+
+#[test]
 fn json_form_matches_the_specification() {
     let rule = parse("country = 'US' and not tag 'VIP' or clicked at least 3 times within 30 days").unwrap();
     assert_eq!(
