@@ -3,6 +3,7 @@
 
 pub(crate) mod contacts;
 pub(crate) mod import;
+mod plans;
 pub mod rules;
 pub(crate) mod scoring;
 pub(crate) mod segments;

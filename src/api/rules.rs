@@ -1,6 +1,7 @@
 //! `audience.rule`, the type whose text is the rule language, and the
 //! functions that turn a rule into JSON, SQL and a live count.
 
+use crate::api::plans;
 use crate::error::{raise, OrRaise};
 use audience_core::fields::FieldType;
 use audience_core::rules::check::{check, Catalogue};
@@ -72,13 +73,12 @@ pub fn current_tenant() -> String {
 pub fn tenant_catalogue(tenant: &str) -> Catalogue {
     Spi::connect(|client| {
         let mut custom = Vec::new();
-        let fields = client
-            .select(
-                "SELECT name, type FROM audience.fields WHERE tenant_id = $1::uuid ORDER BY name",
-                None,
-                &[tenant.into()],
-            )
-            .expect("reading audience.fields");
+        let fields = plans::select(
+            &client,
+            "SELECT name, type FROM audience.fields WHERE tenant_id = $1::uuid ORDER BY name",
+            &[tenant.into()],
+        )
+        .expect("reading audience.fields");
         for row in fields {
             let name: String = row.get(1).ok().flatten().unwrap_or_default();
             let kind: String = row.get(2).ok().flatten().unwrap_or_default();
@@ -88,13 +88,12 @@ pub fn tenant_catalogue(tenant: &str) -> Catalogue {
         }
         let mut segments = Vec::new();
         let mut everyone = None;
-        let rows = client
-            .select(
-                "SELECT name, id::text, kind = 'everyone' FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
-                None,
-                &[tenant.into()],
-            )
-            .expect("reading audience.segments");
+        let rows = plans::select(
+            &client,
+            "SELECT name, id::text, kind = 'everyone' FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
+            &[tenant.into()],
+        )
+        .expect("reading audience.segments");
         for row in rows {
             let name: String = row.get(1).ok().flatten().unwrap_or_default();
             let id: String = row.get(2).ok().flatten().unwrap_or_default();

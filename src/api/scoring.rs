@@ -2,6 +2,7 @@
 //! Engagement points are plain SQL (`sql/scoring.sql`); fit rules need the
 //! rule compiler, so their maintenance lives here.
 
+use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
 use crate::api::segments::FEW_CONTACTS;
 use crate::error::{raise, OrRaise};
@@ -25,13 +26,12 @@ pub(crate) struct FitRule {
 
 fn load_fit_rules(tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
     Spi::connect(|client| {
-        client
-            .select(
-                "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
-                None,
-                &[tenant.into()],
-            )
-            .expect("reading fit rules")
+        plans::select(
+            &client,
+            "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
+            &[tenant.into()],
+        )
+        .expect("reading fit rules")
             .map(|row| {
                 let text: String = row.get(1).ok().flatten().unwrap_or_default();
                 let rule = core_rules::parse(&text).or_raise();

@@ -4,6 +4,7 @@
 //! Every change of stored membership goes through the SQL function
 //! `audience.apply_membership`, which also logs and announces it.
 
+use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
 use crate::api::scoring;
 use crate::error::{raise, OrRaise};
@@ -14,10 +15,12 @@ use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 /// A tenant's dynamic segment with its parsed rule.
+#[derive(Clone)]
 struct Dynamic {
     id: String,
     rule: core_rules::Rule,
@@ -27,23 +30,53 @@ struct Dynamic {
     reads: BTreeSet<String>,
 }
 
+thread_local! {
+    /// Parsed and compiled rules by rule text, for the catalogue they were
+    /// compiled against: every statement on contacts reads the tenant's
+    /// segments, whose rules rarely change.
+    static RULES: RefCell<HashMap<String, (u64, Dynamic)>> = RefCell::new(HashMap::new());
+}
+
+/// Rules kept at most; then all are dropped and parsed again as they come.
+const KEPT_RULES: usize = 1024;
+
+fn catalogue_fingerprint(catalogue: &Catalogue) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{catalogue:?}").hash(&mut hasher);
+    hasher.finish()
+}
+
 fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<Dynamic> {
-    let rows = client
-        .select(
-            "SELECT id::text, rule::text FROM audience.segments
-              WHERE tenant_id = $1::uuid AND kind = 'dynamic' ORDER BY created_at, id",
-            None,
-            &[tenant.into()],
-        )
-        .expect("reading segments");
-    rows.map(|row| {
-        let id: String = row.get(1).ok().flatten().unwrap_or_default();
-        let text: String = row.get(2).ok().flatten().unwrap_or_default();
-        let rule = core_rules::parse(&text).or_raise();
-        let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
-        Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads }
+    let rows = plans::select(
+        client,
+        "SELECT id::text, rule::text FROM audience.segments
+          WHERE tenant_id = $1::uuid AND kind = 'dynamic' ORDER BY created_at, id",
+        &[tenant.into()],
+    )
+    .expect("reading segments");
+    let fingerprint = catalogue_fingerprint(catalogue);
+    RULES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= KEPT_RULES {
+            cache.clear();
+        }
+        rows.map(|row| {
+            let id: String = row.get(1).ok().flatten().unwrap_or_default();
+            let text: String = row.get(2).ok().flatten().unwrap_or_default();
+            match cache.get(&text) {
+                Some((compiled_for, known)) if *compiled_for == fingerprint => Dynamic { id, ..known.clone() },
+                _ => {
+                    let rule = core_rules::parse(&text).or_raise();
+                    let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
+                    let dynamic = Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads };
+                    cache.insert(text, (fingerprint, dynamic.clone()));
+                    dynamic
+                }
+            }
+        })
+        .collect()
     })
-    .collect()
 }
 
 /// Takes the tenant's rules for this transaction, as `audience.lock_rules`
@@ -57,7 +90,7 @@ pub(crate) fn lock_rules(client: &mut SpiClient, tenant: &str, exclusive: bool) 
     } else {
         "SELECT pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext($1::uuid::text))"
     };
-    client.update(query, None, &[tenant.into()]).expect("locking the tenant's rules");
+    plans::update(client, query, &[tenant.into()]).expect("locking the tenant's rules");
 }
 
 /// Groups segments into levels so that each segment comes after the
@@ -89,13 +122,12 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
     // Sorted, so that the change log of one statement reads in a stable order.
     entered.sort_unstable();
     exited.sort_unstable();
-    client
-        .update(
-            "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",
-            Some(1),
-            &[tenant.into(), segment.into(), entered.into(), exited.into()],
-        )
-        .and_then(|rows| rows.first().get_one::<i64>())
+    plans::update(
+        client,
+        "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",
+        &[tenant.into(), segment.into(), entered.into(), exited.into()],
+    )
+    .and_then(|rows| rows.first().get_one::<i64>())
         .expect("applying membership changes")
         .unwrap_or(0)
 }
@@ -202,8 +234,7 @@ fn leave_segments(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>) -
 type Differences = Vec<(String, Vec<String>, Vec<String>)>;
 
 fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> Differences {
-    client
-        .select(query, None, args)
+    plans::select(client, query, args)
         .expect("computing membership differences")
         .map(|row| {
             (

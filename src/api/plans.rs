@@ -1,0 +1,51 @@
+//! Kept plans for the queries that run on every statement: the maintenance
+//! triggers run them once per statement, so `track` and `upsert_contact`
+//! run them once per call. Parsed and planned once per backend instead of
+//! every time; PostgreSQL re-plans them when the tables they read change.
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    /// By query text. Maintenance queries are built from the tenant's rules
+    /// and repeat as long as the rules do.
+    static PLANS: RefCell<HashMap<String, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+/// Plans kept at most (rule sets of a few busy tenants); then all are
+/// dropped and planned again as they come.
+const KEPT_PLANS: usize = 256;
+
+/// Runs `query` (with `args` of the types it is planned for) read-only.
+pub fn select<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
+    let plan = kept(client, query, args)?;
+    client.select(&*plan, None, args)
+}
+
+/// Runs `query`, which may write, in the current transaction.
+pub fn update<'conn>(client: &mut SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
+    let plan = kept(client, query, args)?;
+    client.update(&*plan, None, args)
+}
+
+/// The kept plan of `query`, planned now if there is none. Handed out as
+/// an `Rc`: running it may fire triggers that plan other queries.
+fn kept(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> SpiResult<Rc<OwnedPreparedStatement>> {
+    if let Some(plan) = PLANS.with(|plans| plans.borrow().get(query).cloned()) {
+        return Ok(plan);
+    }
+    let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from_untagged(arg.oid())).collect();
+    let plan = Rc::new(client.prepare(query, &types)?.keep());
+    PLANS.with(|plans| {
+        let mut plans = plans.borrow_mut();
+        if plans.len() >= KEPT_PLANS {
+            plans.clear();
+        }
+        plans.insert(query.to_string(), plan.clone());
+    });
+    Ok(plan)
+}
