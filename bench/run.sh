@@ -119,7 +119,7 @@ if wants import; then
          CREATE TABLE bench_staging (email text, first_name text, last_name text, company text, job_title text,
              country text, city text, source text, lead_status text, assigned_to text, reachability text,
              tags text, industry text, budget text);
-         CREATE TABLE bench_imported (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING CONSTRAINTS)" >/dev/null
+         CREATE TABLE bench_imported (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS)" >/dev/null
     IMPORT_TENANT=$(sql "SELECT id FROM audience.tenants WHERE name = 'import'")
     COPY_INSERT="TRUNCATE bench_staging;
         COPY bench_staging FROM '$CSV' WITH (FORMAT csv, HEADER true);
