@@ -75,9 +75,7 @@ BEGIN
         PERFORM audience.leave_segments(array_agg(tenant_id::text), array_agg(id::text)) FROM old_rows;
     ELSIF TG_OP = 'INSERT' THEN
         -- New contacts are in no segment yet: only rules can take them in.
-        IF EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
-                   UNION ALL
-                   SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+        IF audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
             PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
         END IF;
     ELSE
@@ -118,12 +116,7 @@ BEGIN
             PERFORM audience.leave_segments(array_agg(o.tenant_id::text), array_agg(o.id::text))
                FROM old_rows o WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.tenant_id = o.tenant_id AND n.id = o.id);
         END IF;
-        -- Nothing reads contacts when no tenant touched has a dynamic
-        -- segment or fit rule.
-        IF changed = '{}' OR NOT EXISTS (
-            SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
-            UNION ALL
-            SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+        IF changed = '{}' OR NOT audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
             RETURN NULL;
         END IF;
         PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), changed)
@@ -248,6 +241,20 @@ BEGIN
     RETURN NULL;
 END
 $$;
+-- Whether one of `tenants` has a rule that reads contacts (a dynamic
+-- segment or a fit rule); without one a statement on contacts has no
+-- membership or fit points to keep.
+-- (plpgsql: audience.fit_rules is created after this file.)
+CREATE FUNCTION audience.rules_read_contacts(tenants uuid[]) RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id = ANY (tenants))
+        OR EXISTS (SELECT FROM audience.fit_rules f WHERE f.tenant_id = ANY (tenants));
+END
+$$;
+COMMENT ON FUNCTION audience.rules_read_contacts(uuid[]) IS 'Whether one of the tenants has a dynamic segment or a fit rule (for the contacts trigger)';
+
 
 -- Concurrent imports into a new list no longer fail on its name, and an
 -- import that deadlocks with another writer starts over.
@@ -316,20 +323,43 @@ END
 $$;
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 
+CREATE FUNCTION audience.find_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        RETURN (SELECT id FROM audience.tenants WHERE id = tenant::uuid);
+    END IF;
+    RETURN (SELECT id FROM audience.tenants WHERE name = tenant);
+END
+$$;
+COMMENT ON FUNCTION audience.find_tenant(text) IS 'The id of a tenant given by name or id; null when there is none';
+CREATE OR REPLACE FUNCTION audience.resolve_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found uuid := audience.find_tenant(tenant);
+BEGIN
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'unknown tenant "%"', tenant
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Check the value of audience.tenant; an administrator creates tenants with audience.create_tenant(name).';
+    END IF;
+    RETURN found;
+END
+$$;
 -- Statements on contacts and events take the current tenant's rules shared
 -- before they lock a single row (see audience.lock_rules): taken only in
 -- the AFTER trigger, a writer holding contact rows could queue behind a
 -- waiting rule change that waits for another writer needing those rows.
 CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
 AS $$
 DECLARE
-    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
-    tenant uuid;
-BEGIN
     -- No error here for an unset or unknown tenant (say, one being
     -- dropped): it has no rules to take.
-    SELECT t.id INTO tenant FROM audience.tenants t WHERE t.id::text = lower(setting) OR t.name = setting;
+    tenant uuid := audience.find_tenant(nullif(btrim(current_setting('audience.tenant', true)), ''));
+BEGIN
     IF tenant IS NOT NULL THEN
         PERFORM audience.lock_rules(tenant, false);
     END IF;

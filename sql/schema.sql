@@ -33,17 +33,24 @@ SELECT pg_catalog.pg_extension_config_dump('audience.tenants', '');
 
 -- SECURITY DEFINER so that a role that sees only its own tenant's row can
 -- still resolve the name it was given.
+CREATE FUNCTION audience.find_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        RETURN (SELECT id FROM audience.tenants WHERE id = tenant::uuid);
+    END IF;
+    RETURN (SELECT id FROM audience.tenants WHERE name = tenant);
+END
+$$;
+COMMENT ON FUNCTION audience.find_tenant(text) IS 'The id of a tenant given by name or id; null when there is none';
+
 CREATE FUNCTION audience.resolve_tenant(tenant text) RETURNS uuid
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    found uuid;
+    found uuid := audience.find_tenant(tenant);
 BEGIN
-    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-        SELECT id INTO found FROM audience.tenants WHERE id = tenant::uuid;
-    ELSE
-        SELECT id INTO found FROM audience.tenants WHERE name = tenant;
-    END IF;
     IF found IS NULL THEN
         RAISE EXCEPTION 'unknown tenant "%"', tenant
             USING ERRCODE = 'undefined_object',

@@ -134,6 +134,20 @@ CREATE TRIGGER segments_dropped AFTER DELETE ON audience.segments
 --------------------------------------------------------------------------
 -- Maintenance triggers: one statement, one pass per tenant
 --------------------------------------------------------------------------
+-- Whether one of `tenants` has a rule that reads contacts (a dynamic
+-- segment or a fit rule); without one a statement on contacts has no
+-- membership or fit points to keep.
+-- (plpgsql: audience.fit_rules is created after this file.)
+CREATE FUNCTION audience.rules_read_contacts(tenants uuid[]) RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id = ANY (tenants))
+        OR EXISTS (SELECT FROM audience.fit_rules f WHERE f.tenant_id = ANY (tenants));
+END
+$$;
+COMMENT ON FUNCTION audience.rules_read_contacts(uuid[]) IS 'Whether one of the tenants has a dynamic segment or a fit rule (for the contacts trigger)';
+
 -- The changed-column check joins a statement's old and new rows (10k rows
 -- of contacts are ~4 MB): hashed in memory, not sorted, it costs a tenth.
 -- JIT compiling the per-statement queries cost more than running them.
@@ -150,9 +164,7 @@ BEGIN
         PERFORM audience.leave_segments(array_agg(tenant_id::text), array_agg(id::text)) FROM old_rows;
     ELSIF TG_OP = 'INSERT' THEN
         -- New contacts are in no segment yet: only rules can take them in.
-        IF EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
-                   UNION ALL
-                   SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+        IF audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
             PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
         END IF;
     ELSE
@@ -193,12 +205,7 @@ BEGIN
             PERFORM audience.leave_segments(array_agg(o.tenant_id::text), array_agg(o.id::text))
                FROM old_rows o WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.tenant_id = o.tenant_id AND n.id = o.id);
         END IF;
-        -- Nothing reads contacts when no tenant touched has a dynamic
-        -- segment or fit rule.
-        IF changed = '{}' OR NOT EXISTS (
-            SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id IN (SELECT tenant_id FROM new_rows)
-            UNION ALL
-            SELECT FROM audience.fit_rules f WHERE f.tenant_id IN (SELECT tenant_id FROM new_rows)) THEN
+        IF changed = '{}' OR NOT audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
             RETURN NULL;
         END IF;
         PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), changed)
@@ -214,15 +221,13 @@ COMMENT ON FUNCTION audience.contacts_changed() IS 'Statement trigger: brings se
 -- the AFTER trigger, a writer holding contact rows could queue behind a
 -- waiting rule change that waits for another writer needing those rows.
 CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql
 AS $$
 DECLARE
-    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
-    tenant uuid;
-BEGIN
     -- No error here for an unset or unknown tenant (say, one being
     -- dropped): it has no rules to take.
-    SELECT t.id INTO tenant FROM audience.tenants t WHERE t.id::text = lower(setting) OR t.name = setting;
+    tenant uuid := audience.find_tenant(nullif(btrim(current_setting('audience.tenant', true)), ''));
+BEGIN
     IF tenant IS NOT NULL THEN
         PERFORM audience.lock_rules(tenant, false);
     END IF;

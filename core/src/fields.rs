@@ -14,7 +14,7 @@ pub const STANDARD_FIELDS: &[&str] = &[
 ];
 
 /// The type of a custom field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     Text,
     Number,

@@ -32,18 +32,18 @@ fn load_fit_rules(tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
             &[tenant.into()],
         )
         .expect("reading fit rules")
-            .map(|row| {
-                let text: String = row.get(1).ok().flatten().unwrap_or_default();
-                let rule = core_rules::parse(&text).or_raise();
-                let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
-                FitRule {
-                    rule,
-                    points: row.get(2).ok().flatten().unwrap_or_default(),
-                    reads: compiled.reads,
-                    segments: compiled.segments,
-                }
-            })
-            .collect()
+        .map(|row| {
+            let text: String = row.get(1).ok().flatten().unwrap_or_default();
+            let rule = core_rules::parse(&text).or_raise();
+            let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
+            FitRule {
+                rule,
+                points: row.get(2).ok().flatten().unwrap_or_default(),
+                reads: compiled.reads,
+                segments: compiled.segments,
+            }
+        })
+        .collect()
     })
 }
 

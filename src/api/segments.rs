@@ -43,7 +43,7 @@ const KEPT_RULES: usize = 1024;
 fn catalogue_fingerprint(catalogue: &Catalogue) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    format!("{catalogue:?}").hash(&mut hasher);
+    catalogue.hash(&mut hasher);
     hasher.finish()
 }
 
