@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::io::Cursor;
 
 /// What to do with a row whose email already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,13 +355,13 @@ fn delimiter(data: &[u8], options: &Options) -> u8 {
     options.delimiter.unwrap_or_else(|| detect_delimiter(data))
 }
 
-fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<&'a [u8]> {
+fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<Cursor<&'a [u8]>> {
     let data = strip_bom(data);
     csv::ReaderBuilder::new()
         .delimiter(delimiter(data, options))
         .has_headers(true)
         .flexible(true)
-        .from_reader(data)
+        .from_reader(Cursor::new(data))
 }
 
 fn decode(bytes: &[u8], encoding: Encoding) -> Option<String> {
@@ -476,14 +477,16 @@ pub fn read(
     let start_line = |record: &csv::ByteRecord, lines: &mut Lines| lines.at(record.position().map_or(0, |p| p.byte()));
     // First pass: the line on which each email last occurs (last wins).
     let mut last_line: HashMap<u64, u64> = HashMap::new();
-    let mut reader = reader_again(data, options);
+    let mut reader = reader(data, options);
+    reader.byte_headers().map_err(|e| malformed(1, &e))?;
+    let first_record = reader.position().clone();
     let mut lines = Lines::new(data_without_bom);
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).map_err(|e| malformed(lines.line, &e))? {
         let email = record.get(email_column).and_then(|e| decode(e, options.encoding)).unwrap_or_default();
         last_line.insert(email_hash(&email.trim().to_lowercase()), start_line(&record, &mut lines));
     }
-    let mut reader = reader_again(data, options);
+    reader.seek(first_record).map_err(|e| malformed(1, &e))?;
     let mut lines = Lines::new(data_without_bom);
     let mut rows = Vec::with_capacity(batch_size.min(100_000));
     let mut rejections = plan.skipped.clone();
@@ -513,12 +516,6 @@ pub fn read(
     }
     on_batch(rows, rejections, data.len() as u64)?;
     Ok(total)
-}
-
-fn reader_again<'a>(data: &'a [u8], options: &Options) -> csv::Reader<&'a [u8]> {
-    let mut reader = reader(data, options);
-    let _ = reader.byte_headers();
-    reader
 }
 
 /// One record as a row, or every problem found in it.
