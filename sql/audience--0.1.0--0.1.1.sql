@@ -610,3 +610,30 @@ $$;
 DROP INDEX audience.segment_members_contact;
 CREATE INDEX segment_members_contact ON audience.segment_members (tenant_id, contact_id) INCLUDE (segment_id);
 COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per-contact maintenance, from the index alone';
+
+-- Inlinable: its body is STABLE, so declared IMMUTABLE it was not inlined.
+ALTER FUNCTION audience.decayed_points(integer, timestamptz, timestamptz, integer, interval) STABLE;
+
+-- Backends keep their tenants' compiled rules until a change of fields,
+-- segments or fit rules invalidates them.
+CREATE FUNCTION audience.forget_kept_rules() RETURNS void
+STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'forget_kept_rules_wrapper';
+COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
+CREATE FUNCTION audience.rules_changed() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM audience.forget_kept_rules();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of fields, segments or fit rules makes every backend read the rules again once it commits';
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, name, type ON audience.fields
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.fields ENABLE ALWAYS TRIGGER rules_changed;
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, id, name, kind, rule, created_at ON audience.segments
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.segments ENABLE ALWAYS TRIGGER rules_changed;
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE ON audience.fit_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.fit_rules ENABLE ALWAYS TRIGGER rules_changed;

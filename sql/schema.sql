@@ -31,6 +31,21 @@ COMMENT ON TABLE audience.tenants IS 'Companies or workspaces; every other table
 COMMENT ON COLUMN audience.tenants.name IS 'Unique name, usable in SET audience.tenant';
 SELECT pg_catalog.pg_extension_config_dump('audience.tenants', '');
 
+-- Backends keep their tenants' parsed and compiled rules
+-- (src/api/tenant_rules.rs); a committed change of fields, segments or fit
+-- rules makes every backend read them again, the way PostgreSQL's own
+-- caches learn of catalog changes. ENABLE ALWAYS on its triggers: a change
+-- made with triggers off for replication must still reach the backends.
+CREATE FUNCTION audience.rules_changed() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM audience.forget_kept_rules();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of fields, segments or fit rules makes every backend read the rules again once it commits';
+
 -- SECURITY DEFINER so that a role that sees only its own tenant's row can
 -- still resolve the name it was given.
 CREATE FUNCTION audience.find_tenant(tenant text) RETURNS uuid
@@ -132,6 +147,9 @@ COMMENT ON COLUMN audience.fields.name IS 'Canonical name: lower case, underscor
 COMMENT ON COLUMN audience.fields.type IS 'text, number, date or boolean; values are checked on every write';
 COMMENT ON COLUMN audience.fields.label IS 'Display name, e.g. the CSV header it came from';
 SELECT pg_catalog.pg_extension_config_dump('audience.fields', '');
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, name, type ON audience.fields
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.fields ENABLE ALWAYS TRIGGER rules_changed;
 
 CREATE FUNCTION audience.define_field(name text, type text, label text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -462,6 +480,9 @@ COMMENT ON COLUMN audience.segments.member_count IS 'Stored members, kept in ste
 COMMENT ON COLUMN audience.segments.refresh_duration IS 'How long the last refresh took';
 COMMENT ON COLUMN audience.segments.depends_on IS 'Segments its rule refers to (in segment ''…''), kept to order maintenance and guard drops';
 SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, id, name, kind, rule, created_at ON audience.segments
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.segments ENABLE ALWAYS TRIGGER rules_changed;
 CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, lower(name));
 COMMENT ON INDEX audience.segments_name IS 'Segment names are unique per tenant, case-insensitively';
 

@@ -41,10 +41,12 @@ CREATE TRIGGER default_scoring_rules AFTER INSERT ON audience.tenants
     FOR EACH ROW WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.default_scoring_rules();
 
 -- Points of one event, shrunk by decay_percent for every full period of
--- its age at `decayed_at`. Inlined into the queries below.
+-- its age at `decayed_at`. Inlined into the queries below: STABLE as its
+-- body is (timestamptz - interval depends on the time zone); declared
+-- IMMUTABLE it was run as a separate query for every statement.
 CREATE FUNCTION audience.decayed_points(points integer, occurred_at timestamptz, decayed_at timestamptz,
                                         percent integer, every interval) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
     SELECT CASE WHEN coalesce(percent, 0) = 0 OR decayed_at IS NULL OR occurred_at > decayed_at - every THEN points
                 ELSE round(points * power(1 - percent / 100.0,
@@ -368,6 +370,9 @@ CREATE TABLE audience.fit_rules (
 );
 COMMENT ON TABLE audience.fit_rules IS 'Per-tenant fit rules: contacts matching the rule get the points in fit_score';
 SELECT pg_catalog.pg_extension_config_dump('audience.fit_rules', '');
+CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE ON audience.fit_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.fit_rules ENABLE ALWAYS TRIGGER rules_changed;
 CREATE UNIQUE INDEX fit_rules_name ON audience.fit_rules (tenant_id, lower(name));
 COMMENT ON INDEX audience.fit_rules_name IS 'Fit rule names are unique per tenant, in any case';
 

@@ -18,7 +18,8 @@ extension_sql_file!(
         api::rules::Rule,
         api::contacts::tag_keys,
         api::contacts::normalize_email,
-        api::import::importing_normalised_rows
+        api::import::importing_normalised_rows,
+        api::tenant_rules::forget_kept_rules
     ]
 );
 extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema"]);

@@ -14,7 +14,7 @@ pub const STANDARD_FIELDS: &[&str] = &[
 ];
 
 /// The type of a custom field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
     Text,
     Number,

@@ -4,6 +4,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use email_address::EmailAddress;
+use rlibphonenumber::enums::{PhoneNumberType, Region};
+use rlibphonenumber::{PhoneNumberFormat, PHONE_NUMBER_UTIL};
 use std::collections::HashSet;
 use std::str::FromStr;
 
@@ -60,19 +62,19 @@ pub struct Phone {
 /// Extensions (`x123`) are dropped: E.164 has no place for them.
 pub fn phone(raw: &str, country: Option<&str>) -> Phone {
     let given = raw.trim();
-    let region = country.and_then(|code| code.trim().to_uppercase().parse::<phonenumber::country::Id>().ok());
-    let parsed = phonenumber::parse(region, given).ok().filter(phonenumber::is_valid);
+    let region = country.and_then(|code| code.trim().to_uppercase().parse::<Region>().ok());
+    let parsed = PHONE_NUMBER_UTIL.parse(given, region).ok().filter(|number| number.is_valid());
     match parsed {
         Some(number) => {
-            let kind = match number.number_type(&phonenumber::metadata::DATABASE) {
-                phonenumber::Type::Mobile => PhoneType::Mobile,
-                phonenumber::Type::FixedLine => PhoneType::Landline,
-                phonenumber::Type::Voip => PhoneType::Voip,
+            let kind = match number.get_type() {
+                PhoneNumberType::Mobile => PhoneType::Mobile,
+                PhoneNumberType::FixedLine => PhoneType::Landline,
+                PhoneNumberType::VoIP => PhoneType::Voip,
                 // In number plans such as North America's, a number does
                 // not tell whether it is a mobile: say so rather than guess.
                 _ => PhoneType::Unknown,
             };
-            Phone { number: number.format().mode(phonenumber::Mode::E164).to_string(), kind }
+            Phone { number: number.format_as(PhoneNumberFormat::E164).into_owned(), kind }
         }
         None => Phone { number: given.to_string(), kind: PhoneType::Unknown },
     }

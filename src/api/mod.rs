@@ -8,3 +8,4 @@ pub mod rules;
 pub(crate) mod scoring;
 pub(crate) mod segments;
 mod search;
+pub(crate) mod tenant_rules;

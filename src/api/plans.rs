@@ -26,6 +26,33 @@ pub fn select<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOi
     client.select(&*plan, None, args)
 }
 
+/// Runs `query` read-only with its generic plan. For queries whose custom
+/// plans cost more to make than to run: planning a statement's maintenance
+/// query for the one contact `track` touched took longer than running it,
+/// and PostgreSQL kept planning it anew because a generic plan's estimate
+/// for an array parameter of unknown length is higher.
+pub fn select_generic<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
+    let plan = kept(client, query, args)?;
+    // As a function's SET clause does: a GUC nest level undone on return,
+    // and by (sub)transaction abort on error.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"plan_cache_mode".as_ptr(),
+            c"force_generic_plan".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = client.select(&*plan, None, args);
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}
+
 /// Runs `query`, which may write, in the current transaction.
 pub fn update<'conn>(client: &mut SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
     let plan = kept(client, query, args)?;

@@ -1,9 +1,8 @@
 //! `audience.rule`, the type whose text is the rule language, and the
 //! functions that turn a rule into JSON, SQL and a live count.
 
-use crate::api::plans;
+use crate::api::tenant_rules::tenant_rules;
 use crate::error::{raise, OrRaise};
-use audience_core::fields::FieldType;
 use audience_core::rules::check::{check, Catalogue};
 use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self, json};
@@ -71,39 +70,7 @@ pub fn current_tenant() -> String {
 
 /// The tenant's custom fields and segments, for checking and compiling.
 pub fn tenant_catalogue(tenant: &str) -> Catalogue {
-    Spi::connect(|client| {
-        let mut custom = Vec::new();
-        let fields = plans::select(
-            &client,
-            "SELECT name, type FROM audience.fields WHERE tenant_id = $1::uuid ORDER BY name",
-            &[tenant.into()],
-        )
-        .expect("reading audience.fields");
-        for row in fields {
-            let name: String = row.get(1).ok().flatten().unwrap_or_default();
-            let kind: String = row.get(2).ok().flatten().unwrap_or_default();
-            if let Ok(kind) = FieldType::parse(&kind) {
-                custom.push((name, kind));
-            }
-        }
-        let mut segments = Vec::new();
-        let mut everyone = None;
-        let rows = plans::select(
-            &client,
-            "SELECT name, id::text, kind = 'everyone' FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
-            &[tenant.into()],
-        )
-        .expect("reading audience.segments");
-        for row in rows {
-            let name: String = row.get(1).ok().flatten().unwrap_or_default();
-            let id: String = row.get(2).ok().flatten().unwrap_or_default();
-            if row.get::<bool>(3).ok().flatten() == Some(true) {
-                everyone = Some(id.clone());
-            }
-            segments.push((name, id));
-        }
-        Catalogue { custom: Some(custom), segments: Some(segments), everyone }
-    })
+    Spi::connect(|client| tenant_rules(&client, tenant).catalogue.clone())
 }
 
 /// Compiles a rule for a tenant, numbering its parameters from

@@ -5,6 +5,7 @@
 use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
 use crate::api::segments::FEW_CONTACTS;
+use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
 use audience_core::rules::compile::{compile, Scope};
@@ -12,6 +13,7 @@ use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 use std::collections::BTreeSet;
 
 /// Columns a fit rule may not read: the score it adds to.
@@ -24,27 +26,25 @@ pub(crate) struct FitRule {
     pub segments: BTreeSet<String>,
 }
 
-fn load_fit_rules(tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
-    Spi::connect(|client| {
-        plans::select(
-            &client,
-            "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
-            &[tenant.into()],
-        )
-        .expect("reading fit rules")
-        .map(|row| {
-            let text: String = row.get(1).ok().flatten().unwrap_or_default();
-            let rule = core_rules::parse(&text).or_raise();
-            let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
-            FitRule {
-                rule,
-                points: row.get(2).ok().flatten().unwrap_or_default(),
-                reads: compiled.reads,
-                segments: compiled.segments,
-            }
-        })
-        .collect()
+pub(crate) fn load_fit_rules(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
+    plans::select(
+        client,
+        "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
+        &[tenant.into()],
+    )
+    .expect("reading fit rules")
+    .map(|row| {
+        let text: String = row.get(1).ok().flatten().unwrap_or_default();
+        let rule = core_rules::parse(&text).or_raise();
+        let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
+        FitRule {
+            rule,
+            points: row.get(2).ok().flatten().unwrap_or_default(),
+            reads: compiled.reads,
+            segments: compiled.segments,
+        }
     })
+    .collect()
 }
 
 /// Raises unless `rule` can be a fit rule of the current tenant: it must
@@ -66,9 +66,8 @@ fn check_fit_rule(rule: Rule) -> bool {
 /// points of the fit rules they match; returns how many changed.
 #[pg_extern]
 fn maintain_fit(tenant: &str, contacts: Option<Vec<String>>) -> i64 {
-    let catalogue = tenant_catalogue(tenant);
-    let rules = load_fit_rules(tenant, &catalogue);
-    write_fit(tenant, contacts.as_deref(), &rules, &catalogue)
+    let rules = Spi::connect(|client| tenant_rules(&client, tenant));
+    write_fit(tenant, contacts.as_deref(), &rules.fit, &rules.catalogue)
 }
 
 /// Re-evaluates fit points of `contacts` (all of the tenant's when null)
@@ -76,15 +75,14 @@ fn maintain_fit(tenant: &str, contacts: Option<Vec<String>>) -> i64 {
 /// changed, the time, or the last campaign. Returns how many changed.
 pub fn refresh_fit(
     tenant: &str,
-    catalogue: &Catalogue,
+    rules: &TenantRules,
     contacts: Option<&[String]>,
     stale: impl Fn(&FitRule) -> bool,
 ) -> i64 {
-    let rules = load_fit_rules(tenant, catalogue);
-    if !rules.iter().any(stale) {
+    if !rules.fit.iter().any(stale) {
         return 0;
     }
-    write_fit(tenant, contacts, &rules, catalogue)
+    write_fit(tenant, contacts, &rules.fit, &rules.catalogue)
 }
 
 fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catalogue: &Catalogue) -> i64 {

@@ -5,7 +5,8 @@
 //! `audience.apply_membership`, which also logs and announces it.
 
 use crate::api::plans;
-use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
+use crate::api::rules::{current_tenant, Rule};
+use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::api::scoring;
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
@@ -15,13 +16,12 @@ use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::rc::Rc;
 use std::time::Instant;
 
 /// A tenant's dynamic segment with its parsed rule.
-#[derive(Clone)]
-struct Dynamic {
+pub(crate) struct Dynamic {
     id: String,
     rule: core_rules::Rule,
     /// Ids of the segments its rule refers to.
@@ -30,53 +30,22 @@ struct Dynamic {
     reads: BTreeSet<String>,
 }
 
-thread_local! {
-    /// Parsed and compiled rules by rule text, for the catalogue they were
-    /// compiled against: every statement on contacts reads the tenant's
-    /// segments, whose rules rarely change.
-    static RULES: RefCell<HashMap<String, (u64, Dynamic)>> = RefCell::new(HashMap::new());
-}
-
-/// Rules kept at most; then all are dropped and parsed again as they come.
-const KEPT_RULES: usize = 1024;
-
-fn catalogue_fingerprint(catalogue: &Catalogue) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    catalogue.hash(&mut hasher);
-    hasher.finish()
-}
-
-fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<Dynamic> {
-    let rows = plans::select(
+pub(crate) fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<Dynamic> {
+    plans::select(
         client,
         "SELECT id::text, rule::text FROM audience.segments
           WHERE tenant_id = $1::uuid AND kind = 'dynamic' ORDER BY created_at, id",
         &[tenant.into()],
     )
-    .expect("reading segments");
-    let fingerprint = catalogue_fingerprint(catalogue);
-    RULES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= KEPT_RULES {
-            cache.clear();
-        }
-        rows.map(|row| {
-            let id: String = row.get(1).ok().flatten().unwrap_or_default();
-            let text: String = row.get(2).ok().flatten().unwrap_or_default();
-            match cache.get(&text) {
-                Some((compiled_for, known)) if *compiled_for == fingerprint => Dynamic { id, ..known.clone() },
-                _ => {
-                    let rule = core_rules::parse(&text).or_raise();
-                    let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
-                    let dynamic = Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads };
-                    cache.insert(text, (fingerprint, dynamic.clone()));
-                    dynamic
-                }
-            }
-        })
-        .collect()
+    .expect("reading segments")
+    .map(|row| {
+        let id: String = row.get(1).ok().flatten().unwrap_or_default();
+        let text: String = row.get(2).ok().flatten().unwrap_or_default();
+        let rule = core_rules::parse(&text).or_raise();
+        let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
+        Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads }
     })
+    .collect()
 }
 
 /// Takes the tenant's rules for this transaction, as `audience.lock_rules`
@@ -95,7 +64,7 @@ pub(crate) fn lock_rules(client: &mut SpiClient, tenant: &str, exclusive: bool) 
 
 /// Groups segments into levels so that each segment comes after the
 /// segments it refers to. Raises 42P17 on a cycle.
-fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
+pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
     let dynamic: HashSet<&str> = segments.iter().map(|s| s.id.as_str()).collect();
     let mut placed: HashSet<&str> = HashSet::new();
     let mut remaining: Vec<usize> = (0..segments.len()).collect();
@@ -141,10 +110,9 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
     if contacts.is_empty() {
         return 0;
     }
-    let (catalogue, changes, changed_segments) = Spi::connect_mut(|client| {
+    let (rules, changes, changed_segments) = Spi::connect_mut(|client| {
         lock_rules(client, tenant, false);
-        let catalogue = tenant_catalogue(tenant);
-        let segments = load_dynamic(client, tenant, &catalogue);
+        let rules = tenant_rules(client, tenant);
         // `columns` names contact columns, `events`, or segment ids whose
         // stored membership changed.
         let relevant = |s: &Dynamic| {
@@ -154,16 +122,19 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         // A segment that refers to a changed segment must be re-evaluated
         // even when it reads none of the changed columns.
         let mut changed_segments: HashSet<String> = HashSet::new();
-        for level in levels(&segments) {
-            let chosen: Vec<&Dynamic> = level
+        for level in &rules.levels {
+            let chosen: Vec<usize> = level
                 .iter()
-                .map(|&i| &segments[i])
-                .filter(|s| relevant(s) || s.depends_on.iter().any(|d| changed_segments.contains(d)))
+                .copied()
+                .filter(|&i| {
+                    let segment = &rules.dynamic[i];
+                    relevant(segment) || segment.depends_on.iter().any(|d| changed_segments.contains(d))
+                })
                 .collect();
             if chosen.is_empty() {
                 continue;
             }
-            for (segment, entered, exited) in differences(client, tenant, &contacts, &chosen, &catalogue) {
+            for (segment, entered, exited) in differences(client, tenant, &contacts, &rules, chosen) {
                 let applied = apply(client, tenant, &segment, entered, exited);
                 if applied > 0 {
                     changed_segments.insert(segment);
@@ -171,10 +142,10 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
                 changes += applied;
             }
         }
-        (catalogue, changes, changed_segments)
+        (rules, changes, changed_segments)
     });
     // Fit points follow when a fit rule reads what the statement changed.
-    scoring::refresh_fit(tenant, &catalogue, Some(&contacts), |rule| {
+    scoring::refresh_fit(tenant, &rules, Some(&contacts), |rule| {
         columns.as_ref().is_none_or(|cols| cols.iter().any(|c| rule.reads.contains(c)))
             || rule.segments.iter().any(|s| changed_segments.contains(s))
     });
@@ -185,15 +156,17 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
 /// the tenant's last campaign (and the segments referring to them).
 #[pg_extern]
 fn campaign_sent(tenant: &str) -> i64 {
-    Spi::connect_mut(|client| lock_rules(client, tenant, false));
-    let catalogue = tenant_catalogue(tenant);
-    let moved = refresh_chosen(tenant, &catalogue, |s| s.reads.contains("last_campaign"));
+    let rules = Spi::connect_mut(|client| {
+        lock_rules(client, tenant, false);
+        tenant_rules(client, tenant)
+    });
+    let moved = refresh_chosen(tenant, &rules, |s| s.reads.contains("last_campaign"));
     let changes: i64 = moved.iter().map(|(_, contacts)| contacts.len() as i64).sum();
     let dependents: i64 = moved
         .into_iter()
         .map(|(segment, contacts)| maintain_membership(tenant, contacts, Some(vec![segment])))
         .sum();
-    changes + dependents + scoring::refresh_fit(tenant, &catalogue, None, |rule| rule.reads.contains("last_campaign"))
+    changes + dependents + scoring::refresh_fit(tenant, &rules, None, |rule| rule.reads.contains("last_campaign"))
 }
 
 /// Maintains membership for the `(tenant, contact)` pairs a statement
@@ -233,9 +206,9 @@ fn leave_segments(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>) -
 /// `(segment id, entered, exited)` for each segment with a change.
 type Differences = Vec<(String, Vec<String>, Vec<String>)>;
 
-fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> Differences {
-    plans::select(client, query, args)
-        .expect("computing membership differences")
+fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid], generic: bool) -> Differences {
+    let rows = if generic { plans::select_generic(client, query, args) } else { plans::select(client, query, args) };
+    rows.expect("computing membership differences")
         .map(|row| {
             (
                 row.get::<String>(1).ok().flatten().unwrap_or_default(),
@@ -252,22 +225,35 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> D
 /// the events index is ~10 times cheaper than reading millions of events.
 pub(crate) const FEW_CONTACTS: usize = 50_000;
 
-/// Evaluates the rules of `segments` for `contacts` in one query and
-/// compares the result with stored membership there too, so that only the
-/// differences travel back. Contacts come in through `unnest`: `= ANY` of
-/// a 10k-element parameter was planned as a scan comparing every stored
-/// membership with every element.
-fn differences(
-    client: &SpiClient,
-    tenant: &str,
-    contacts: &[String],
-    segments: &[&Dynamic],
-    catalogue: &Catalogue,
-) -> Differences {
+/// Evaluates the rules of the `chosen` dynamic segments for `contacts` in
+/// one query and compares the result with stored membership there too, so
+/// that only the differences travel back.
+fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &TenantRules, chosen: Vec<usize>) -> Differences {
+    let few = contacts.len() <= FEW_CONTACTS;
+    let ids: Vec<String> = chosen.iter().map(|&i| rules.dynamic[i].id.clone()).collect();
+    let key = (chosen, few);
+    let kept = rules.queries.borrow().get(&key).cloned();
+    let compiled = kept.unwrap_or_else(|| {
+        let compiled = Rc::new(differences_query(rules, &key.0, few));
+        rules.queries.borrow_mut().insert(key, compiled.clone());
+        compiled
+    });
+    let (query, params) = &*compiled;
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];
+    args.extend(params.iter().map(|p| p.as_str().into()));
+    // Probing a few contacts by index plans the same whatever they are.
+    read_differences(client, query, &args, few)
+}
+
+/// The query `differences` runs, with its bound values from `$4` on.
+/// Contacts come in through `unnest`: `= ANY` of a 10k-element parameter
+/// was planned as a scan comparing every stored membership with every
+/// element.
+fn differences_query(rules: &TenantRules, chosen: &[usize], few: bool) -> (String, Vec<String>) {
     let compile_all = |scope: Scope| {
         let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
-        for segment in segments {
-            let compiled = compile(&segment.rule, catalogue, 4 + params.len(), scope).or_raise();
+        for &i in chosen {
+            let compiled = compile(&rules.dynamic[i].rule, &rules.catalogue, 4 + params.len(), scope).or_raise();
             matches.push(format!("({}) IS TRUE", compiled.predicate));
             params.extend(compiled.params);
             counts.extend(compiled.event_counts);
@@ -276,7 +262,7 @@ fn differences(
     };
     // Several engagement conditions read each contact's events once; a
     // single one probes just the events it asks about.
-    let (params, matches, counts) = match compile_all(if contacts.len() > FEW_CONTACTS { Scope::All } else { Scope::Grouped }) {
+    let (params, matches, counts) = match compile_all(if few { Scope::Grouped } else { Scope::All }) {
         (_, _, counts) if counts.len() == 1 => compile_all(Scope::Few),
         compiled => compiled,
     };
@@ -321,10 +307,7 @@ fn differences(
         matches.join(", "),
         event_counts
     );
-    let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];
-    args.extend(params.iter().map(|p| p.as_str().into()));
-    read_differences(client, &query, &args)
+    (query, params)
 }
 
 /// Stored memberships of `contacts` that no longer exist, per segment.
@@ -337,6 +320,7 @@ fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Difference
           WHERE NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = m.tenant_id AND c.id = m.contact_id)
           GROUP BY m.segment_id",
         &[tenant.into(), contacts.to_vec().into()],
+        false,
     )
 }
 
@@ -381,13 +365,12 @@ fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogu
 
 /// Refreshes the tenant's `chosen` dynamic segments in dependency order;
 /// returns each one's moved contacts (entered or exited).
-fn refresh_chosen(tenant: &str, catalogue: &Catalogue, chosen: impl Fn(&Dynamic) -> bool) -> Vec<(String, Vec<String>)> {
+fn refresh_chosen(tenant: &str, rules: &TenantRules, chosen: impl Fn(&Dynamic) -> bool) -> Vec<(String, Vec<String>)> {
     Spi::connect_mut(|client| {
-        let segments = load_dynamic(client, tenant, catalogue);
         let mut moved = Vec::new();
-        for level in levels(&segments) {
-            for segment in level.into_iter().map(|i| &segments[i]).filter(|s| chosen(s)) {
-                let (entered, exited) = refresh_one(client, tenant, segment, catalogue);
+        for level in &rules.levels {
+            for segment in level.iter().map(|&i| &rules.dynamic[i]).filter(|s| chosen(s)) {
+                let (entered, exited) = refresh_one(client, tenant, segment, &rules.catalogue);
                 moved.push((segment.id.clone(), entered.into_iter().chain(exited).collect()));
             }
         }
@@ -401,15 +384,18 @@ fn refresh_chosen(tenant: &str, catalogue: &Catalogue, chosen: impl Fn(&Dynamic)
 #[pg_extern]
 fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
     let tenant = current_tenant();
-    Spi::connect_mut(|client| lock_rules(client, &tenant, true));
-    let catalogue = tenant_catalogue(&tenant);
+    let rules = Spi::connect_mut(|client| {
+        lock_rules(client, &tenant, true);
+        tenant_rules(client, &tenant)
+    });
     let wanted = segment.map(|name| {
-        catalogue
+        rules
+            .catalogue
             .segment_id(name)
             .map(str::to_string)
             .unwrap_or_else(|| raise(unknown_segment(name)))
     });
-    let moved: BTreeSet<String> = refresh_chosen(&tenant, &catalogue, |s| wanted.as_ref().is_none_or(|id| *id == s.id))
+    let moved: BTreeSet<String> = refresh_chosen(&tenant, &rules, |s| wanted.as_ref().is_none_or(|id| *id == s.id))
         .into_iter()
         .flat_map(|(_, contacts)| contacts)
         .collect();
@@ -420,7 +406,7 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
         }
         // Fit points from time-relative rules age like segments do.
         None => {
-            scoring::refresh_fit(&tenant, &catalogue, None, |rule| rule.rule.is_time_relative());
+            scoring::refresh_fit(&tenant, &rules, None, |rule| rule.rule.is_time_relative());
         }
         _ => {}
     }

@@ -88,7 +88,7 @@ impl Resolved {
 
 /// The tenant's catalogue. `None` parts are not checked (the type input
 /// function knows neither custom fields nor segments).
-#[derive(Debug, Clone, Default, Hash)]
+#[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     pub custom: Option<Vec<(String, FieldType)>>,
     /// Segment names with their ids.

@@ -1,0 +1,169 @@
+//! A tenant's rules, kept per backend: its custom fields and segments (the
+//! catalogue rules are checked against), its dynamic segments' parsed rules
+//! in dependency order, its fit rules, and the maintenance queries compiled
+//! from them. Every statement on contacts or events needs them, and they
+//! rarely change.
+//!
+//! They are forgotten the way PostgreSQL's own caches forget catalog rows:
+//! a change of fields, segments or fit rules queues an invalidation of
+//! `audience.segments` (the trigger `audience.rules_changed`), which this
+//! backend processes at its next command and every other backend once the
+//! change commits. Rule changes hold the tenant's rules lock exclusively
+//! until after that; maintenance takes it shared and then processes the
+//! invalidations that arrived, so it never uses rules older than the ones
+//! its snapshot sees.
+
+use crate::api::plans;
+use crate::api::scoring::{self, FitRule};
+use crate::api::segments::{self, Dynamic};
+use audience_core::fields::FieldType;
+use audience_core::rules::check::Catalogue;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub(crate) struct TenantRules {
+    pub catalogue: Catalogue,
+    pub dynamic: Vec<Dynamic>,
+    /// Indexes into `dynamic`, level by level: each segment comes after the
+    /// segments its rule refers to.
+    pub levels: Vec<Vec<usize>>,
+    pub fit: Vec<FitRule>,
+    /// Maintenance queries and their bound values, by the segments they
+    /// evaluate and whether they are for few contacts.
+    pub queries: RefCell<HashMap<(Vec<usize>, bool), Rc<(String, Vec<String>)>>>,
+}
+
+thread_local! {
+    /// By tenant id, with the generation they were read in.
+    static KEPT: RefCell<HashMap<String, (u64, Rc<TenantRules>)>> = RefCell::new(HashMap::new());
+    /// Counts the invalidations of `audience.segments` this backend saw.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// The watched `audience.segments`, when it is known and has the
+    /// trigger that announces changes (a database still at the SQL of
+    /// 0.1.0, before `ALTER EXTENSION audience UPDATE`, has not: its rules
+    /// are read every time).
+    static WATCHED: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+    static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Tenants kept at most; then all are dropped and read again as they come.
+const KEPT_TENANTS: usize = 64;
+
+/// The tenant's rules as the current snapshot sees them.
+pub(crate) fn tenant_rules(client: &SpiClient, tenant: &str) -> Rc<TenantRules> {
+    // The invalidations that arrived first. One of them may have stopped
+    // the watch (a dropped table): then it is looked up again, so that the
+    // rules are never kept while no invalidation could reach them.
+    let generation = loop {
+        if !watch(client) {
+            return Rc::new(read(client, tenant));
+        }
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+        if WATCHED.get().is_some() {
+            // Taken before reading: an invalidation that arrives meanwhile
+            // makes what is read stale at once.
+            break GENERATION.get();
+        }
+    };
+    let kept = KEPT.with(|kept| kept.borrow().get(tenant).filter(|(at, _)| *at == generation).map(|(_, rules)| rules.clone()));
+    if let Some(rules) = kept {
+        return rules;
+    }
+    let rules = Rc::new(read(client, tenant));
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if kept.len() >= KEPT_TENANTS {
+            kept.clear();
+        }
+        kept.insert(tenant.to_string(), (generation, rules.clone()));
+    });
+    rules
+}
+
+/// Makes every backend read the rules again: this one at its next
+/// command, the others once the current transaction commits.
+#[pg_extern]
+fn forget_kept_rules() {
+    let segments = Spi::get_one::<pg_sys::Oid>("SELECT 'audience.segments'::regclass::oid")
+        .expect("finding audience.segments")
+        .expect("audience.segments exists");
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(segments) };
+}
+
+/// Whether `audience.segments` is watched for changes, watching it if it
+/// can be.
+fn watch(client: &SpiClient) -> bool {
+    if WATCHED.get().is_some() {
+        return true;
+    }
+    if !CALLBACK_REGISTERED.get() {
+        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0)) };
+        CALLBACK_REGISTERED.set(true);
+    }
+    let announced = client
+        .select(
+            "SELECT 'audience.segments'::regclass::oid
+              WHERE EXISTS (SELECT FROM pg_catalog.pg_trigger
+                             WHERE tgrelid = 'audience.segments'::regclass AND tgname = 'rules_changed')",
+            None,
+            &[],
+        )
+        .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<pg_sys::Oid>() })
+        .expect("looking for the trigger audience.rules_changed");
+    WATCHED.set(announced);
+    announced.is_some()
+}
+
+/// Relcache invalidation callback: all relations (`InvalidOid`, after a
+/// cache reset) or `audience.segments`. Dropping the table also lands
+/// here, so that a re-created one is looked up again.
+#[pg_guard]
+unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relation: pg_sys::Oid) {
+    if relation == pg_sys::InvalidOid || Some(relation) == WATCHED.get() {
+        GENERATION.set(GENERATION.get() + 1);
+        WATCHED.set(None);
+    }
+}
+
+fn read(client: &SpiClient, tenant: &str) -> TenantRules {
+    let catalogue = read_catalogue(client, tenant);
+    let dynamic = segments::load_dynamic(client, tenant, &catalogue);
+    let levels = segments::levels(&dynamic);
+    let fit = scoring::load_fit_rules(client, tenant, &catalogue);
+    TenantRules { catalogue, dynamic, levels, fit, queries: RefCell::default() }
+}
+
+fn read_catalogue(client: &SpiClient, tenant: &str) -> Catalogue {
+    let custom = plans::select(
+        client,
+        "SELECT name, type FROM audience.fields WHERE tenant_id = $1::uuid ORDER BY name",
+        &[tenant.into()],
+    )
+    .expect("reading audience.fields")
+    .filter_map(|row| {
+        let name: String = row.get(1).ok().flatten().unwrap_or_default();
+        let kind: String = row.get(2).ok().flatten().unwrap_or_default();
+        FieldType::parse(&kind).ok().map(|kind| (name, kind))
+    })
+    .collect();
+    let mut segments = Vec::new();
+    let mut everyone = None;
+    let rows = plans::select(
+        client,
+        "SELECT name, id::text, kind = 'everyone' FROM audience.segments WHERE tenant_id = $1::uuid ORDER BY name",
+        &[tenant.into()],
+    )
+    .expect("reading audience.segments");
+    for row in rows {
+        let name: String = row.get(1).ok().flatten().unwrap_or_default();
+        let id: String = row.get(2).ok().flatten().unwrap_or_default();
+        if row.get::<bool>(3).ok().flatten() == Some(true) {
+            everyone = Some(id.clone());
+        }
+        segments.push((name, id));
+    }
+    Catalogue { custom: Some(custom), segments: Some(segments), everyone }
+}
