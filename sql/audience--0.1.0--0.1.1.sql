@@ -4,10 +4,7 @@
 -- normalising, scoring and counting restored rows a second time.
 
 CREATE FUNCTION audience.restoring() RETURNS boolean
-LANGUAGE sql STABLE
-AS $$
-    SELECT current_setting('check_function_bodies') = 'off' AND current_setting('row_security') = 'off'
-$$;
+STABLE PARALLEL SAFE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'restoring_wrapper';
 COMMENT ON FUNCTION audience.restoring() IS 'Whether this session is restoring a dump (pg_dump''s settings): insert triggers then leave loaded rows as they are';
 
 DROP TRIGGER normalize_contact ON audience.contacts;
@@ -127,6 +124,7 @@ END
 $$;
 CREATE OR REPLACE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     came bigint;

@@ -252,11 +252,6 @@ COMMENT ON INDEX audience.contacts_attributes IS 'Serves equality on custom fiel
 -- scored and counted when first written, so the insert triggers stand
 -- aside. With row_security off, a role under RLS (every audience_user)
 -- cannot write at all, so no application can use this to skip checks.
-CREATE FUNCTION audience.restoring() RETURNS boolean
-LANGUAGE sql STABLE
-AS $$
-    SELECT current_setting('check_function_bodies') = 'off' AND current_setting('row_security') = 'off'
-$$;
 COMMENT ON FUNCTION audience.restoring() IS 'Whether this session is restoring a dump (pg_dump''s settings): insert triggers then leave loaded rows as they are';
 
 -- One normalisation for every write path: SQL INSERT/UPDATE, upsert, import.

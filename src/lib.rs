@@ -18,6 +18,7 @@ extension_sql_file!(
         api::rules::Rule,
         api::contacts::tag_keys,
         api::contacts::normalize_email,
+        api::contacts::restoring,
         api::import::importing_normalised_rows,
         api::tenant_rules::forget_kept_rules
     ]

@@ -80,3 +80,19 @@ fn coerce_attributes(attributes: JsonB, catalogue: JsonB) -> JsonB {
 fn standard_fields() -> Vec<&'static str> {
     fields::STANDARD_FIELDS.to_vec()
 }
+
+/// Whether this session is restoring a dump: pg_dump's scripts turn off
+/// `check_function_bodies` and `row_security`. The insert triggers then
+/// leave loaded rows as they are. In Rust rather than SQL: trigger
+/// conditions are planned for every statement, and a SQL function in them
+/// was parsed again each time to be inlined.
+#[pg_extern(stable, parallel_safe)]
+pub(crate) fn restoring() -> bool {
+    setting_is_off(c"check_function_bodies") && setting_is_off(c"row_security")
+}
+
+fn setting_is_off(name: &core::ffi::CStr) -> bool {
+    // A boolean setting reads "on" or "off"; the pointer is PostgreSQL's.
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    !value.is_null() && unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes() == b"off"
+}
