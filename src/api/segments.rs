@@ -225,6 +225,10 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid], gene
 /// the events index is ~10 times cheaper than reading millions of events.
 pub(crate) const FEW_CONTACTS: usize = 50_000;
 
+/// Up to this many contacts, maintenance runs its generic plan: planning
+/// for them would take about as long as running.
+const GENERIC_PLAN_CONTACTS: usize = 100;
+
 /// Evaluates the rules of the `chosen` dynamic segments for `contacts` in
 /// one query and compares the result with stored membership there too, so
 /// that only the differences travel back.
@@ -241,8 +245,9 @@ fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &Te
     let (query, params) = &*compiled;
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
-    // Probing a few contacts by index plans the same whatever they are.
-    read_differences(client, query, &args, few)
+    // A handful of contacts (a `track`, an upsert) plans the same whatever
+    // they are; a bulk statement's plan is worth making for its size.
+    read_differences(client, query, &args, contacts.len() <= GENERIC_PLAN_CONTACTS)
 }
 
 /// The query `differences` runs, with its bound values from `$4` on.
