@@ -124,7 +124,6 @@ END
 $$;
 CREATE OR REPLACE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     came bigint;

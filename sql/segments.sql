@@ -71,11 +71,8 @@ END
 $$;
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 
--- Generic plans: a custom plan for one contact took longer to make than
--- the writes it planned.
 CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     came bigint;

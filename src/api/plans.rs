@@ -26,13 +26,12 @@ pub fn select<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOi
     client.select(&*plan, None, args)
 }
 
-/// Runs `query` read-only with its generic plan. For queries whose custom
-/// plans cost more to make than to run: planning a statement's maintenance
-/// query for the one contact `track` touched took longer than running it,
-/// and PostgreSQL kept planning it anew because a generic plan's estimate
-/// for an array parameter of unknown length is higher.
-pub fn select_generic<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
-    let plan = kept(client, query, args)?;
+/// Runs `run` with PostgreSQL taking generic plans, also for the queries
+/// of the functions it calls. For the few-row statements of `track` and
+/// `upsert_contact`, whose custom plans took longer to make than to run:
+/// PostgreSQL kept making them because a generic plan's estimate for an
+/// array parameter of unknown length is higher.
+pub fn generic<T>(run: impl FnOnce() -> T) -> T {
     // As a function's SET clause does: a GUC nest level undone on return,
     // and by (sub)transaction abort on error.
     unsafe {
@@ -47,7 +46,7 @@ pub fn select_generic<'conn>(client: &SpiClient<'conn>, query: &str, args: &[Dat
             0,
             false,
         );
-        let result = client.select(&*plan, None, args);
+        let result = run();
         pg_sys::AtEOXact_GUC(true, level);
         result
     }

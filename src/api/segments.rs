@@ -91,14 +91,17 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
     // Sorted, so that the change log of one statement reads in a stable order.
     entered.sort_unstable();
     exited.sort_unstable();
-    plans::update(
-        client,
-        "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",
-        &[tenant.into(), segment.into(), entered.into(), exited.into()],
-    )
-    .and_then(|rows| rows.first().get_one::<i64>())
-        .expect("applying membership changes")
-        .unwrap_or(0)
+    let few = entered.len() + exited.len() <= GENERIC_PLAN_CONTACTS;
+    let write = || {
+        plans::update(
+            client,
+            "SELECT audience.apply_membership($1::uuid, $2::uuid, $3::uuid[], $4::uuid[])",
+            &[tenant.into(), segment.into(), entered.into(), exited.into()],
+        )
+        .and_then(|rows| rows.first().get_one::<i64>())
+    };
+    let applied = if few { plans::generic(write) } else { write() };
+    applied.expect("applying membership changes").unwrap_or(0)
 }
 
 /// Brings stored membership of `contacts` up to date with every dynamic
@@ -207,7 +210,7 @@ fn leave_segments(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>) -
 type Differences = Vec<(String, Vec<String>, Vec<String>)>;
 
 fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid], generic: bool) -> Differences {
-    let rows = if generic { plans::select_generic(client, query, args) } else { plans::select(client, query, args) };
+    let rows = if generic { plans::generic(|| plans::select(client, query, args)) } else { plans::select(client, query, args) };
     rows.expect("computing membership differences")
         .map(|row| {
             (
@@ -225,8 +228,8 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid], gene
 /// the events index is ~10 times cheaper than reading millions of events.
 pub(crate) const FEW_CONTACTS: usize = 50_000;
 
-/// Up to this many contacts, maintenance runs its generic plan: planning
-/// for them would take about as long as running.
+/// Up to this many contacts, maintenance queries and membership writes run
+/// on generic plans: planning for them would take about as long as running.
 const GENERIC_PLAN_CONTACTS: usize = 100;
 
 /// Evaluates the rules of the `chosen` dynamic segments for `contacts` in
