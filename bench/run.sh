@@ -25,6 +25,7 @@ done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
 BENCH_PORT=${BENCH_PORT:-54331}
 REPEAT=${REPEAT:-3}
+PREVIEW_RUNS=${PREVIEW_RUNS:-9}
 
 ensure_tools
 say "building and installing the extension (release)"
@@ -92,13 +93,35 @@ segments_off_their_rules() {
 wants() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 if wants preview; then
-    say "preview of each example rule vs the same count by hand"
+    say "preview of each example rule vs the same count by hand (best of $PREVIEW_RUNS each, interleaved)"
+    # Sub-second queries are timed inside one session, alternating which side
+    # runs first, so that neither client start-up nor a burst of noise on the
+    # machine falls on one side only.
+    sql "CREATE FUNCTION bench_side_by_side(ext text, base text, runs int) RETURNS text
+         LANGUAGE plpgsql AS \$f\$
+         DECLARE ext_best float8; base_best float8; started timestamptz; ext_result text; base_result text;
+         BEGIN
+           FOR i IN 1..runs LOOP
+             FOR side IN 0..1 LOOP
+               started := clock_timestamp();
+               IF (i + side) % 2 = 0 THEN
+                 EXECUTE ext INTO ext_result;
+                 ext_best := least(ext_best, extract(epoch FROM clock_timestamp() - started));
+               ELSE
+                 EXECUTE base INTO base_result;
+                 base_best := least(base_best, extract(epoch FROM clock_timestamp() - started));
+               END IF;
+             END LOOP;
+           END LOOP;
+           RETURN concat_ws(' ', ext_best, base_best, ext_result, base_result);
+         END \$f\$" >/dev/null
     while IFS='|' read -r rule baseline; do
         [ -n "$rule" ] || continue
-        timed "SELECT audience.preview(\$\$${rule}\$\$)"; ext=$SECONDS_TAKEN ext_result=$RESULT
-        timed "$BASE AND ($baseline)"; base=$SECONDS_TAKEN base_result=$RESULT
+        read -r ext base ext_result base_result < <(sql "SELECT bench_side_by_side(
+            \$rule\$SELECT audience.preview(\$\$${rule}\$\$)\$rule\$, \$base\$$BASE AND ($baseline)\$base\$, $PREVIEW_RUNS)")
         report "preview: $rule" "$ext" "$base" "$ext_result" "$base_result"
     done <"$(dirname "$0")/preview_rules.txt"
+    sql "DROP FUNCTION bench_side_by_side" >/dev/null
 fi
 
 if wants import; then

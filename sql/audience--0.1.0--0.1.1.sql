@@ -174,6 +174,7 @@ AS $$
 DECLARE
     tenants uuid[];
     contacts uuid[];
+    sent_to uuid[];
     tenant uuid;
 BEGIN
     -- Contacts are locked in id order before they are updated (as the
@@ -225,16 +226,24 @@ BEGIN
          WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
         RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history
     )
-    SELECT array_agg(u.tenant_id), array_agg(u.id) INTO tenants, contacts FROM updated u WHERE u.needs_history;
+    -- What else there is to do comes back with the update: an event
+    -- statement of one row (track) runs no further query without need.
+    SELECT array_agg(u.tenant_id) FILTER (WHERE u.needs_history), array_agg(u.id) FILTER (WHERE u.needs_history),
+           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL)
+      INTO tenants, contacts, sent_to
+      FROM updated u;
 
-    FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
-        PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
-    END LOOP;
-
+    IF tenants IS NOT NULL THEN
+        FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
+            PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
+        END LOOP;
+    END IF;
     -- A new send changes the tenant's last campaign for everyone.
-    FOR tenant IN SELECT DISTINCT n.tenant_id FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL LOOP
-        PERFORM audience.campaign_sent(tenant::text);
-    END LOOP;
+    IF sent_to IS NOT NULL THEN
+        FOREACH tenant IN ARRAY sent_to LOOP
+            PERFORM audience.campaign_sent(tenant::text);
+        END LOOP;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -346,23 +355,9 @@ BEGIN
 END
 $$;
 -- Statements on contacts and events take the current tenant's rules shared
--- before they lock a single row (see audience.lock_rules): taken only in
--- the AFTER trigger, a writer holding contact rows could queue behind a
--- waiting rule change that waits for another writer needing those rows.
+-- before they lock a single row (see audience.lock_rules).
 CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    -- No error here for an unset or unknown tenant (say, one being
-    -- dropped): it has no rules to take.
-    tenant uuid := audience.find_tenant(nullif(btrim(current_setting('audience.tenant', true)), ''));
-BEGIN
-    IF tenant IS NOT NULL THEN
-        PERFORM audience.lock_rules(tenant, false);
-    END IF;
-    RETURN NULL;
-END
-$$;
+LANGUAGE c AS 'MODULE_PATHNAME', 'rules_for_statement_wrapper';
 COMMENT ON FUNCTION audience.rules_for_statement() IS 'Statement trigger: takes the current tenant''s rules shared before a statement writes contacts or events';
 CREATE TRIGGER rules_before_contacts BEFORE INSERT OR UPDATE OR DELETE ON audience.contacts
     FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();
@@ -611,8 +606,8 @@ COMMENT ON INDEX audience.segment_members_contact IS 'Serves segments_of and per
 -- Inlinable: its body is STABLE, so declared IMMUTABLE it was not inlined.
 ALTER FUNCTION audience.decayed_points(integer, timestamptz, timestamptz, integer, interval) STABLE;
 
--- Backends keep their tenants' compiled rules until a change of fields,
--- segments or fit rules invalidates them.
+-- Backends keep the tenants they resolved and their compiled rules until a
+-- change of tenants, fields, segments or fit rules invalidates them.
 CREATE FUNCTION audience.forget_kept_rules() RETURNS void
 STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'forget_kept_rules_wrapper';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
@@ -624,7 +619,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of fields, segments or fit rules makes every backend read the rules again once it commits';
+COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of tenants, fields, segments or fit rules makes every backend read them again once it commits';
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE ON audience.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.tenants ENABLE ALWAYS TRIGGER rules_changed;
 CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, name, type ON audience.fields
     FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
 ALTER TABLE audience.fields ENABLE ALWAYS TRIGGER rules_changed;
@@ -634,3 +632,6 @@ ALTER TABLE audience.segments ENABLE ALWAYS TRIGGER rules_changed;
 CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE ON audience.fit_rules
     FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
 ALTER TABLE audience.fit_rules ENABLE ALWAYS TRIGGER rules_changed;
+-- The current tenant in Rust: each backend keeps the tenants it resolved.
+CREATE OR REPLACE FUNCTION audience.current_tenant() RETURNS uuid
+STABLE PARALLEL SAFE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'current_tenant_wrapper';

@@ -31,9 +31,9 @@ COMMENT ON TABLE audience.tenants IS 'Companies or workspaces; every other table
 COMMENT ON COLUMN audience.tenants.name IS 'Unique name, usable in SET audience.tenant';
 SELECT pg_catalog.pg_extension_config_dump('audience.tenants', '');
 
--- Backends keep their tenants' parsed and compiled rules
--- (src/api/tenant_rules.rs); a committed change of fields, segments or fit
--- rules makes every backend read them again, the way PostgreSQL's own
+-- Backends keep the tenants they resolved and their parsed and compiled
+-- rules (src/api/tenants.rs, tenant_rules.rs); a committed change of
+-- tenants, fields, segments or fit rules makes every backend read them again, the way PostgreSQL's own
 -- caches learn of catalog changes. ENABLE ALWAYS on its triggers: a change
 -- made with triggers off for replication must still reach the backends.
 CREATE FUNCTION audience.rules_changed() RETURNS trigger
@@ -44,7 +44,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of fields, segments or fit rules makes every backend read the rules again once it commits';
+COMMENT ON FUNCTION audience.rules_changed() IS 'Trigger: a change of tenants, fields, segments or fit rules makes every backend read them again once it commits';
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE ON audience.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.tenants ENABLE ALWAYS TRIGGER rules_changed;
 
 -- SECURITY DEFINER so that a role that sees only its own tenant's row can
 -- still resolve the name it was given.
@@ -76,20 +79,8 @@ END
 $$;
 COMMENT ON FUNCTION audience.resolve_tenant(text) IS 'The id of a tenant given by name or id; raises 42704 when there is none';
 
-CREATE FUNCTION audience.current_tenant() RETURNS uuid
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    setting text := nullif(btrim(current_setting('audience.tenant', true)), '');
-BEGIN
-    IF setting IS NULL THEN
-        RAISE EXCEPTION 'no tenant selected: the setting audience.tenant is not set'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Run SET audience.tenant = ''<tenant name or id>'' or SELECT audience.use_tenant(''<tenant name>'').';
-    END IF;
-    RETURN audience.resolve_tenant(setting);
-END
-$$;
+-- audience.current_tenant() is in Rust (src/api/tenants.rs): each backend
+-- keeps the tenants it resolved.
 COMMENT ON FUNCTION audience.current_tenant() IS 'The tenant named by the setting audience.tenant; raises when it is unset or unknown';
 
 CREATE FUNCTION audience.sees_all_tenants() RETURNS boolean

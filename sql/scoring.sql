@@ -137,6 +137,7 @@ AS $$
 DECLARE
     tenants uuid[];
     contacts uuid[];
+    sent_to uuid[];
     tenant uuid;
 BEGIN
     -- Contacts are locked in id order before they are updated (as the
@@ -188,16 +189,24 @@ BEGIN
          WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
         RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history
     )
-    SELECT array_agg(u.tenant_id), array_agg(u.id) INTO tenants, contacts FROM updated u WHERE u.needs_history;
+    -- What else there is to do comes back with the update: an event
+    -- statement of one row (track) runs no further query without need.
+    SELECT array_agg(u.tenant_id) FILTER (WHERE u.needs_history), array_agg(u.id) FILTER (WHERE u.needs_history),
+           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL)
+      INTO tenants, contacts, sent_to
+      FROM updated u;
 
-    FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
-        PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
-    END LOOP;
-
+    IF tenants IS NOT NULL THEN
+        FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
+            PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
+        END LOOP;
+    END IF;
     -- A new send changes the tenant's last campaign for everyone.
-    FOR tenant IN SELECT DISTINCT n.tenant_id FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL LOOP
-        PERFORM audience.campaign_sent(tenant::text);
-    END LOOP;
+    IF sent_to IS NOT NULL THEN
+        FOREACH tenant IN ARRAY sent_to LOOP
+            PERFORM audience.campaign_sent(tenant::text);
+        END LOOP;
+    END IF;
     RETURN NULL;
 END
 $$;

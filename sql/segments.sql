@@ -217,23 +217,8 @@ $$;
 COMMENT ON FUNCTION audience.contacts_changed() IS 'Statement trigger: brings segment membership of the changed contacts up to date';
 
 -- Statements on contacts and events take the current tenant's rules shared
--- before they lock a single row (see audience.lock_rules): taken only in
--- the AFTER trigger, a writer holding contact rows could queue behind a
--- waiting rule change that waits for another writer needing those rows.
-CREATE FUNCTION audience.rules_for_statement() RETURNS trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-    -- No error here for an unset or unknown tenant (say, one being
-    -- dropped): it has no rules to take.
-    tenant uuid := audience.find_tenant(nullif(btrim(current_setting('audience.tenant', true)), ''));
-BEGIN
-    IF tenant IS NOT NULL THEN
-        PERFORM audience.lock_rules(tenant, false);
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- before they lock a single row: audience.rules_for_statement(), in Rust
+-- (src/api/segments.rs).
 COMMENT ON FUNCTION audience.rules_for_statement() IS 'Statement trigger: takes the current tenant''s rules shared before a statement writes contacts or events';
 CREATE TRIGGER rules_before_contacts BEFORE INSERT OR UPDATE OR DELETE ON audience.contacts
     FOR EACH STATEMENT WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.rules_for_statement();

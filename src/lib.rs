@@ -20,10 +20,11 @@ extension_sql_file!(
         api::contacts::normalize_email,
         api::contacts::restoring,
         api::import::importing_normalised_rows,
-        api::tenant_rules::forget_kept_rules
+        api::tenant_rules::forget_kept_rules,
+        api::tenants::current_tenant
     ]
 );
-extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema"]);
+extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema", api::segments::rules_for_statement]);
 extension_sql_file!(
     "../sql/scoring.sql",
     name = "scoring",

@@ -9,3 +9,4 @@ pub(crate) mod scoring;
 pub(crate) mod segments;
 mod search;
 pub(crate) mod tenant_rules;
+pub(crate) mod tenants;

@@ -6,6 +6,7 @@
 
 use crate::api::plans;
 use crate::api::rules::{current_tenant, Rule};
+use crate::api::tenants;
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::api::scoring;
 use crate::error::{raise, OrRaise};
@@ -49,17 +50,44 @@ pub(crate) fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalog
 }
 
 /// Takes the tenant's rules for this transaction, as `audience.lock_rules`
-/// does (the same lock, called directly so that this library also works
+/// does (the same lock, taken directly so that this library also works
 /// with the SQL of the release before): shared to maintain membership by
 /// them, exclusive to re-evaluate them. Queries after it read with a fresh
 /// snapshot, which sees every change committed by the holders it waited for.
-pub(crate) fn lock_rules(client: &mut SpiClient, tenant: &str, exclusive: bool) {
-    let query = if exclusive {
-        "SELECT pg_advisory_xact_lock(hashtext('audience rules'), hashtext($1::uuid::text))"
-    } else {
-        "SELECT pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext($1::uuid::text))"
+pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
+    let lock = if exclusive { sql_functions::pg_advisory_xact_lock_int4 } else { sql_functions::pg_advisory_xact_lock_shared_int4 };
+    // hashtext() of both keys, as the SQL function computes them.
+    let key = |text: &str| unsafe {
+        pg_sys::DirectFunctionCall1Coll(Some(sql_functions::hashtext), pg_sys::DEFAULT_COLLATION_OID, text.into_datum().expect("text"))
     };
-    plans::update(client, query, &[tenant.into()]).expect("locking the tenant's rules");
+    unsafe { pg_sys::DirectFunctionCall2Coll(Some(lock), pg_sys::InvalidOid, key("audience rules"), key(tenant)) };
+}
+
+/// PostgreSQL's own SQL-callable functions, called through
+/// `DirectFunctionCall` (pgrx binds them only as Rust wrappers).
+mod sql_functions {
+    use pgrx::pg_sys::{Datum, FunctionCallInfo};
+    unsafe extern "C-unwind" {
+        pub fn hashtext(fcinfo: FunctionCallInfo) -> Datum;
+        pub fn pg_advisory_xact_lock_int4(fcinfo: FunctionCallInfo) -> Datum;
+        pub fn pg_advisory_xact_lock_shared_int4(fcinfo: FunctionCallInfo) -> Datum;
+    }
+}
+
+/// Statement trigger on contacts and events: takes the current tenant's
+/// rules shared before the statement locks a single row (taken only in
+/// the AFTER trigger, a writer holding contact rows could queue behind a
+/// waiting rule change that waits for another writer needing those rows).
+/// No error for an unset or unknown tenant (say, one being dropped): it
+/// has no rules to take.
+#[pg_trigger]
+fn rules_for_statement<'a>(
+    _trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, core::convert::Infallible> {
+    if let Some(tenant) = tenants::selected_tenant() {
+        lock_rules(&tenant.to_string(), false);
+    }
+    Ok(None)
 }
 
 /// Groups segments into levels so that each segment comes after the
@@ -114,7 +142,7 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
         return 0;
     }
     let (rules, changes, changed_segments) = Spi::connect_mut(|client| {
-        lock_rules(client, tenant, false);
+        lock_rules(tenant, false);
         let rules = tenant_rules(client, tenant);
         // `columns` names contact columns, `events`, or segment ids whose
         // stored membership changed.
@@ -160,7 +188,7 @@ fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<
 #[pg_extern]
 fn campaign_sent(tenant: &str) -> i64 {
     let rules = Spi::connect_mut(|client| {
-        lock_rules(client, tenant, false);
+        lock_rules(tenant, false);
         tenant_rules(client, tenant)
     });
     let moved = refresh_chosen(tenant, &rules, |s| s.reads.contains("last_campaign"));
@@ -393,7 +421,7 @@ fn refresh_chosen(tenant: &str, rules: &TenantRules, chosen: impl Fn(&Dynamic) -
 fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
     let tenant = current_tenant();
     let rules = Spi::connect_mut(|client| {
-        lock_rules(client, &tenant, true);
+        lock_rules(&tenant, true);
         tenant_rules(client, &tenant)
     });
     let wanted = segment.map(|name| {

@@ -54,19 +54,8 @@ const KEPT_TENANTS: usize = 64;
 
 /// The tenant's rules as the current snapshot sees them.
 pub(crate) fn tenant_rules(client: &SpiClient, tenant: &str) -> Rc<TenantRules> {
-    // The invalidations that arrived first. One of them may have stopped
-    // the watch (a dropped table): then it is looked up again, so that the
-    // rules are never kept while no invalidation could reach them.
-    let generation = loop {
-        if !watch(client) {
-            return Rc::new(read(client, tenant));
-        }
-        unsafe { pg_sys::AcceptInvalidationMessages() };
-        if WATCHED.get().is_some() {
-            // Taken before reading: an invalidation that arrives meanwhile
-            // makes what is read stale at once.
-            break GENERATION.get();
-        }
+    let Some(generation) = generation() else {
+        return Rc::new(read(client, tenant));
     };
     let kept = KEPT.with(|kept| kept.borrow().get(tenant).filter(|(at, _)| *at == generation).map(|(_, rules)| rules.clone()));
     if let Some(rules) = kept {
@@ -83,6 +72,25 @@ pub(crate) fn tenant_rules(client: &SpiClient, tenant: &str) -> Rc<TenantRules> 
     rules
 }
 
+/// The generation what is read now may be kept for, after the
+/// invalidations that arrived; None when nothing may be kept (no trigger
+/// announces changes). Taken before reading: an invalidation that arrives
+/// meanwhile makes what is read stale at once.
+pub(crate) fn generation() -> Option<u64> {
+    // One of the invalidations may stop the watch (a dropped table): then
+    // it is looked up again, so that nothing is kept while no invalidation
+    // could reach it.
+    loop {
+        if !watch() {
+            return None;
+        }
+        unsafe { pg_sys::AcceptInvalidationMessages() };
+        if WATCHED.get().is_some() {
+            return Some(GENERATION.get());
+        }
+    }
+}
+
 /// Makes every backend read the rules again: this one at its next
 /// command, the others once the current transaction commits.
 #[pg_extern]
@@ -95,7 +103,7 @@ fn forget_kept_rules() {
 
 /// Whether `audience.segments` is watched for changes, watching it if it
 /// can be.
-fn watch(client: &SpiClient) -> bool {
+fn watch() -> bool {
     if WATCHED.get().is_some() {
         return true;
     }
@@ -103,16 +111,21 @@ fn watch(client: &SpiClient) -> bool {
         unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0)) };
         CALLBACK_REGISTERED.set(true);
     }
-    let announced = client
-        .select(
-            "SELECT 'audience.segments'::regclass::oid
-              WHERE EXISTS (SELECT FROM pg_catalog.pg_trigger
-                             WHERE tgrelid = 'audience.segments'::regclass AND tgname = 'rules_changed')",
-            None,
-            &[],
-        )
-        .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<pg_sys::Oid>() })
-        .expect("looking for the trigger audience.rules_changed");
+    // Kept tenants need the trigger on audience.tenants too, added in the
+    // same release.
+    let announced = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT 'audience.segments'::regclass::oid
+                  WHERE (SELECT count(*) FROM pg_catalog.pg_trigger
+                          WHERE tgrelid IN ('audience.segments'::regclass, 'audience.tenants'::regclass)
+                            AND tgname = 'rules_changed') = 2",
+                None,
+                &[],
+            )
+            .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<pg_sys::Oid>() })
+    })
+    .expect("looking for the triggers audience.rules_changed");
     WATCHED.set(announced);
     announced.is_some()
 }
