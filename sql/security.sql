@@ -55,9 +55,7 @@ COMMENT ON FUNCTION audience.coerce_attributes(jsonb, jsonb) IS 'Custom field va
 COMMENT ON FUNCTION audience.standard_fields() IS 'The standard contact columns, in table order';
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
-COMMENT ON FUNCTION audience.maintain_rows(text[], text[], text[]) IS 'Brings stored membership of the (tenant, contact) pairs a statement touched up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
-COMMENT ON FUNCTION audience.leave_segments(text[], text[]) IS 'Removes deleted or moved contacts from every segment of the tenant they were in (for triggers)';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.live_members(audience.rule) IS 'Ids of the contacts matching a rule now';
 COMMENT ON FUNCTION audience.rule_matches(uuid, audience.rule) IS 'Whether one contact matches a rule now';

@@ -134,86 +134,17 @@ CREATE TRIGGER segments_dropped AFTER DELETE ON audience.segments
 --------------------------------------------------------------------------
 -- Maintenance triggers: one statement, one pass per tenant
 --------------------------------------------------------------------------
--- Whether one of `tenants` has a rule that reads contacts (a dynamic
--- segment or a fit rule); without one a statement on contacts has no
--- membership or fit points to keep.
--- (plpgsql: audience.fit_rules is created after this file.)
-CREATE FUNCTION audience.rules_read_contacts(tenants uuid[]) RETURNS boolean
-LANGUAGE plpgsql STABLE
-AS $$
-BEGIN
-    RETURN EXISTS (SELECT FROM audience.segments s WHERE s.kind = 'dynamic' AND s.tenant_id = ANY (tenants))
-        OR EXISTS (SELECT FROM audience.fit_rules f WHERE f.tenant_id = ANY (tenants));
-END
-$$;
-COMMENT ON FUNCTION audience.rules_read_contacts(uuid[]) IS 'Whether one of the tenants has a dynamic segment or a fit rule (for the contacts trigger)';
-
--- The changed-column check joins a statement's old and new rows (10k rows
--- of contacts are ~4 MB): hashed in memory, not sorted, it costs a tenth.
--- JIT compiling the per-statement queries cost more than running them.
+-- audience.contacts_changed() is in Rust (src/api/contact_changes.rs): it
+-- compares a statement's old and new rows and maintains membership for
+-- the rules that read what changed. Its bulk queries hash the contacts
+-- they join (10k rows of contacts are ~4 MB) and are not JIT compiled:
+-- compiling cost more than running them.
 CREATE FUNCTION audience.contacts_changed() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE c
 SET work_mem = '64MB'
 SET enable_mergejoin = off
 SET jit = off
-AS $$
-DECLARE
-    changed text[];
-BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM audience.leave_segments(array_agg(tenant_id::text), array_agg(id::text)) FROM old_rows;
-    ELSIF TG_OP = 'INSERT' THEN
-        -- New contacts are in no segment yet: only rules can take them in.
-        IF audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
-            PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), NULL) FROM new_rows;
-        END IF;
-    ELSE
-        -- Which columns the statement changed: segments whose rules read
-        -- none of them keep their membership. Null (evaluate everything)
-        -- when rows moved between tenants.
-        SELECT CASE WHEN count(*) = (SELECT count(*) FROM new_rows) THEN array_remove(ARRAY[
-                   CASE WHEN bool_or(n.email IS DISTINCT FROM o.email) THEN 'email' END,
-                   CASE WHEN bool_or(n.first_name IS DISTINCT FROM o.first_name) THEN 'first_name' END,
-                   CASE WHEN bool_or(n.last_name IS DISTINCT FROM o.last_name) THEN 'last_name' END,
-                   CASE WHEN bool_or(n.company IS DISTINCT FROM o.company) THEN 'company' END,
-                   CASE WHEN bool_or(n.job_title IS DISTINCT FROM o.job_title) THEN 'job_title' END,
-                   CASE WHEN bool_or(n.phone IS DISTINCT FROM o.phone) THEN 'phone' END,
-                   CASE WHEN bool_or(n.phone_type IS DISTINCT FROM o.phone_type) THEN 'phone_type' END,
-                   CASE WHEN bool_or(n.country IS DISTINCT FROM o.country) THEN 'country' END,
-                   CASE WHEN bool_or(n.city IS DISTINCT FROM o.city) THEN 'city' END,
-                   CASE WHEN bool_or(n.status IS DISTINCT FROM o.status) THEN 'status' END,
-                   CASE WHEN bool_or(n.lead_status IS DISTINCT FROM o.lead_status) THEN 'lead_status' END,
-                   CASE WHEN bool_or(n.source IS DISTINCT FROM o.source) THEN 'source' END,
-                   CASE WHEN bool_or(n.assigned_to IS DISTINCT FROM o.assigned_to) THEN 'assigned_to' END,
-                   CASE WHEN bool_or(n.score IS DISTINCT FROM o.score) THEN 'score' END,
-                   CASE WHEN bool_or(n.reachability IS DISTINCT FROM o.reachability) THEN 'reachability' END,
-                   CASE WHEN bool_or(n.tags IS DISTINCT FROM o.tags) THEN 'tags' END,
-                   CASE WHEN bool_or(n.attributes IS DISTINCT FROM o.attributes) THEN 'attributes' END,
-                   CASE WHEN bool_or(n.created_at IS DISTINCT FROM o.created_at) THEN 'created_at' END,
-                   CASE WHEN bool_or(n.updated_at IS DISTINCT FROM o.updated_at) THEN 'updated_at' END,
-                   CASE WHEN bool_or(n.last_activity_at IS DISTINCT FROM o.last_activity_at) THEN 'last_activity_at' END,
-                   CASE WHEN bool_or(n.last_opened_at IS DISTINCT FROM o.last_opened_at) THEN 'last_opened_at' END,
-                   CASE WHEN bool_or(n.last_clicked_at IS DISTINCT FROM o.last_clicked_at) THEN 'last_clicked_at' END,
-                   CASE WHEN bool_or(n.fit_score IS DISTINCT FROM o.fit_score) THEN 'fit_score' END,
-                   CASE WHEN bool_or(n.engagement_score IS DISTINCT FROM o.engagement_score) THEN 'engagement_score' END,
-                   CASE WHEN bool_or(n.event_count IS DISTINCT FROM o.event_count) THEN 'event_count' END
-               ], NULL) END
-          INTO changed
-          FROM new_rows n JOIN old_rows o ON o.tenant_id = n.tenant_id AND o.id = n.id;
-        IF changed IS NULL THEN
-            -- Contacts that moved leave every segment of their old tenant.
-            PERFORM audience.leave_segments(array_agg(o.tenant_id::text), array_agg(o.id::text))
-               FROM old_rows o WHERE NOT EXISTS (SELECT FROM new_rows n WHERE n.tenant_id = o.tenant_id AND n.id = o.id);
-        END IF;
-        IF changed = '{}' OR NOT audience.rules_read_contacts(ARRAY(SELECT DISTINCT tenant_id FROM new_rows)) THEN
-            RETURN NULL;
-        END IF;
-        PERFORM audience.maintain_rows(array_agg(tenant_id::text), array_agg(id::text), changed)
-           FROM (SELECT tenant_id, id FROM new_rows UNION ALL SELECT tenant_id, id FROM old_rows) touched;
-    END IF;
-    RETURN NULL;
-END
-$$;
+AS 'MODULE_PATHNAME', 'contacts_changed_wrapper';
 COMMENT ON FUNCTION audience.contacts_changed() IS 'Statement trigger: brings segment membership of the changed contacts up to date';
 
 -- Statements on contacts and events take the current tenant's rules shared

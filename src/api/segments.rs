@@ -137,7 +137,7 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
 /// and with the segments that refer to those. Called by the
 /// statement-level triggers on contacts and events, and after list edits.
 #[pg_extern]
-fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
+pub(crate) fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
     if contacts.is_empty() {
         return 0;
     }
@@ -201,8 +201,10 @@ fn campaign_sent(tenant: &str) -> i64 {
 }
 
 /// Maintains membership for the `(tenant, contact)` pairs a statement
-/// touched (parallel arrays, possibly repeating), tenant by tenant.
-#[pg_extern]
+/// touched (parallel arrays, possibly repeating), tenant by tenant. Called
+/// only by the contacts trigger of a database still at the SQL of 0.1.0
+/// (until `ALTER EXTENSION audience UPDATE`), hence declared by none since.
+#[pg_extern(sql = false)]
 fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, columns: Option<Vec<String>>) -> i64 {
     let mut by_tenant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (tenant, contact) in tenants.unwrap_or_default().into_iter().zip(contacts.unwrap_or_default()) {
@@ -215,17 +217,12 @@ fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, co
 }
 
 /// Removes deleted contacts (or contacts moved to another tenant) from
-/// every segment of the tenant they were in, lists included; `tenants` and
-/// `contacts` are parallel arrays, as for `maintain_rows`.
-#[pg_extern]
-fn leave_segments(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>) -> i64 {
-    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (tenant, contact) in tenants.unwrap_or_default().into_iter().zip(contacts.unwrap_or_default()) {
-        by_tenant.entry(tenant).or_default().push(contact);
-    }
+/// every segment of the tenant they were in, lists included.
+pub(crate) fn leave_segments(by_tenant: BTreeMap<String, BTreeSet<String>>) -> i64 {
     Spi::connect_mut(|client| {
         let mut changes = 0;
         for (tenant, contacts) in by_tenant {
+            let contacts: Vec<String> = contacts.into_iter().collect();
             for (segment, _, gone) in departed(client, &tenant, &contacts) {
                 changes += apply(client, &tenant, &segment, Vec::new(), gone);
             }
