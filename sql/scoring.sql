@@ -138,6 +138,9 @@ DECLARE
     tenants uuid[];
     contacts uuid[];
     sent_to uuid[];
+    status_tenants uuid[];
+    status_contacts uuid[];
+    statuses text[];
     tenant uuid;
 BEGIN
     -- Contacts are locked in id order before they are updated (as the
@@ -180,21 +183,30 @@ BEGIN
                event_count = c.event_count + p.events,
                last_activity_at = greatest(c.last_activity_at, p.active),
                last_opened_at = greatest(c.last_opened_at, p.opened),
-               last_clicked_at = greatest(c.last_clicked_at, p.clicked),
-               -- Unsubscribing is the contact's choice and outranks a bounce.
-               status = CASE WHEN p.unsubscribed THEN 'unsubscribed'
-                             WHEN p.bounced AND c.status = 'active' THEN 'bounced'
-                             ELSE c.status END
+               last_clicked_at = greatest(c.last_clicked_at, p.clicked)
           FROM per_contact p
          WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
-        RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history
+        RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history,
+                  -- Unsubscribing is the contact's choice and outranks a bounce.
+                  CASE WHEN p.unsubscribed AND c.status <> 'unsubscribed' THEN 'unsubscribed'
+                       WHEN p.bounced AND NOT p.unsubscribed AND c.status = 'active' THEN 'bounced' END AS new_status
     )
     -- What else there is to do comes back with the update: an event
     -- statement of one row (track) runs no further query without need.
     SELECT array_agg(u.tenant_id) FILTER (WHERE u.needs_history), array_agg(u.id) FILTER (WHERE u.needs_history),
-           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL)
-      INTO tenants, contacts, sent_to
+           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL),
+           array_agg(u.tenant_id) FILTER (WHERE u.new_status IS NOT NULL), array_agg(u.id) FILTER (WHERE u.new_status IS NOT NULL),
+           array_agg(u.new_status) FILTER (WHERE u.new_status IS NOT NULL)
+      INTO tenants, contacts, sent_to, status_tenants, status_contacts, statuses
       FROM updated u;
+
+    -- Statuses in an update of their own, rarely needed: the one above
+    -- sets no column the per-row normalisation trigger watches.
+    IF statuses IS NOT NULL THEN
+        UPDATE audience.contacts c SET status = x.status
+          FROM unnest(status_tenants, status_contacts, statuses) x(tenant_id, id, status)
+         WHERE c.tenant_id = x.tenant_id AND c.id = x.id;
+    END IF;
 
     IF tenants IS NOT NULL THEN
         FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP

@@ -234,9 +234,9 @@ pub(crate) fn leave_segments(by_tenant: BTreeMap<String, BTreeSet<String>>) -> i
 /// `(segment id, entered, exited)` for each segment with a change.
 type Differences = Vec<(String, Vec<String>, Vec<String>)>;
 
-fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid], generic: bool) -> Differences {
-    let rows = if generic { plans::generic(|| plans::select(client, query, args)) } else { plans::select(client, query, args) };
-    rows.expect("computing membership differences")
+fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> Differences {
+    plans::select(client, query, args)
+        .expect("computing membership differences")
         .map(|row| {
             (
                 row.get::<String>(1).ok().flatten().unwrap_or_default(),
@@ -257,32 +257,73 @@ pub(crate) const FEW_CONTACTS: usize = 50_000;
 /// on generic plans: planning for them would take about as long as running.
 const GENERIC_PLAN_CONTACTS: usize = 100;
 
-/// Evaluates the rules of the `chosen` dynamic segments for `contacts` in
-/// one query and compares the result with stored membership there too, so
-/// that only the differences travel back.
+/// How many contacts a maintenance query is for: its form and its plan
+/// depend on it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Batch {
+    /// Up to `GENERIC_PLAN_CONTACTS`: a `track`, an upsert.
+    Handful,
+    /// Up to `FEW_CONTACTS`.
+    Few,
+    Many,
+}
+
+impl Batch {
+    fn of(contacts: usize) -> Batch {
+        match contacts {
+            n if n <= GENERIC_PLAN_CONTACTS => Batch::Handful,
+            n if n <= FEW_CONTACTS => Batch::Few,
+            _ => Batch::Many,
+        }
+    }
+}
+
+/// Evaluates the rules of the `chosen` dynamic segments for `contacts` and
+/// compares the result with their stored membership.
 fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &TenantRules, chosen: Vec<usize>) -> Differences {
-    let few = contacts.len() <= FEW_CONTACTS;
+    let batch = Batch::of(contacts.len());
     let ids: Vec<String> = chosen.iter().map(|&i| rules.dynamic[i].id.clone()).collect();
-    let key = (chosen, few);
+    let key = (chosen, batch);
     let kept = rules.queries.borrow().get(&key).cloned();
     let compiled = kept.unwrap_or_else(|| {
-        let compiled = Rc::new(differences_query(rules, &key.0, few));
+        let compiled = Rc::new(differences_query(rules, &key.0, batch));
         rules.queries.borrow_mut().insert(key, compiled.clone());
         compiled
     });
     let (query, params) = &*compiled;
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.into()];
+    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.clone().into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
-    // A handful of contacts (a `track`, an upsert) plans the same whatever
-    // they are; a bulk statement's plan is worth making for its size.
-    read_differences(client, query, &args, contacts.len() <= GENERIC_PLAN_CONTACTS)
+    if batch != Batch::Handful {
+        // A bulk statement's plan is worth making for its size.
+        return read_differences(client, query, &args);
+    }
+    // A handful of contacts plans the same whatever they are, and their
+    // rows come back to be compared here: set operations in SQL cost more
+    // than the comparison.
+    let rows = plans::generic(|| plans::select(client, query, &args)).expect("evaluating rules for contacts");
+    let mut changes: BTreeMap<&str, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for row in rows {
+        let contact: String = row.get(1).ok().flatten().unwrap_or_default();
+        let matches: Vec<Option<bool>> = row.get(2).ok().flatten().unwrap_or_default();
+        let stored: Vec<String> = row.get(3).ok().flatten().unwrap_or_default();
+        for (i, segment) in ids.iter().enumerate() {
+            let wanted = matches.get(i).copied().flatten().unwrap_or(false);
+            match (wanted, stored.contains(segment)) {
+                (true, false) => changes.entry(segment).or_default().0.push(contact.clone()),
+                (false, true) => changes.entry(segment).or_default().1.push(contact.clone()),
+                _ => {}
+            }
+        }
+    }
+    changes.into_iter().map(|(segment, (entered, exited))| (segment.to_string(), entered, exited)).collect()
 }
 
 /// The query `differences` runs, with its bound values from `$4` on.
-/// Contacts come in through `unnest`: `= ANY` of a 10k-element parameter
-/// was planned as a scan comparing every stored membership with every
-/// element.
-fn differences_query(rules: &TenantRules, chosen: &[usize], few: bool) -> (String, Vec<String>) {
+/// For a handful of contacts it returns each contact's rule results and
+/// stored segments; for more, the differences per segment (contacts come
+/// in through `unnest`: `= ANY` of a 10k-element parameter was planned as
+/// a scan comparing every stored membership with every element).
+fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (String, Vec<String>) {
     let compile_all = |scope: Scope| {
         let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
         for &i in chosen {
@@ -295,7 +336,7 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], few: bool) -> (Strin
     };
     // Several engagement conditions read each contact's events once; a
     // single one probes just the events it asks about.
-    let (params, matches, counts) = match compile_all(if few { Scope::Grouped } else { Scope::All }) {
+    let (params, matches, counts) = match compile_all(if batch == Batch::Many { Scope::All } else { Scope::Grouped }) {
         (_, _, counts) if counts.len() == 1 => compile_all(Scope::Few),
         compiled => compiled,
     };
@@ -308,38 +349,54 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], few: bool) -> (Strin
             columns.join(", ")
         )
     };
-    // Each contact is looked up through the index (a lateral subquery
-    // with OFFSET 0 is not flattened into a join, so it cannot become a
-    // scan of the whole table), and its rules are evaluated once
-    // (MATERIALIZED: inlined, the array was computed again for every
-    // segment it was compared with).
-    let query = format!(
-        "WITH evaluated AS MATERIALIZED (
-             SELECT c.id, ARRAY[{}] AS matches
+    let query = if batch == Batch::Handful {
+        // A contact that does not exist (any more) matches no rule.
+        format!(
+            "SELECT touched.id::text,
+                    CASE WHEN c.id IS NULL THEN '{{}}'::boolean[] ELSE ARRAY[{}] END,
+                    ARRAY(SELECT m.segment_id::text FROM audience.segment_members m
+                           WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id AND m.segment_id = ANY($3::uuid[]))
                FROM unnest($2::uuid[]) AS touched(id)
-               CROSS JOIN LATERAL (SELECT * FROM audience.contacts c
-                                    WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c
-               {}
-         ), desired AS (
-             SELECT s.segment, e.id AS contact
-               FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
-              WHERE e.matches[s.i]
-         ), stored AS (
-             SELECT m.segment_id AS segment, m.contact_id AS contact
-               FROM unnest($2::uuid[]) AS touched(id)
-               CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM audience.segment_members m
-                                    WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
-                                      AND m.segment_id = ANY($3::uuid[]) OFFSET 0) m
-         )
-         SELECT coalesce(d.segment, s.segment)::text,
-                coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),
-                coalesce(array_agg(s.contact::text) FILTER (WHERE d.contact IS NULL), '{{}}')
-           FROM desired d FULL JOIN stored s ON s.segment = d.segment AND s.contact = d.contact
-          WHERE d.contact IS NULL OR s.contact IS NULL
-          GROUP BY 1",
-        matches.join(", "),
-        event_counts
-    );
+               LEFT JOIN LATERAL (SELECT * FROM audience.contacts c
+                                   WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c ON true
+               {}",
+            matches.join(", "),
+            event_counts
+        )
+    } else {
+        // Each contact is looked up through the index (a lateral subquery
+        // with OFFSET 0 is not flattened into a join, so it cannot become a
+        // scan of the whole table), and its rules are evaluated once
+        // (MATERIALIZED: inlined, the array was computed again for every
+        // segment it was compared with).
+        format!(
+            "WITH evaluated AS MATERIALIZED (
+                 SELECT c.id, ARRAY[{}] AS matches
+                   FROM unnest($2::uuid[]) AS touched(id)
+                   CROSS JOIN LATERAL (SELECT * FROM audience.contacts c
+                                        WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c
+                   {}
+             ), desired AS (
+                 SELECT s.segment, e.id AS contact
+                   FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
+                  WHERE e.matches[s.i]
+             ), stored AS (
+                 SELECT m.segment_id AS segment, m.contact_id AS contact
+                   FROM unnest($2::uuid[]) AS touched(id)
+                   CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM audience.segment_members m
+                                        WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
+                                          AND m.segment_id = ANY($3::uuid[]) OFFSET 0) m
+             )
+             SELECT coalesce(d.segment, s.segment)::text,
+                    coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),
+                    coalesce(array_agg(s.contact::text) FILTER (WHERE d.contact IS NULL), '{{}}')
+               FROM desired d FULL JOIN stored s ON s.segment = d.segment AND s.contact = d.contact
+              WHERE d.contact IS NULL OR s.contact IS NULL
+              GROUP BY 1",
+            matches.join(", "),
+            event_counts
+        )
+    };
     (query, params)
 }
 
@@ -353,7 +410,6 @@ fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Difference
           WHERE NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = m.tenant_id AND c.id = m.contact_id)
           GROUP BY m.segment_id",
         &[tenant.into(), contacts.to_vec().into()],
-        false,
     )
 }
 

@@ -15,7 +15,7 @@
 
 use crate::api::plans;
 use crate::api::scoring::{self, FitRule};
-use crate::api::segments::{self, Dynamic};
+use crate::api::segments::{self, Batch, Dynamic};
 use audience_core::fields::FieldType;
 use audience_core::rules::check::Catalogue;
 use pgrx::prelude::*;
@@ -32,8 +32,8 @@ pub(crate) struct TenantRules {
     pub levels: Vec<Vec<usize>>,
     pub fit: Vec<FitRule>,
     /// Maintenance queries and their bound values, by the segments they
-    /// evaluate and whether they are for few contacts.
-    pub queries: RefCell<HashMap<(Vec<usize>, bool), Rc<(String, Vec<String>)>>>,
+    /// evaluate and how many contacts they are for.
+    pub queries: RefCell<HashMap<(Vec<usize>, Batch), Rc<(String, Vec<String>)>>>,
 }
 
 thread_local! {
