@@ -581,3 +581,6 @@ CREATE TRIGGER normalize_contact_update
                      lead_status, source, assigned_to, reachability, tags, attributes, created_at, updated_at
     ON audience.contacts
     FOR EACH ROW EXECUTE FUNCTION audience.normalize_contact();
+-- Event kinds checked in Rust.
+CREATE OR REPLACE FUNCTION audience.check_event_kind("kind" TEXT) RETURNS TEXT
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'check_event_kind_wrapper';

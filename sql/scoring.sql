@@ -265,18 +265,7 @@ CREATE TRIGGER scoring_after_delete AFTER DELETE ON audience.events
 CREATE TRIGGER append_only BEFORE UPDATE ON audience.events
     FOR EACH STATEMENT EXECUTE FUNCTION audience.events_are_append_only();
 
-CREATE FUNCTION audience.check_event_kind(kind text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-AS $$
-BEGIN
-    IF kind IS NULL OR lower(btrim(kind)) !~ '^[a-z][a-z0-9_]*$' THEN
-        RAISE EXCEPTION 'invalid event kind "%"', kind
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Kinds are lower-case words: sent, opened, clicked, replied, visited, bounced, unsubscribed or your own.';
-    END IF;
-    RETURN lower(btrim(kind));
-END
-$$;
+-- audience.check_event_kind(text) is in Rust (src/api/scoring.rs).
 COMMENT ON FUNCTION audience.check_event_kind(text) IS 'The kind trimmed and lower-cased; raises 22023 when it is not a word';
 
 CREATE FUNCTION audience.track(email text, kind text, campaign text DEFAULT NULL, url text DEFAULT NULL,

@@ -28,7 +28,13 @@ extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schem
 extension_sql_file!(
     "../sql/scoring.sql",
     name = "scoring",
-    requires = ["segments", api::scoring::maintain_fit, api::scoring::check_fit_rule, api::segments::campaign_sent]
+    requires = [
+        "segments",
+        api::scoring::maintain_fit,
+        api::scoring::check_fit_rule,
+        api::scoring::check_event_kind,
+        api::segments::campaign_sent
+    ]
 );
 extension_sql_file!("../sql/import.sql", name = "import", requires = ["scoring", api::import::import_rows]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);

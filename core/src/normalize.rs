@@ -110,6 +110,22 @@ pub fn tag_key(tag: &str) -> String {
     tag.trim().to_lowercase()
 }
 
+/// An event kind trimmed and lower-cased; rejects what is not a word
+/// (a letter, then letters, digits and underscores).
+pub fn event_kind(raw: Option<&str>) -> Result<String> {
+    let kind = raw.map(|raw| raw.trim_matches(' ').to_lowercase());
+    match kind {
+        Some(kind)
+            if kind.starts_with(|c: char| c.is_ascii_lowercase())
+                && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            Ok(kind)
+        }
+        _ => Err(Error::new(ErrorKind::InvalidParameter, format!("invalid event kind \"{}\"", raw.unwrap_or("<NULL>")))
+            .with_hint("Kinds are lower-case words: sent, opened, clicked, replied, visited, bounced, unsubscribed or your own.")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +175,16 @@ mod tests {
     #[test]
     fn tags_are_deduplicated_case_insensitively() {
         assert_eq!(tags([" VIP", "vip", "", "Buyer", "buyer ", "Webinar 2025"]), vec!["VIP", "Buyer", "Webinar 2025"]);
+    }
+
+    #[test]
+    fn event_kinds_are_words() {
+        assert_eq!(event_kind(Some(" Opened ")).unwrap(), "opened");
+        assert_eq!(event_kind(Some("form_2")).unwrap(), "form_2");
+        for bad in [Some("Opened Twice!"), Some("2fa"), Some(""), Some("_x"), Some("ü"), None] {
+            let error = event_kind(bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidParameter);
+            assert!(error.message.starts_with("invalid event kind"), "{}", error.message);
+        }
     }
 }

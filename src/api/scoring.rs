@@ -1,6 +1,7 @@
 //! Fit points: the part of a score that rules over contact fields add.
 //! Engagement points are plain SQL (`sql/scoring.sql`); fit rules need the
-//! rule compiler, so their maintenance lives here.
+//! rule compiler, so their maintenance lives here, with the check of event
+//! kinds that every event write path calls.
 
 use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
@@ -109,4 +110,10 @@ fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catal
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.map(<[String]>::to_vec).into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
     Spi::connect_mut(|client| client.update(&query, None, &args).map(|done| done.len() as i64)).expect("writing fit scores")
+}
+
+/// The kind trimmed and lower-cased; raises 22023 when it is not a word.
+#[pg_extern(immutable, parallel_safe)]
+fn check_event_kind(kind: Option<&str>) -> String {
+    audience_core::normalize::event_kind(kind).or_raise()
 }

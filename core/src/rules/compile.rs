@@ -160,8 +160,10 @@ impl Compiler<'_> {
 
     fn interval(&mut self, span: Span) -> String {
         self.out.time_relative = true;
-        let placeholder = self.bind(span.to_string());
-        format!("(now() - {placeholder}::interval)")
+        // Quoted, not bound: a bound text cast to interval is cast again for
+        // every row (the cast is not immutable), a literal is a constant.
+        // The text is the span's canonical form, a number and a unit.
+        format!("(now() - {}::interval)", quote(&span.to_string()))
     }
 
     fn rule(&mut self, rule: &Rule) -> Result<String> {

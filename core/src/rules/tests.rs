@@ -179,7 +179,7 @@ fn grouped_scope_counts_each_contacts_events_once() {
     let aliases: Vec<&str> = compiled.event_counts.iter().map(|(alias, _)| alias.as_str()).collect();
     assert_eq!(aliases, vec!["n4", "n5"]);
     assert!(compiled.predicate.starts_with("((ev.n4 >= 2) AND (((ev.n5 >= 1)) IS NOT TRUE)"), "{}", compiled.predicate);
-    assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND lower(e.url) LIKE $6::text AND e.occurred_at >= (now() - $7::interval)");
+    assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND lower(e.url) LIKE $6::text AND e.occurred_at >= (now() - '7 days'::interval)");
     // The last campaign is a subquery: probed per contact, as with Few.
     assert!(compiled.predicate.contains("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
 }
@@ -255,7 +255,7 @@ fn renaming_a_segment_rewrites_references_in_any_case() {
 #[test]
 fn whole_tenant_scope_reads_matching_events_once() {
     let all = |text: &str| compile(&parse(text).unwrap(), &catalogue(), 2, Scope::All).unwrap().predicate;
-    assert_eq!(all("opened within 30 days"), "c.id IN (SELECT e.contact_id FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.kind = $2::text AND e.occurred_at >= (now() - $3::interval))");
+    assert_eq!(all("opened within 30 days"), "c.id IN (SELECT e.contact_id FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.kind = $2::text AND e.occurred_at >= (now() - '30 days'::interval))");
     assert!(all("clicked at least 3 times").ends_with("GROUP BY e.contact_id HAVING count(*) >= 3)"));
     assert!(all("clicked at most 2 times").starts_with("c.id NOT IN (") && all("clicked at most 2 times").ends_with("HAVING count(*) > 2)"));
     assert_eq!(all("clicked at least 0 times"), "true");
