@@ -420,19 +420,18 @@ fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogu
     let compiled = compile(&segment.rule, catalogue, 3, Scope::All).or_raise();
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
-    // One pass over the rule's result and the stored members: only the
-    // difference is turned into text and sent back.
+    // One pass over the tenant's contacts joined with the stored members
+    // (a left join, which PostgreSQL runs with parallel workers, where a
+    // full join it cannot): only the difference is turned into text and
+    // sent back. Members are existing contacts: deleting a contact takes
+    // it out of every segment.
     let query = format!(
-        "WITH live AS (
-             SELECT c.id FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}
-         ), stored AS (
-             SELECT m.contact_id FROM audience.segment_members m
-              WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid
-         )
-         SELECT coalesce(array_agg(l.id::text) FILTER (WHERE s.contact_id IS NULL), '{{}}'),
-                coalesce(array_agg(s.contact_id::text) FILTER (WHERE l.id IS NULL), '{{}}')
-           FROM live l FULL JOIN stored s ON s.contact_id = l.id
-          WHERE l.id IS NULL OR s.contact_id IS NULL",
+        "SELECT coalesce(array_agg(c.id::text) FILTER (WHERE m.contact_id IS NULL), '{{}}'),
+                coalesce(array_agg(c.id::text) FILTER (WHERE m.contact_id IS NOT NULL), '{{}}')
+           FROM audience.contacts c
+           LEFT JOIN audience.segment_members m
+                  ON m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND m.contact_id = c.id
+          WHERE c.tenant_id = $1::uuid AND (({}) IS TRUE) <> (m.contact_id IS NOT NULL)",
         compiled.predicate
     );
     let (entered, exited) = client
