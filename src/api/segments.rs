@@ -293,14 +293,20 @@ fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &Te
     let (query, params) = &*compiled;
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.clone().into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
-    if batch != Batch::Handful {
-        // A bulk statement's plan is worth making for its size.
+    if batch == Batch::Many {
         return read_differences(client, query, &args);
     }
-    // A handful of contacts plans the same whatever they are, and their
-    // rows come back to be compared here: set operations in SQL cost more
-    // than the comparison.
-    let rows = plans::generic(|| plans::select(client, query, &args)).expect("evaluating rules for contacts");
+    // Up to FEW_CONTACTS, each contact's rule results and stored segments
+    // come back to be compared here: the set operations that compare them
+    // in SQL cost more than the query that reads them. A handful of
+    // contacts plans the same whatever they are; a bulk statement's plan is
+    // worth making for its size.
+    let rows = if batch == Batch::Handful {
+        plans::generic(|| plans::select(client, query, &args))
+    } else {
+        plans::select(client, query, &args)
+    };
+    let rows = rows.expect("evaluating rules for contacts");
     let mut changes: BTreeMap<&str, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for row in rows {
         let contact: String = row.get(1).ok().flatten().unwrap_or_default();
@@ -319,8 +325,8 @@ fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &Te
 }
 
 /// The query `differences` runs, with its bound values from `$4` on.
-/// For a handful of contacts it returns each contact's rule results and
-/// stored segments; for more, the differences per segment (contacts come
+/// Up to `FEW_CONTACTS` it returns each contact's rule results and stored
+/// segments; for more, the differences per segment (contacts come
 /// in through `unnest`: `= ANY` of a 10k-element parameter was planned as
 /// a scan comparing every stored membership with every element).
 fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (String, Vec<String>) {
@@ -349,7 +355,7 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
             columns.join(", ")
         )
     };
-    let query = if batch == Batch::Handful {
+    let query = if batch != Batch::Many {
         // A contact that does not exist (any more) matches no rule.
         format!(
             "SELECT touched.id::text,
@@ -378,8 +384,8 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
                    {}
              ), desired AS (
                  SELECT s.segment, e.id AS contact
-                   FROM evaluated e CROSS JOIN unnest($3::uuid[]) WITH ORDINALITY AS s(segment, i)
-                  WHERE e.matches[s.i]
+                   FROM evaluated e CROSS JOIN LATERAL unnest(e.matches, $3::uuid[]) AS s(matched, segment)
+                  WHERE s.matched
              ), stored AS (
                  SELECT m.segment_id AS segment, m.contact_id AS contact
                    FROM unnest($2::uuid[]) AS touched(id)
