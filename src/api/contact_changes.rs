@@ -78,7 +78,8 @@ struct Update {
     new: Vec<Key>,
 }
 
-/// The pgrx name of a column of `desc`, or None for a dropped one.
+/// A column of `desc`: its name, whether its values are passed by value,
+/// and its length; None for a dropped column.
 unsafe fn column_name(desc: pg_sys::TupleDesc, index: usize) -> Option<(String, bool, i32)> {
     let attribute = &*(*desc).attrs.as_ptr().add(index);
     if attribute.attisdropped {
@@ -139,7 +140,7 @@ unsafe fn compare_update(data: &pg_sys::TriggerData, key: (usize, usize)) -> Upd
 unsafe fn position(desc: pg_sys::TupleDesc, name: &str) -> usize {
     (0..(*desc).natts as usize)
         .find(|&i| column_name(desc, i).is_some_and(|(n, _, _)| n == name))
-        .unwrap_or_else(|| panic!("audience.contacts has no column {name}"))
+        .unwrap_or_else(|| pgrx::error!("audience.contacts has no column {name}"))
 }
 
 unsafe fn keys(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, key: (usize, usize)) -> Vec<Key> {
@@ -169,7 +170,7 @@ fn by_tenant<'k>(keys: impl IntoIterator<Item = &'k Key>) -> BTreeMap<String, BT
 /// or fit points to keep.
 fn rules_read_contacts(tenant: &str) -> bool {
     Spi::connect(|client| {
-        let rules = tenant_rules(&client, tenant);
+        let rules = tenant_rules(client, tenant);
         !rules.dynamic.is_empty() || !rules.fit.is_empty()
     })
 }

@@ -70,7 +70,7 @@ pub fn current_tenant() -> String {
 
 /// The tenant's custom fields and segments, for checking and compiling.
 pub fn tenant_catalogue(tenant: &str) -> Catalogue {
-    Spi::connect(|client| tenant_rules(&client, tenant).catalogue.clone())
+    Spi::connect(|client| tenant_rules(client, tenant).catalogue.clone())
 }
 
 /// Compiles a rule for a tenant, numbering its parameters from

@@ -67,7 +67,7 @@ fn check_fit_rule(rule: Rule) -> bool {
 /// points of the fit rules they match; returns how many changed.
 #[pg_extern]
 fn maintain_fit(tenant: &str, contacts: Option<Vec<String>>) -> i64 {
-    let rules = Spi::connect(|client| tenant_rules(&client, tenant));
+    let rules = Spi::connect(|client| tenant_rules(client, tenant));
     write_fit(tenant, contacts.as_deref(), &rules.fit, &rules.catalogue)
 }
 

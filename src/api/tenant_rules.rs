@@ -24,6 +24,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// Maintenance queries and the values they bind from `$4` on, by the
+/// segments they evaluate and how many contacts they are for.
+type Queries = HashMap<(Vec<usize>, Batch), Rc<(String, Vec<String>)>>;
+
 pub(crate) struct TenantRules {
     pub catalogue: Catalogue,
     pub dynamic: Vec<Dynamic>,
@@ -31,9 +35,7 @@ pub(crate) struct TenantRules {
     /// segments its rule refers to.
     pub levels: Vec<Vec<usize>>,
     pub fit: Vec<FitRule>,
-    /// Maintenance queries and their bound values, by the segments they
-    /// evaluate and how many contacts they are for.
-    pub queries: RefCell<HashMap<(Vec<usize>, Batch), Rc<(String, Vec<String>)>>>,
+    pub queries: RefCell<Queries>,
 }
 
 thread_local! {

@@ -51,7 +51,7 @@ fn find(name: &str) -> Option<Uuid> {
     }
     let look_up = || {
         Spi::connect(|client| {
-            plans::select(&client, "SELECT audience.find_tenant($1)", &[name.into()])
+            plans::select(client, "SELECT audience.find_tenant($1)", &[name.into()])
                 .and_then(|rows| rows.first().get_one::<Uuid>())
                 .expect("looking up the tenant")
         })
