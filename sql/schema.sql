@@ -33,8 +33,8 @@ SELECT pg_catalog.pg_extension_config_dump('audience.tenants', '');
 
 -- Backends keep the tenants they resolved and their parsed and compiled
 -- rules (src/api/tenants.rs, tenant_rules.rs); a committed change of
--- tenants, fields, segments or fit rules makes every backend read them again, the way PostgreSQL's own
--- caches learn of catalog changes. ENABLE ALWAYS on its triggers: a change
+-- tenants, fields, segments or fit rules makes every backend read them
+-- again, the way PostgreSQL's own caches learn of catalog changes. ENABLE ALWAYS on its triggers: a change
 -- made with triggers off for replication must still reach the backends.
 CREATE FUNCTION audience.rules_changed() RETURNS trigger
 LANGUAGE plpgsql

@@ -136,9 +136,9 @@ CREATE TRIGGER segments_dropped AFTER DELETE ON audience.segments
 --------------------------------------------------------------------------
 -- audience.contacts_changed() is in Rust (src/api/contact_changes.rs): it
 -- compares a statement's old and new rows and maintains membership for
--- the rules that read what changed. Its bulk queries hash the contacts
--- they join (10k rows of contacts are ~4 MB) and are not JIT compiled:
--- compiling cost more than running them.
+-- the rules that read what changed. Its maintenance queries hash what they
+-- join, in memory, and are not JIT compiled: compiling cost more than
+-- running them.
 CREATE FUNCTION audience.contacts_changed() RETURNS trigger
 LANGUAGE c
 SET work_mem = '64MB'

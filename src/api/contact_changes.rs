@@ -57,9 +57,11 @@ unsafe fn column(slot: *mut pg_sys::TupleTableSlot, attnum: usize) -> (pg_sys::D
     (*(*slot).tts_values.add(attnum), *(*slot).tts_isnull.add(attnum))
 }
 
-unsafe fn uuid_at(slot: *mut pg_sys::TupleTableSlot, attnum: usize) -> [u8; 16] {
+/// The row's `(tenant, id)`, at the positions `key` gives.
+unsafe fn key_at(slot: *mut pg_sys::TupleTableSlot, key: (usize, usize)) -> Key {
     // Both key columns are NOT NULL uuids, passed by reference.
-    *column(slot, attnum).0.cast_mut_ptr::<[u8; 16]>()
+    let uuid = |attnum| *column(slot, attnum).0.cast_mut_ptr::<[u8; 16]>();
+    (uuid(key.0), uuid(key.1))
 }
 
 unsafe extern "C-unwind" {
@@ -106,17 +108,12 @@ unsafe fn compare_update(data: &pg_sys::TriggerData, key: (usize, usize)) -> Upd
                 (None, None) => break,
                 (before, after) => {
                     paired = false;
-                    if let Some(before) = before {
-                        old.push((uuid_at(before, key.0), uuid_at(before, key.1)));
-                    }
-                    if let Some(after) = after {
-                        new.push((uuid_at(after, key.0), uuid_at(after, key.1)));
-                    }
+                    old.extend(before.map(|row| key_at(row, key)));
+                    new.extend(after.map(|row| key_at(row, key)));
                     continue;
                 }
             };
-            let old_key = (uuid_at(before, key.0), uuid_at(before, key.1));
-            let new_key = (uuid_at(after, key.0), uuid_at(after, key.1));
+            let (old_key, new_key) = (key_at(before, key), key_at(after, key));
             paired &= old_key == new_key;
             old.push(old_key);
             new.push(new_key);
@@ -147,22 +144,26 @@ unsafe fn keys(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, key
     let mut keys = Vec::new();
     if let Some(mut rows) = TransitionRows::open(store, desc) {
         while let Some(row) = rows.next() {
-            keys.push((uuid_at(row, key.0), uuid_at(row, key.1)));
+            keys.push(key_at(row, key));
         }
     }
     keys
 }
 
-/// Contacts by tenant, as the text the maintenance functions take.
-fn by_tenant<'k>(keys: impl IntoIterator<Item = &'k Key>) -> BTreeMap<String, BTreeSet<String>> {
-    let mut grouped: BTreeMap<[u8; 16], BTreeSet<[u8; 16]>> = BTreeMap::new();
+/// Contact ids by tenant.
+type Touched = BTreeMap<[u8; 16], BTreeSet<[u8; 16]>>;
+
+fn by_tenant<'k>(keys: impl IntoIterator<Item = &'k Key>) -> Touched {
+    let mut grouped = Touched::new();
     for (tenant, id) in keys {
         grouped.entry(*tenant).or_default().insert(*id);
     }
     grouped
-        .into_iter()
-        .map(|(tenant, ids)| (Uuid::from_bytes(tenant).to_string(), ids.into_iter().map(|id| Uuid::from_bytes(id).to_string()).collect()))
-        .collect()
+}
+
+/// A uuid as the text the maintenance functions take.
+fn text(uuid: [u8; 16]) -> String {
+    Uuid::from_bytes(uuid).to_string()
 }
 
 /// Whether the tenant has a rule that reads contacts (a dynamic segment
@@ -176,11 +177,13 @@ fn rules_read_contacts(tenant: &str) -> bool {
 }
 
 /// Brings membership of the touched contacts up to date, tenant by tenant,
-/// for the rules that read `changed` columns (all when None).
-fn maintain(touched: BTreeMap<String, BTreeSet<String>>, changed: Option<Vec<String>>) {
-    for (tenant, contacts) in touched {
+/// for the rules that read `changed` columns (all when None). Ids become
+/// text only for tenants with such rules.
+fn maintain(touched: Touched, changed: Option<Vec<String>>) {
+    for (tenant, ids) in touched {
+        let tenant = text(tenant);
         if rules_read_contacts(&tenant) {
-            segments::maintain_membership(&tenant, contacts.into_iter().collect(), changed.clone());
+            segments::maintain_membership(&tenant, ids.into_iter().map(text).collect(), changed.clone());
         }
     }
 }
@@ -188,7 +191,8 @@ fn maintain(touched: BTreeMap<String, BTreeSet<String>>, changed: Option<Vec<Str
 /// Removes contacts (deleted, or moved to another tenant) from every
 /// segment of the tenant they were in.
 fn leave<'k>(keys: impl IntoIterator<Item = &'k Key>) {
-    let gone = by_tenant(keys);
+    let gone: BTreeMap<String, Vec<String>> =
+        by_tenant(keys).into_iter().map(|(tenant, ids)| (text(tenant), ids.into_iter().map(text).collect())).collect();
     if !gone.is_empty() {
         segments::leave_segments(gone);
     }

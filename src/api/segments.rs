@@ -218,11 +218,10 @@ fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, co
 
 /// Removes deleted contacts (or contacts moved to another tenant) from
 /// every segment of the tenant they were in, lists included.
-pub(crate) fn leave_segments(by_tenant: BTreeMap<String, BTreeSet<String>>) -> i64 {
+pub(crate) fn leave_segments(by_tenant: BTreeMap<String, Vec<String>>) -> i64 {
     Spi::connect_mut(|client| {
         let mut changes = 0;
         for (tenant, contacts) in by_tenant {
-            let contacts: Vec<String> = contacts.into_iter().collect();
             for (segment, _, gone) in departed(client, &tenant, &contacts) {
                 changes += apply(client, &tenant, &segment, Vec::new(), gone);
             }

@@ -40,7 +40,7 @@ pub(crate) struct TenantRules {
 
 thread_local! {
     /// By tenant id, with the generation they were read in.
-    static KEPT: RefCell<HashMap<String, (u64, Rc<TenantRules>)>> = RefCell::new(HashMap::new());
+    static KEPT: RefCell<Kept<Rc<TenantRules>>> = RefCell::new(Kept::new(KEPT_TENANTS));
     /// Counts the invalidations of `audience.segments` this backend saw.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     /// The watched `audience.segments`, when it is known and has the
@@ -59,19 +59,38 @@ pub(crate) fn tenant_rules(client: &SpiClient, tenant: &str) -> Rc<TenantRules> 
     let Some(generation) = generation() else {
         return Rc::new(read(client, tenant));
     };
-    let kept = KEPT.with(|kept| kept.borrow().get(tenant).filter(|(at, _)| *at == generation).map(|(_, rules)| rules.clone()));
-    if let Some(rules) = kept {
+    if let Some(rules) = KEPT.with(|kept| kept.borrow().get(tenant, generation)) {
         return rules;
     }
     let rules = Rc::new(read(client, tenant));
-    KEPT.with(|kept| {
-        let mut kept = kept.borrow_mut();
-        if kept.len() >= KEPT_TENANTS {
-            kept.clear();
-        }
-        kept.insert(tenant.to_string(), (generation, rules.clone()));
-    });
+    KEPT.with(|kept| kept.borrow_mut().keep(tenant, generation, rules.clone()));
     rules
+}
+
+/// Values kept by key with the invalidation generation they were read in
+/// (see `generation`); once `capacity` are kept, all are dropped and read
+/// again as they come.
+pub(crate) struct Kept<V> {
+    values: HashMap<String, (u64, V)>,
+    capacity: usize,
+}
+
+impl<V: Clone> Kept<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Kept { values: HashMap::new(), capacity }
+    }
+
+    /// The value kept for `key`, if it was read in `generation`.
+    pub(crate) fn get(&self, key: &str, generation: u64) -> Option<V> {
+        self.values.get(key).filter(|(at, _)| *at == generation).map(|(_, value)| value.clone())
+    }
+
+    pub(crate) fn keep(&mut self, key: &str, generation: u64, value: V) {
+        if self.values.len() >= self.capacity {
+            self.values.clear();
+        }
+        self.values.insert(key.to_string(), (generation, value));
+    }
 }
 
 /// The generation what is read now may be kept for, after the

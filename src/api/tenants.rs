@@ -7,17 +7,16 @@
 //! `tenant_rules`).
 
 use crate::api::plans;
-use crate::api::tenant_rules;
+use crate::api::tenant_rules::{self, Kept};
 use audience_core::{Error, ErrorKind};
 use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 thread_local! {
     /// Tenant ids by the setting that named them, with the invalidation
     /// generation they were looked up in.
-    static RESOLVED: RefCell<HashMap<String, (u64, Uuid)>> = RefCell::new(HashMap::new());
+    static RESOLVED: RefCell<Kept<Uuid>> = RefCell::new(Kept::new(KEPT_SETTINGS));
 }
 
 /// Settings kept at most (a pool switching between tenants); then all are
@@ -44,9 +43,8 @@ fn find(name: &str) -> Option<Uuid> {
     let parallel = unsafe { pg_sys::IsInParallelMode() };
     let generation = if parallel { None } else { tenant_rules::generation() };
     if let Some(generation) = generation {
-        let kept = RESOLVED.with(|kept| kept.borrow().get(name).filter(|(at, _)| *at == generation).map(|(_, id)| *id));
-        if kept.is_some() {
-            return kept;
+        if let Some(id) = RESOLVED.with(|kept| kept.borrow().get(name, generation)) {
+            return Some(id);
         }
     }
     let look_up = || {
@@ -69,13 +67,7 @@ fn find(name: &str) -> Option<Uuid> {
         found
     };
     if let Some(id) = found {
-        RESOLVED.with(|kept| {
-            let mut kept = kept.borrow_mut();
-            if kept.len() >= KEPT_SETTINGS {
-                kept.clear();
-            }
-            kept.insert(name.to_string(), (generation, id));
-        });
+        RESOLVED.with(|kept| kept.borrow_mut().keep(name, generation, id));
     }
     found
 }
