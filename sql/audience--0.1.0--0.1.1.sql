@@ -83,9 +83,11 @@ BEGIN
         RETURNING contact_id
     ), removed AS (
         -- = ANY: an index scan on (tenant, segment, contact); a join with
-        -- unnest() was planned as a scan of every member of the segment.
+        -- unnest() was planned as a scan of every member of the segment,
+        -- as is = ANY of an empty array, which the cardinality test skips.
         DELETE FROM audience.segment_members m
-         WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
+         WHERE cardinality(exited) > 0
+           AND m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
         RETURNING m.contact_id
     ), logged AS (
         INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)

@@ -15,7 +15,11 @@ const CONTACTS: usize = 60;
 const RULES: usize = 400;
 
 fn maybe<T>(rng: &mut Rng, percent: usize, value: impl FnOnce(&mut Rng) -> T) -> Option<T> {
-    if rng.chance(percent) { Some(value(rng)) } else { None }
+    if rng.chance(percent) {
+        Some(value(rng))
+    } else {
+        None
+    }
 }
 
 fn timestamp(now: DateTime<Utc>, hours_ago: usize) -> String {
@@ -24,29 +28,59 @@ fn timestamp(now: DateTime<Utc>, hours_ago: usize) -> String {
 
 /// A random contact as the JSON row inserted into audience.contacts, and
 /// its events.
-fn random_contact(rng: &mut Rng, i: usize, tenant: &str, now: DateTime<Utc>) -> (Value, Vec<Event>) {
+fn random_contact(
+    rng: &mut Rng,
+    i: usize,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> (Value, Vec<Event>) {
     let mut tags = Vec::new();
     for tag in arbitrary::TAGS {
         if rng.chance(35) {
-            tags.push(if rng.chance(30) { tag.to_lowercase() } else { tag.to_string() });
+            tags.push(if rng.chance(30) {
+                tag.to_lowercase()
+            } else {
+                tag.to_string()
+            });
         }
     }
     let mut attributes = Map::new();
     if let Some(industry) = maybe(rng, 70, |r| r.pick(arbitrary::INDUSTRIES).to_string()) {
-        attributes.insert("industry".into(), json!(if rng.chance(30) { industry.to_uppercase() } else { industry }));
+        attributes.insert(
+            "industry".into(),
+            json!(if rng.chance(30) {
+                industry.to_uppercase()
+            } else {
+                industry
+            }),
+        );
     }
     if let Some(budget) = maybe(rng, 60, |r| r.below(2000)) {
-        attributes.insert("budget".into(), if rng.chance(30) { json!(budget as f64 + 0.5) } else { json!(budget) });
+        attributes.insert(
+            "budget".into(),
+            if rng.chance(30) {
+                json!(budget as f64 + 0.5)
+            } else {
+                json!(budget)
+            },
+        );
     }
     if let Some(day) = maybe(rng, 60, |r| (1 + r.below(12), 1 + r.below(28))) {
-        attributes.insert("signed_up".into(), json!(format!("2025-{:02}-{:02}", day.0, day.1)));
+        attributes.insert(
+            "signed_up".into(),
+            json!(format!("2025-{:02}-{:02}", day.0, day.1)),
+        );
     }
     if let Some(flag) = maybe(rng, 60, |r| r.chance(50)) {
         attributes.insert("newsletter".into(), json!(flag));
     }
     let city = maybe(rng, 80, |r| {
         let city = r.pick(arbitrary::CITIES).to_string();
-        if r.chance(30) { city.to_lowercase() } else { city }
+        if r.chance(30) {
+            city.to_lowercase()
+        } else {
+            city
+        }
     });
     let row = json!({
         "tenant_id": tenant,
@@ -72,9 +106,17 @@ fn random_contact(rng: &mut Rng, i: usize, tenant: &str, now: DateTime<Utc>) -> 
         .map(|_| {
             let sent = rng.chance(25);
             Event {
-                kind: if sent { "sent".to_string() } else { rng.pick(arbitrary::EVENT_KINDS).to_string() },
-                url: maybe(rng, 40, |r| format!("https://example.com{}", r.pick(arbitrary::URLS))),
-                campaign: maybe(rng, if sent { 100 } else { 60 }, |r| r.pick(arbitrary::CAMPAIGNS).to_string()),
+                kind: if sent {
+                    "sent".to_string()
+                } else {
+                    rng.pick(arbitrary::EVENT_KINDS).to_string()
+                },
+                url: maybe(rng, 40, |r| {
+                    format!("https://example.com{}", r.pick(arbitrary::URLS))
+                }),
+                campaign: maybe(rng, if sent { 100 } else { 60 }, |r| {
+                    r.pick(arbitrary::CAMPAIGNS).to_string()
+                }),
                 occurred_at: (now - TimeDelta::hours(rng.below(3000) as i64)).timestamp(),
             }
         })
@@ -89,14 +131,21 @@ fn as_contact(row: &Value, events: Vec<Event>) -> Contact {
         id: object["id"].as_str().unwrap().to_string(),
         standard: object.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         attributes: object["attributes"].as_object().unwrap().clone(),
-        tags: object["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect(),
+        tags: object["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect(),
         events,
         segments: BTreeSet::new(),
     }
 }
 
 fn matching_ids(predicate: &str, tenant: &str, params: &[String]) -> BTreeSet<String> {
-    let query = format!("SELECT c.id::text FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {predicate}");
+    let query = format!(
+        "SELECT c.id::text FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {predicate}"
+    );
     let mut args: Vec<pgrx::datum::DatumWithOid> = vec![tenant.into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
     Spi::connect(|client| {
@@ -110,22 +159,40 @@ fn matching_ids(predicate: &str, tenant: &str, params: &[String]) -> BTreeSet<St
 
 pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
     Spi::run("SET LOCAL timezone = 'UTC'").unwrap();
-    let tenant = Spi::get_one::<String>("SELECT audience.create_tenant('differential')::text").unwrap().unwrap();
-    Spi::run_with_args("SELECT set_config('audience.tenant', $1, true)", &[tenant.as_str().into()]).unwrap();
+    let tenant = Spi::get_one::<String>("SELECT audience.create_tenant('differential')::text")
+        .unwrap()
+        .unwrap();
+    Spi::run_with_args(
+        "SELECT set_config('audience.tenant', $1, true)",
+        &[tenant.as_str().into()],
+    )
+    .unwrap();
     for (name, kind) in arbitrary::CUSTOM_FIELDS {
-        Spi::run_with_args("SELECT audience.define_field($1, $2)", &[(*name).into(), kind.as_str().into()]).unwrap();
+        Spi::run_with_args(
+            "SELECT audience.define_field($1, $2)",
+            &[(*name).into(), kind.as_str().into()],
+        )
+        .unwrap();
     }
     // Rounded up: contacts sit whole hours before this instant, so one exactly a
     // span old stays inside `within` for both the evaluator and SQL's `now()`,
     // which carries microseconds.
-    let now_seconds = Spi::get_one::<i64>("SELECT ceil(extract(epoch FROM now()))::bigint").unwrap().unwrap();
+    let now_seconds = Spi::get_one::<i64>("SELECT ceil(extract(epoch FROM now()))::bigint")
+        .unwrap()
+        .unwrap();
     let now = DateTime::from_timestamp(now_seconds, 0).unwrap();
     let mut rng = Rng::new(seed);
     let mut events_of = Vec::new();
     let mut last_sent: Option<(i64, String)> = None;
     for i in 0..CONTACTS {
         let (row, events) = random_contact(&mut rng, i, &tenant, now);
-        let columns = row.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join(", ");
+        let columns = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         Spi::run_with_args(
             &format!(
                 "INSERT INTO audience.contacts ({columns})
@@ -147,7 +214,11 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
                 ],
             )
             .unwrap();
-            if event.kind == "sent" && last_sent.as_ref().is_none_or(|(at, _)| event.occurred_at >= *at) {
+            if event.kind == "sent"
+                && last_sent
+                    .as_ref()
+                    .is_none_or(|(at, _)| event.occurred_at >= *at)
+            {
                 last_sent = Some((event.occurred_at, event.campaign.clone().unwrap()));
             }
         }
@@ -160,11 +231,19 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
         &[tenant.as_str().into()],
     );
     let contacts: Vec<Contact> = match stored {
-        Ok(Some(pgrx::JsonB(Value::Array(rows)))) => rows.iter().zip(events_of).map(|(row, events)| as_contact(row, events)).collect(),
+        Ok(Some(pgrx::JsonB(Value::Array(rows)))) => rows
+            .iter()
+            .zip(events_of)
+            .map(|(row, events)| as_contact(row, events))
+            .collect(),
         other => panic!("reading contacts back: {other:?}"),
     };
     let catalogue = tenant_catalogue(&tenant);
-    let world = World { catalogue: &catalogue, now: now_seconds, last_campaign: last_sent.map(|(_, c)| c) };
+    let world = World {
+        catalogue: &catalogue,
+        now: now_seconds,
+        last_campaign: last_sent.map(|(_, c)| c),
+    };
     for _ in 0..RULES {
         let rule = arbitrary::rule(&mut rng, 3);
         let from_evaluator: BTreeSet<String> = contacts

@@ -43,7 +43,9 @@ fn timeless_rule(rng: &mut Rng, segments: &[String]) -> String {
 /// Up to `most` random contacts of the tenant (at least one when any exist).
 fn contact_ids(rng: &mut Rng, most: usize) -> Vec<String> {
     let count = 1 + rng.below(most);
-    let all: Vec<String> = ids("SELECT id::text FROM audience.contacts ORDER BY id", &[]).into_iter().collect();
+    let all: Vec<String> = ids("SELECT id::text FROM audience.contacts ORDER BY id", &[])
+        .into_iter()
+        .collect();
     if all.is_empty() {
         return all;
     }
@@ -80,7 +82,10 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
                 0 => ("country = $2", *rng.pick(arbitrary::COUNTRIES)),
                 1 => ("lead_status = $2", *rng.pick(arbitrary::LEAD_STATUSES)),
                 2 => ("reachability = length($2)", *rng.pick(arbitrary::CITIES)),
-                3 => ("attributes = attributes || jsonb_build_object('industry', $2)", *rng.pick(arbitrary::INDUSTRIES)),
+                3 => (
+                    "attributes = attributes || jsonb_build_object('industry', $2)",
+                    *rng.pick(arbitrary::INDUSTRIES),
+                ),
                 _ => ("city = NULLIF($2, $2)", "x"),
             };
             run(
@@ -90,20 +95,33 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
         }
         4 => {
             let targets = contact_ids(rng, 1);
-            run("DELETE FROM audience.contacts WHERE id = ANY($1::uuid[])", &[targets.into()]);
+            run(
+                "DELETE FROM audience.contacts WHERE id = ANY($1::uuid[])",
+                &[targets.into()],
+            );
         }
         5 => {
             for target in contact_ids(rng, 1) {
                 let tag = *rng.pick(arbitrary::TAGS);
                 let function = if rng.chance(50) { "tag" } else { "untag" };
-                run(&format!("SELECT audience.{function}($1::uuid, $2)"), &[target.as_str().into(), tag.into()]);
+                run(
+                    &format!("SELECT audience.{function}($1::uuid, $2)"),
+                    &[target.as_str().into(), tag.into()],
+                );
             }
         }
         6 => {
             let targets = contact_ids(rng, 3);
             if !targets.is_empty() {
-                let function = if rng.chance(60) { "add_to_list" } else { "remove_from_list" };
-                run(&format!("SELECT audience.{function}('Picked', $1::uuid[])"), &[targets.into()]);
+                let function = if rng.chance(60) {
+                    "add_to_list"
+                } else {
+                    "remove_from_list"
+                };
+                run(
+                    &format!("SELECT audience.{function}('Picked', $1::uuid[])"),
+                    &[targets.into()],
+                );
             }
         }
         7 => {
@@ -113,12 +131,31 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
             if !targets.is_empty() {
                 let kinds: Vec<&str> = targets
                     .iter()
-                    .map(|_| *rng.pick(&[arbitrary::EVENT_KINDS, &["sent", "unsubscribed", "bounced"]].concat()))
+                    .map(|_| {
+                        *rng.pick(
+                            &[arbitrary::EVENT_KINDS, &["sent", "unsubscribed", "bounced"]]
+                                .concat(),
+                        )
+                    })
                     .collect();
-                let campaigns: Vec<&str> = targets.iter().map(|_| *rng.pick(arbitrary::CAMPAIGNS)).collect();
-                let urls: Vec<String> =
-                    targets.iter().map(|_| format!("https://example.com{}", rng.pick(arbitrary::URLS))).collect();
-                let hours_ago: Vec<i32> = targets.iter().map(|_| if rng.chance(50) { 0 } else { rng.below(2000) as i32 }).collect();
+                let campaigns: Vec<&str> = targets
+                    .iter()
+                    .map(|_| *rng.pick(arbitrary::CAMPAIGNS))
+                    .collect();
+                let urls: Vec<String> = targets
+                    .iter()
+                    .map(|_| format!("https://example.com{}", rng.pick(arbitrary::URLS)))
+                    .collect();
+                let hours_ago: Vec<i32> = targets
+                    .iter()
+                    .map(|_| {
+                        if rng.chance(50) {
+                            0
+                        } else {
+                            rng.below(2000) as i32
+                        }
+                    })
+                    .collect();
                 run(
                     "INSERT INTO audience.events (contact_id, kind, campaign, url, occurred_at)
                      SELECT c, k, p, u, now() - make_interval(hours => h)
@@ -136,19 +173,28 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
                 }
             };
             let points = rng.below(40) as i32 - 10;
-            run("SELECT audience.set_fit_score('Fit', $1::audience.rule, $2)", &[rule.as_str().into(), points.into()]);
+            run(
+                "SELECT audience.set_fit_score('Fit', $1::audience.rule, $2)",
+                &[rule.as_str().into(), points.into()],
+            );
         }
         8 if segments.len() < 8 => {
             let name = format!("S{step}");
             let rule = timeless_rule(rng, segments);
-            run("SELECT audience.create_segment($1, $2::audience.rule)", &[name.as_str().into(), rule.as_str().into()]);
+            run(
+                "SELECT audience.create_segment($1, $2::audience.rule)",
+                &[name.as_str().into(), rule.as_str().into()],
+            );
             segments.push(name);
         }
         _ => {
             if let Some(name) = segments.first().cloned() {
                 // The first segment may be referred to by others: keep its rule timeless and self-free.
                 let rule = timeless_rule(rng, &[]);
-                run("SELECT audience.update_segment($1, rule => $2::audience.rule)", &[name.as_str().into(), rule.as_str().into()]);
+                run(
+                    "SELECT audience.update_segment($1, rule => $2::audience.rule)",
+                    &[name.as_str().into(), rule.as_str().into()],
+                );
             }
         }
     }
@@ -168,7 +214,10 @@ fn check_invariants(step: usize) {
             &[id.as_str().into()],
         );
         if !rule.is_empty() {
-            let live = ids("SELECT unnest(audience.live_members($1::audience.rule))", &[rule.as_str().into()]);
+            let live = ids(
+                "SELECT unnest(audience.live_members($1::audience.rule))",
+                &[rule.as_str().into()],
+            );
             assert_eq!(stored, live, "step {step}: segment {name} ({rule})");
         }
         let logged = ids(
@@ -176,24 +225,44 @@ fn check_invariants(step: usize) {
               GROUP BY contact_id HAVING sum(CASE change WHEN 'entered' THEN 1 ELSE -1 END) = 1",
             &[id.as_str().into()],
         );
-        assert_eq!(stored, logged, "step {step}: the change log of {name} does not add up");
+        assert_eq!(
+            stored, logged,
+            "step {step}: the change log of {name} does not add up"
+        );
         let counted = Spi::get_one_with_args::<i64>(
             "SELECT member_count FROM audience.segments WHERE id = $1::uuid",
             &[id.as_str().into()],
         )
         .unwrap()
         .unwrap();
-        assert_eq!(counted as usize, stored.len(), "step {step}: member_count of {name}");
+        assert_eq!(
+            counted as usize,
+            stored.len(),
+            "step {step}: member_count of {name}"
+        );
     }
-    let rescored = Spi::get_one::<i64>("SELECT audience.recompute_scores()").unwrap().unwrap();
-    assert_eq!(rescored, 0, "step {step}: stored scores differ from a recompute from the history");
+    let rescored = Spi::get_one::<i64>("SELECT audience.recompute_scores()")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rescored, 0,
+        "step {step}: stored scores differ from a recompute from the history"
+    );
 }
 
 pub fn stored_membership_follows_every_statement(seed: u64) {
-    let tenant = Spi::get_one::<String>("SELECT audience.create_tenant('invariants')::text").unwrap().unwrap();
-    run("SELECT set_config('audience.tenant', $1, true)", &[tenant.as_str().into()]);
+    let tenant = Spi::get_one::<String>("SELECT audience.create_tenant('invariants')::text")
+        .unwrap()
+        .unwrap();
+    run(
+        "SELECT set_config('audience.tenant', $1, true)",
+        &[tenant.as_str().into()],
+    );
     for (name, kind) in arbitrary::CUSTOM_FIELDS {
-        run("SELECT audience.define_field($1, $2)", &[(*name).into(), kind.as_str().into()]);
+        run(
+            "SELECT audience.define_field($1, $2)",
+            &[(*name).into(), kind.as_str().into()],
+        );
     }
     run("SELECT audience.create_list('Picked')", &[]);
     let mut rng = Rng::new(seed);

@@ -24,7 +24,11 @@ extension_sql_file!(
         api::tenants::current_tenant
     ]
 );
-extension_sql_file!("../sql/segments.sql", name = "segments", requires = ["schema", api::segments::rules_for_statement]);
+extension_sql_file!(
+    "../sql/segments.sql",
+    name = "segments",
+    requires = ["schema", api::segments::rules_for_statement]
+);
 extension_sql_file!(
     "../sql/scoring.sql",
     name = "scoring",
@@ -36,7 +40,11 @@ extension_sql_file!(
         api::segments::campaign_sent
     ]
 );
-extension_sql_file!("../sql/import.sql", name = "import", requires = ["scoring", api::import::import_rows]);
+extension_sql_file!(
+    "../sql/import.sql",
+    name = "import",
+    requires = ["scoring", api::import::import_rows]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

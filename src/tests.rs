@@ -13,18 +13,31 @@ mod tests {
 
     #[pg_test]
     fn normalize_email_is_strict() {
-        assert_eq!(Spi::get_one::<String>("SELECT audience.normalize_email(NULL)"), Ok(None));
+        assert_eq!(
+            Spi::get_one::<String>("SELECT audience.normalize_email(NULL)"),
+            Ok(None)
+        );
     }
 
     #[pg_test]
     fn phones_return_number_and_type() {
-        let phone = Spi::get_one::<Vec<String>>("SELECT audience.normalize_phone('030 1234567', 'DE')");
-        assert_eq!(phone, Ok(Some(vec!["+49301234567".to_string(), "landline".to_string()])));
+        let phone =
+            Spi::get_one::<Vec<String>>("SELECT audience.normalize_phone('030 1234567', 'DE')");
+        assert_eq!(
+            phone,
+            Ok(Some(vec![
+                "+49301234567".to_string(),
+                "landline".to_string()
+            ]))
+        );
     }
 
     #[pg_test(error = "invalid value for number field \"budget\": \"abc\"")]
     fn custom_numbers_reject_words() {
-        Spi::run(r#"SELECT audience.coerce_attributes('{"budget": "abc"}', '{"budget": "number"}')"#).unwrap();
+        Spi::run(
+            r#"SELECT audience.coerce_attributes('{"budget": "abc"}', '{"budget": "number"}')"#,
+        )
+        .unwrap();
     }
 
     #[pg_test(error = "unknown field type \"colour\"")]
@@ -39,15 +52,21 @@ mod tests {
 
     #[pg_test]
     fn tag_keys_fold_case_for_the_index() {
-        let keys = Spi::get_one::<Vec<String>>("SELECT audience.tag_keys(ARRAY['VIP', 'Webinar 2025'])");
-        assert_eq!(keys, Ok(Some(vec!["vip".to_string(), "webinar 2025".to_string()])));
+        let keys =
+            Spi::get_one::<Vec<String>>("SELECT audience.tag_keys(ARRAY['VIP', 'Webinar 2025'])");
+        assert_eq!(
+            keys,
+            Ok(Some(vec!["vip".to_string(), "webinar 2025".to_string()]))
+        );
     }
 
     #[pg_test]
     fn search_terms_are_json() {
-        let terms = Spi::get_one::<pgrx::JsonB>(r#"SELECT audience.search_terms('tag:"Very Important" acme')"#)
-            .unwrap()
-            .unwrap();
+        let terms = Spi::get_one::<pgrx::JsonB>(
+            r#"SELECT audience.search_terms('tag:"Very Important" acme')"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             terms.0,
             serde_json::json!([{"kind": "tag", "value": "Very Important"}, {"kind": "word", "value": "acme"}])

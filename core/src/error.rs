@@ -35,7 +35,12 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), detail: None, hint: None }
+        Error {
+            kind,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {

@@ -8,9 +8,29 @@ use serde_json::{Map, Value};
 /// The standard contact columns, in table order. Custom fields may not take
 /// these names, and rules and searches resolve them before custom fields.
 pub const STANDARD_FIELDS: &[&str] = &[
-    "id", "email", "first_name", "last_name", "company", "job_title", "phone", "phone_type", "country", "city",
-    "status", "lead_status", "source", "assigned_to", "score", "reachability", "tags", "attributes",
-    "created_at", "updated_at", "last_activity_at", "last_opened_at", "last_clicked_at",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "phone",
+    "phone_type",
+    "country",
+    "city",
+    "status",
+    "lead_status",
+    "source",
+    "assigned_to",
+    "score",
+    "reachability",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+    "last_activity_at",
+    "last_opened_at",
+    "last_clicked_at",
 ];
 
 /// The type of a custom field.
@@ -29,8 +49,11 @@ impl FieldType {
             "number" => Ok(FieldType::Number),
             "date" => Ok(FieldType::Date),
             "boolean" => Ok(FieldType::Boolean),
-            other => Err(Error::new(ErrorKind::InvalidParameter, format!("unknown field type \"{other}\""))
-                .with_hint("A custom field's type is one of: text, number, date, boolean.")),
+            other => Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("unknown field type \"{other}\""),
+            )
+            .with_hint("A custom field's type is one of: text, number, date, boolean.")),
         }
     }
 
@@ -58,15 +81,24 @@ pub fn field_key(name: &str) -> String {
 pub fn custom_field_name(name: &str) -> Result<String> {
     let key = field_key(name);
     let well_formed = key.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && key.len() <= 63;
     if !well_formed {
         return Err(Error::new(ErrorKind::InvalidParameter, format!("invalid custom field name \"{name}\""))
             .with_hint("Field names start with a letter and hold letters, digits, spaces, dashes or underscores (at most 63)."));
     }
-    if STANDARD_FIELDS.contains(&key.as_str()) || key == "tenant_id" || key == "custom" || key == "tag" {
-        return Err(Error::new(ErrorKind::Duplicate, format!("\"{key}\" is a standard contact field"))
-            .with_hint("Choose another name for the custom field."));
+    if STANDARD_FIELDS.contains(&key.as_str())
+        || key == "tenant_id"
+        || key == "custom"
+        || key == "tag"
+    {
+        return Err(Error::new(
+            ErrorKind::Duplicate,
+            format!("\"{key}\" is a standard contact field"),
+        )
+        .with_hint("Choose another name for the custom field."));
     }
     Ok(key)
 }
@@ -84,7 +116,10 @@ pub fn coerce(field: &str, kind: FieldType, value: &Value) -> Result<Value> {
     let wrong = || {
         Error::new(
             ErrorKind::InvalidText,
-            format!("invalid value for {} field \"{field}\": {value}", kind.as_str()),
+            format!(
+                "invalid value for {} field \"{field}\": {value}",
+                kind.as_str()
+            ),
         )
         .with_hint(match kind {
             FieldType::Number => "A number field holds numbers such as 42 or 1250.50.",
@@ -95,13 +130,17 @@ pub fn coerce(field: &str, kind: FieldType, value: &Value) -> Result<Value> {
     };
     match (kind, value, text) {
         (FieldType::Text, Value::String(_), Some(t)) => Ok(Value::String(t.to_string())),
-        (FieldType::Text, Value::Number(_) | Value::Bool(_), _) => Ok(Value::String(value.to_string())),
+        (FieldType::Text, Value::Number(_) | Value::Bool(_), _) => {
+            Ok(Value::String(value.to_string()))
+        }
         (FieldType::Number, Value::Number(_), _) => Ok(value.clone()),
         (FieldType::Number, _, Some(t)) => t
             .parse::<f64>()
             .ok()
             .filter(|n| n.is_finite())
-            .and_then(|_| serde_json::from_str::<serde_json::Number>(t.trim_start_matches('+')).ok())
+            .and_then(|_| {
+                serde_json::from_str::<serde_json::Number>(t.trim_start_matches('+')).ok()
+            })
             .map(Value::Number)
             .ok_or_else(wrong),
         (FieldType::Date, _, Some(t)) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
@@ -113,7 +152,9 @@ pub fn coerce(field: &str, kind: FieldType, value: &Value) -> Result<Value> {
             "false" | "f" | "no" | "n" | "0" => Ok(Value::Bool(false)),
             _ => Err(wrong()),
         },
-        (FieldType::Boolean, Value::Number(n), _) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
+        (FieldType::Boolean, Value::Number(n), _)
+            if n.as_i64() == Some(0) || n.as_i64() == Some(1) =>
+        {
             Ok(Value::Bool(n.as_i64() == Some(1)))
         }
         _ => Err(wrong()),
@@ -123,7 +164,10 @@ pub fn coerce(field: &str, kind: FieldType, value: &Value) -> Result<Value> {
 /// Checks and converts every key of a contact's `attributes` against the
 /// tenant's field catalogue (`name → type`). Unknown keys are errors that
 /// list the known fields.
-pub fn coerce_attributes(attributes: &Map<String, Value>, catalogue: &[(String, FieldType)]) -> Result<Map<String, Value>> {
+pub fn coerce_attributes(
+    attributes: &Map<String, Value>,
+    catalogue: &[(String, FieldType)],
+) -> Result<Map<String, Value>> {
     let mut result = Map::with_capacity(attributes.len());
     for (name, value) in attributes {
         let key = field_key(name);
@@ -158,16 +202,34 @@ mod tests {
     #[test]
     fn custom_names_must_not_shadow_standard_fields() {
         assert_eq!(custom_field_name("Budget").unwrap(), "budget");
-        assert_eq!(custom_field_name("Email").unwrap_err().kind, ErrorKind::Duplicate);
-        assert_eq!(custom_field_name("1st").unwrap_err().kind, ErrorKind::InvalidParameter);
-        assert_eq!(custom_field_name("a;drop").unwrap_err().kind, ErrorKind::InvalidParameter);
+        assert_eq!(
+            custom_field_name("Email").unwrap_err().kind,
+            ErrorKind::Duplicate
+        );
+        assert_eq!(
+            custom_field_name("1st").unwrap_err().kind,
+            ErrorKind::InvalidParameter
+        );
+        assert_eq!(
+            custom_field_name("a;drop").unwrap_err().kind,
+            ErrorKind::InvalidParameter
+        );
     }
 
     #[test]
     fn numbers_accept_numeric_text_and_reject_words() {
-        assert_eq!(coerce("budget", FieldType::Number, &json!("1142500")).unwrap(), json!(1142500));
-        assert_eq!(coerce("budget", FieldType::Number, &json!(" 12.5 ")).unwrap(), json!(12.5));
-        assert_eq!(coerce("budget", FieldType::Number, &json!("")).unwrap(), Value::Null);
+        assert_eq!(
+            coerce("budget", FieldType::Number, &json!("1142500")).unwrap(),
+            json!(1142500)
+        );
+        assert_eq!(
+            coerce("budget", FieldType::Number, &json!(" 12.5 ")).unwrap(),
+            json!(12.5)
+        );
+        assert_eq!(
+            coerce("budget", FieldType::Number, &json!("")).unwrap(),
+            Value::Null
+        );
         let error = coerce("budget", FieldType::Number, &json!("about 5k")).unwrap_err();
         assert_eq!(error.kind, ErrorKind::InvalidText);
         assert!(error.message.contains("budget"));
@@ -176,20 +238,36 @@ mod tests {
 
     #[test]
     fn dates_and_booleans() {
-        assert_eq!(coerce("d", FieldType::Date, &json!("2026-07-29")).unwrap(), json!("2026-07-29"));
+        assert_eq!(
+            coerce("d", FieldType::Date, &json!("2026-07-29")).unwrap(),
+            json!("2026-07-29")
+        );
         assert!(coerce("d", FieldType::Date, &json!("29/07/2026")).is_err());
-        assert_eq!(coerce("b", FieldType::Boolean, &json!("Yes")).unwrap(), json!(true));
+        assert_eq!(
+            coerce("b", FieldType::Boolean, &json!("Yes")).unwrap(),
+            json!(true)
+        );
         assert!(coerce("b", FieldType::Boolean, &json!("maybe")).is_err());
-        assert_eq!(coerce("t", FieldType::Text, &json!(42)).unwrap(), json!("42"));
+        assert_eq!(
+            coerce("t", FieldType::Text, &json!(42)).unwrap(),
+            json!("42")
+        );
     }
 
     #[test]
     fn unknown_attributes_list_the_known_fields() {
-        let catalogue = vec![("budget".to_string(), FieldType::Number), ("industry".to_string(), FieldType::Text)];
+        let catalogue = vec![
+            ("budget".to_string(), FieldType::Number),
+            ("industry".to_string(), FieldType::Text),
+        ];
         let attrs = json!({"Industry": "SaaS", "budget": "5"});
         let coerced = coerce_attributes(attrs.as_object().unwrap(), &catalogue).unwrap();
-        assert_eq!(Value::Object(coerced), json!({"industry": "SaaS", "budget": 5}));
-        let error = coerce_attributes(json!({"colour": "red"}).as_object().unwrap(), &catalogue).unwrap_err();
+        assert_eq!(
+            Value::Object(coerced),
+            json!({"industry": "SaaS", "budget": 5})
+        );
+        let error = coerce_attributes(json!({"colour": "red"}).as_object().unwrap(), &catalogue)
+            .unwrap_err();
         assert_eq!(error.kind, ErrorKind::UndefinedObject);
         assert!(error.hint.unwrap().contains("budget, industry"));
     }

@@ -63,10 +63,17 @@ impl Default for Options {
     }
 }
 
-const OPTION_NAMES: &str = "segment, tags, source, on_conflict, insert, mapping, delimiter, encoding, create_fields";
+const OPTION_NAMES: &str =
+    "segment, tags, source, on_conflict, insert, mapping, delimiter, encoding, create_fields";
 
 fn bad_option(name: &str, message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidParameter, format!("invalid value for import option \"{name}\": {}", message.into()))
+    Error::new(
+        ErrorKind::InvalidParameter,
+        format!(
+            "invalid value for import option \"{name}\": {}",
+            message.into()
+        ),
+    )
 }
 
 impl Options {
@@ -77,8 +84,13 @@ impl Options {
         let object = match json {
             Value::Null => return Ok(options),
             Value::Object(object) => object,
-            _ => return Err(Error::new(ErrorKind::InvalidParameter, "import options must be a JSON object")
-                .with_hint(format!("Known options: {OPTION_NAMES}."))),
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    "import options must be a JSON object",
+                )
+                .with_hint(format!("Known options: {OPTION_NAMES}.")))
+            }
         };
         for (name, value) in object {
             let text = || value.as_str().map(str::trim).filter(|t| !t.is_empty());
@@ -86,20 +98,31 @@ impl Options {
                 "segment" => {
                     options.segment = match value {
                         Value::Null => None,
-                        _ => Some(text().ok_or_else(|| bad_option(name, "expected the name of a list"))?.to_string()),
+                        _ => Some(
+                            text()
+                                .ok_or_else(|| bad_option(name, "expected the name of a list"))?
+                                .to_string(),
+                        ),
                     }
                 }
                 "tags" => {
-                    let tags = value.as_array().ok_or_else(|| bad_option(name, "expected an array of tags"))?;
+                    let tags = value
+                        .as_array()
+                        .ok_or_else(|| bad_option(name, "expected an array of tags"))?;
                     let tags: Option<Vec<&str>> = tags.iter().map(Value::as_str).collect();
-                    options.tags = normalize::tags(tags.ok_or_else(|| bad_option(name, "every tag must be a string"))?);
+                    options.tags = normalize::tags(
+                        tags.ok_or_else(|| bad_option(name, "every tag must be a string"))?,
+                    );
                 }
                 "source" => {
                     let source = text()
                         .map(|t| t.to_lowercase().replace([' ', '-'], "_"))
                         .ok_or_else(|| bad_option(name, "expected a word"))?;
                     if !is_word(&source) {
-                        return Err(bad_option(name, format!("\"{source}\" is not a lower-case word")));
+                        return Err(bad_option(
+                            name,
+                            format!("\"{source}\" is not a lower-case word"),
+                        ));
                     }
                     options.source = source;
                 }
@@ -108,12 +131,21 @@ impl Options {
                         Some("update") => OnConflict::Update,
                         Some("skip") => OnConflict::Skip,
                         Some("fill") => OnConflict::Fill,
-                        _ => return Err(bad_option(name, format!("{value}")).with_hint("Use update, skip or fill.")),
+                        _ => {
+                            return Err(bad_option(name, format!("{value}"))
+                                .with_hint("Use update, skip or fill."))
+                        }
                     }
                 }
-                "insert" => options.insert = value.as_bool().ok_or_else(|| bad_option(name, "expected true or false"))?,
+                "insert" => {
+                    options.insert = value
+                        .as_bool()
+                        .ok_or_else(|| bad_option(name, "expected true or false"))?
+                }
                 "create_fields" => {
-                    options.create_fields = value.as_bool().ok_or_else(|| bad_option(name, "expected true or false"))?
+                    options.create_fields = value
+                        .as_bool()
+                        .ok_or_else(|| bad_option(name, "expected true or false"))?
                 }
                 "mapping" => {
                     let mapping = value.as_object().ok_or_else(|| {
@@ -124,7 +156,12 @@ impl Options {
                         let target = match target {
                             Value::String(t) => t.trim().to_string(),
                             Value::Null => String::new(),
-                            _ => return Err(bad_option(name, format!("the target of \"{header}\" must be a field name"))),
+                            _ => {
+                                return Err(bad_option(
+                                    name,
+                                    format!("the target of \"{header}\" must be a field name"),
+                                ))
+                            }
                         };
                         options.mapping.push((header.clone(), target));
                     }
@@ -134,20 +171,38 @@ impl Options {
                         None if value.is_null() => None,
                         Some("auto") => None,
                         Some("\\t") | Some("tab") => Some(b'\t'),
-                        Some(d) if d.len() == 1 && matches!(d.as_bytes()[0], b',' | b';' | b'\t' | b'|') => Some(d.as_bytes()[0]),
-                        _ => return Err(bad_option(name, format!("{value}")).with_hint("Use \",\", \";\", \"|\", \"tab\" or \"auto\".")),
+                        Some(d)
+                            if d.len() == 1
+                                && matches!(d.as_bytes()[0], b',' | b';' | b'\t' | b'|') =>
+                        {
+                            Some(d.as_bytes()[0])
+                        }
+                        _ => {
+                            return Err(bad_option(name, format!("{value}"))
+                                .with_hint("Use \",\", \";\", \"|\", \"tab\" or \"auto\"."))
+                        }
                     }
                 }
                 "encoding" => {
-                    options.encoding = match text().map(|t| t.to_lowercase().replace(['-', '_'], "")).as_deref() {
+                    options.encoding = match text()
+                        .map(|t| t.to_lowercase().replace(['-', '_'], ""))
+                        .as_deref()
+                    {
                         Some("utf8") => Encoding::Utf8,
-                        Some("latin1") | Some("iso88591") | Some("windows1252") | Some("cp1252") => Encoding::Windows1252,
-                        _ => return Err(bad_option(name, format!("{value}")).with_hint("Use utf8, latin1 or windows-1252.")),
+                        Some("latin1") | Some("iso88591") | Some("windows1252")
+                        | Some("cp1252") => Encoding::Windows1252,
+                        _ => {
+                            return Err(bad_option(name, format!("{value}"))
+                                .with_hint("Use utf8, latin1 or windows-1252."))
+                        }
                     }
                 }
                 other => {
-                    return Err(Error::new(ErrorKind::InvalidParameter, format!("unknown import option \"{other}\""))
-                        .with_hint(format!("Known options: {OPTION_NAMES}.")))
+                    return Err(Error::new(
+                        ErrorKind::InvalidParameter,
+                        format!("unknown import option \"{other}\""),
+                    )
+                    .with_hint(format!("Known options: {OPTION_NAMES}.")))
                 }
             }
         }
@@ -157,13 +212,28 @@ impl Options {
 
 fn is_word(text: &str) -> bool {
     text.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The standard columns an import writes, in the order rows carry them.
 pub const COLUMNS: [&str; 15] = [
-    "email", "first_name", "last_name", "company", "job_title", "phone", "phone_type", "country", "city", "status",
-    "lead_status", "source", "assigned_to", "reachability", "created_at",
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "phone",
+    "phone_type",
+    "country",
+    "city",
+    "status",
+    "lead_status",
+    "source",
+    "assigned_to",
+    "reachability",
+    "created_at",
 ];
 const PHONE_TYPE: usize = 6;
 
@@ -192,11 +262,17 @@ fn resolve(name: &str, custom: &[(String, FieldType)]) -> Option<Target> {
         return Some(Target::Tags);
     }
     // phone_type is derived from the phone, never read.
-    if let Some(i) = COLUMNS.iter().position(|c| squash(c) == key && *c != "phone_type") {
+    if let Some(i) = COLUMNS
+        .iter()
+        .position(|c| squash(c) == key && *c != "phone_type")
+    {
         return Some(Target::Standard(i));
     }
     let custom_key = squash(name.trim().strip_prefix("custom.").unwrap_or(name));
-    custom.iter().find(|(n, _)| squash(n) == custom_key).map(|(n, t)| Target::Custom(n.clone(), *t))
+    custom
+        .iter()
+        .find(|(n, _)| squash(n) == custom_key)
+        .map(|(n, t)| Target::Custom(n.clone(), *t))
 }
 
 /// How the file's columns map to fields, and what mapping found wrong.
@@ -213,18 +289,30 @@ pub struct Plan {
 impl Plan {
     pub fn reads(&self, column: &str) -> bool {
         let wanted = COLUMNS.iter().position(|c| *c == column);
-        self.targets.iter().any(|t| matches!(t, Target::Standard(i) if Some(*i) == wanted))
+        self.targets
+            .iter()
+            .any(|t| matches!(t, Target::Standard(i) if Some(*i) == wanted))
             || (column == "phone_type" && self.reads("phone"))
     }
 }
 
 /// Maps headers to fields: the `mapping` option first, then standard and
 /// custom field names. Raises when no column holds emails.
-pub fn plan(headers: Vec<String>, options: &Options, custom: &[(String, FieldType)]) -> Result<Plan> {
+pub fn plan(
+    headers: Vec<String>,
+    options: &Options,
+    custom: &[(String, FieldType)],
+) -> Result<Plan> {
     for (header, _) in &options.mapping {
-        if !headers.iter().any(|h| h == header || squash(h) == squash(header)) {
-            return Err(Error::new(ErrorKind::InvalidParameter, format!("the mapping names \"{header}\", which is not a column of the file"))
-                .with_detail(format!("Columns: {}.", headers.join(", "))));
+        if !headers
+            .iter()
+            .any(|h| h == header || squash(h) == squash(header))
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("the mapping names \"{header}\", which is not a column of the file"),
+            )
+            .with_detail(format!("Columns: {}.", headers.join(", "))));
         }
     }
     let mut targets = Vec::with_capacity(headers.len());
@@ -235,7 +323,12 @@ pub fn plan(headers: Vec<String>, options: &Options, custom: &[(String, FieldTyp
             .mapping
             .iter()
             .find(|(from, _)| from == header)
-            .or_else(|| options.mapping.iter().find(|(from, _)| squash(from) == squash(header)));
+            .or_else(|| {
+                options
+                    .mapping
+                    .iter()
+                    .find(|(from, _)| squash(from) == squash(header))
+            });
         let wanted = mapped.map(|(_, to)| to.as_str()).unwrap_or(header.as_str());
         if mapped.is_some_and(|(_, to)| to.is_empty()) {
             targets.push(Target::Skip);
@@ -244,7 +337,8 @@ pub fn plan(headers: Vec<String>, options: &Options, custom: &[(String, FieldTyp
         let target = match resolve(wanted, custom) {
             Some(target) => target,
             None if options.create_fields => {
-                let name = custom_field_name(wanted.trim().strip_prefix("custom.").unwrap_or(wanted))?;
+                let name =
+                    custom_field_name(wanted.trim().strip_prefix("custom.").unwrap_or(wanted))?;
                 if !new_fields.contains(&name) {
                     new_fields.push(name.clone());
                 }
@@ -259,15 +353,21 @@ pub fn plan(headers: Vec<String>, options: &Options, custom: &[(String, FieldTyp
                     line: 1,
                     column: header.clone(),
                     value: None,
-                    message: "unknown column, skipped; map it or set create_fields to keep it".to_string(),
+                    message: "unknown column, skipped; map it or set create_fields to keep it"
+                        .to_string(),
                 });
                 Target::Skip
             }
         };
-        let taken = targets.iter().any(|t| *t == target && target != Target::Skip);
+        let taken = targets
+            .iter()
+            .any(|t| *t == target && target != Target::Skip);
         if taken {
-            return Err(Error::new(ErrorKind::InvalidParameter, format!("two columns of the file map to the same field as \"{header}\""))
-                .with_hint("Skip one of them with \"mapping\": {\"<header>\": null}."));
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("two columns of the file map to the same field as \"{header}\""),
+            )
+            .with_hint("Skip one of them with \"mapping\": {\"<header>\": null}."));
         }
         targets.push(target);
     }
@@ -276,12 +376,22 @@ pub fn plan(headers: Vec<String>, options: &Options, custom: &[(String, FieldTyp
             .with_detail(format!("Columns: {}.", headers.join(", ")))
             .with_hint("Name the column email, or map it: {\"mapping\": {\"E-mail Address\": \"email\"}}."));
     }
-    Ok(Plan { headers, targets, new_fields, skipped })
+    Ok(Plan {
+        headers,
+        targets,
+        new_fields,
+        skipped,
+    })
 }
 
 /// How many rows (not cells, not skipped columns) the rejections name.
 pub fn rejected_rows(rejections: &[Rejection]) -> usize {
-    rejections.iter().filter(|r| r.line > 1).map(|r| r.line).collect::<std::collections::BTreeSet<_>>().len()
+    rejections
+        .iter()
+        .filter(|r| r.line > 1)
+        .map(|r| r.line)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// CSV text with a header line, quoted where needed.
@@ -367,7 +477,12 @@ fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<Cursor<&'a [u8]>
 fn decode(bytes: &[u8], encoding: Encoding) -> Option<String> {
     match encoding {
         Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_string),
-        Encoding::Windows1252 => Some(encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned()),
+        Encoding::Windows1252 => Some(
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
+        ),
     }
 }
 
@@ -378,22 +493,33 @@ pub fn headers(data: &[u8], options: &Options) -> Result<Vec<String>> {
     record
         .iter()
         .map(|h| {
-            decode(h, options.encoding).map(|h| h.trim().to_string()).ok_or_else(|| {
-                Error::new(ErrorKind::InvalidText, "the header line is not valid UTF-8")
-                    .with_hint("Pass the file as bytea with {\"encoding\": \"latin1\"} (or windows-1252).")
-            })
+            decode(h, options.encoding)
+                .map(|h| h.trim().to_string())
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidText, "the header line is not valid UTF-8")
+                        .with_hint(
+                        "Pass the file as bytea with {\"encoding\": \"latin1\"} (or windows-1252).",
+                    )
+                })
         })
         .collect()
 }
 
 fn malformed(line: u64, error: &csv::Error) -> Error {
-    Error::new(ErrorKind::InvalidText, format!("malformed CSV at line {line}: {error}"))
+    Error::new(
+        ErrorKind::InvalidText,
+        format!("malformed CSV at line {line}: {error}"),
+    )
 }
 
 /// How many lines end in `bytes`: at LF, CRLF or a lone CR, as the csv
 /// crate ends records.
 fn line_ends(bytes: &[u8]) -> u64 {
-    bytes.iter().enumerate().filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count() as u64
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count() as u64
 }
 
 /// Line numbers of record starts. The csv crate's own count is one short
@@ -406,7 +532,11 @@ struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Lines { data, offset: 0, line: 1 }
+        Lines {
+            data,
+            offset: 0,
+            line: 1,
+        }
     }
 
     /// The line on which the record starting at byte `start` begins.
@@ -448,8 +578,13 @@ fn check_quotes(data: &[u8], delimiter: u8) -> Result<()> {
         }
     }
     if quoted {
-        return Err(Error::new(ErrorKind::InvalidText, format!("malformed CSV: the quoted field opened on line {opened_on} never ends"))
-            .with_hint("A quote inside a quoted field is written twice (\"\"); nothing was imported."));
+        return Err(Error::new(
+            ErrorKind::InvalidText,
+            format!("malformed CSV: the quoted field opened on line {opened_on} never ends"),
+        )
+        .with_hint(
+            "A quote inside a quoted field is written twice (\"\"); nothing was imported.",
+        ));
     }
     Ok(())
 }
@@ -471,10 +606,16 @@ pub fn read(
     batch_size: usize,
     mut on_batch: impl FnMut(Vec<Row>, Vec<Rejection>, u64) -> Result<()>,
 ) -> Result<u64> {
-    let email_column = plan.targets.iter().position(|t| *t == Target::Standard(0)).expect("planned");
+    let email_column = plan
+        .targets
+        .iter()
+        .position(|t| *t == Target::Standard(0))
+        .expect("planned");
     let data_without_bom = strip_bom(data);
     check_quotes(data_without_bom, delimiter(data_without_bom, options))?;
-    let start_line = |record: &csv::ByteRecord, lines: &mut Lines| lines.at(record.position().map_or(0, |p| p.byte()));
+    let start_line = |record: &csv::ByteRecord, lines: &mut Lines| {
+        lines.at(record.position().map_or(0, |p| p.byte()))
+    };
     // First pass: the line on which each email last occurs (last wins).
     let mut last_line: HashMap<u64, u64> = HashMap::new();
     let mut reader = reader(data, options);
@@ -482,21 +623,36 @@ pub fn read(
     let first_record = reader.position().clone();
     let mut lines = Lines::new(data_without_bom);
     let mut record = csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).map_err(|e| malformed(lines.line, &e))? {
-        let email = record.get(email_column).and_then(|e| decode(e, options.encoding)).unwrap_or_default();
-        last_line.insert(email_hash(&email.trim().to_lowercase()), start_line(&record, &mut lines));
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| malformed(lines.line, &e))?
+    {
+        let email = record
+            .get(email_column)
+            .and_then(|e| decode(e, options.encoding))
+            .unwrap_or_default();
+        last_line.insert(
+            email_hash(&email.trim().to_lowercase()),
+            start_line(&record, &mut lines),
+        );
     }
     reader.seek(first_record).map_err(|e| malformed(1, &e))?;
     let mut lines = Lines::new(data_without_bom);
     let mut rows = Vec::with_capacity(batch_size.min(100_000));
     let mut rejections = plan.skipped.clone();
     let mut total = 0;
-    while reader.read_byte_record(&mut record).map_err(|e| malformed(lines.line, &e))? {
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| malformed(lines.line, &e))?
+    {
         total += 1;
         let line = start_line(&record, &mut lines);
         match read_row(&record, line, options, plan) {
             Ok(row) => {
-                let last = last_line.get(&email_hash(row.email())).copied().unwrap_or(line);
+                let last = last_line
+                    .get(&email_hash(row.email()))
+                    .copied()
+                    .unwrap_or(line);
                 if last != line {
                     rejections.push(Rejection {
                         line,
@@ -511,7 +667,11 @@ pub fn read(
             Err(mut found) => rejections.append(&mut found),
         }
         if rows.len() >= batch_size {
-            on_batch(std::mem::take(&mut rows), std::mem::take(&mut rejections), reader.position().byte())?;
+            on_batch(
+                std::mem::take(&mut rows),
+                std::mem::take(&mut rejections),
+                reader.position().byte(),
+            )?;
         }
     }
     on_batch(rows, rejections, data.len() as u64)?;
@@ -519,7 +679,12 @@ pub fn read(
 }
 
 /// One record as a row, or every problem found in it.
-pub fn read_row(record: &csv::ByteRecord, line: u64, options: &Options, plan: &Plan) -> std::result::Result<Row, Vec<Rejection>> {
+pub fn read_row(
+    record: &csv::ByteRecord,
+    line: u64,
+    options: &Options,
+    plan: &Plan,
+) -> std::result::Result<Row, Vec<Rejection>> {
     let mut problems = Vec::new();
     if record.len() != plan.headers.len() {
         let message = format!(
@@ -527,11 +692,26 @@ pub fn read_row(record: &csv::ByteRecord, line: u64, options: &Options, plan: &P
             record.len(),
             plan.headers.len()
         );
-        return Err(vec![Rejection { line, column: String::new(), value: None, message }]);
+        return Err(vec![Rejection {
+            line,
+            column: String::new(),
+            value: None,
+            message,
+        }]);
     }
-    let mut row = Row { line, values: vec![None; COLUMNS.len()], attributes: Map::new(), tags: Vec::new() };
+    let mut row = Row {
+        line,
+        values: vec![None; COLUMNS.len()],
+        attributes: Map::new(),
+        tags: Vec::new(),
+    };
     let mut reject = |column: &str, value: &str, message: String| {
-        problems.push(Rejection { line, column: column.to_string(), value: Some(value.to_string()), message });
+        problems.push(Rejection {
+            line,
+            column: column.to_string(),
+            value: Some(value.to_string()),
+            message,
+        });
     };
     let mut cells: Vec<(usize, String)> = Vec::new();
     for (i, bytes) in record.iter().enumerate() {
@@ -552,13 +732,15 @@ pub fn read_row(record: &csv::ByteRecord, line: u64, options: &Options, plan: &P
         let value = text.trim();
         match &plan.targets[*i] {
             Target::Tags => row.tags = normalize::tags(value.split([',', ';'])),
-            Target::Custom(name, kind) => match coerce(name, *kind, &Value::String(value.to_string())) {
-                Ok(Value::Null) => {}
-                Ok(coerced) => {
-                    row.attributes.insert(name.clone(), coerced);
+            Target::Custom(name, kind) => {
+                match coerce(name, *kind, &Value::String(value.to_string())) {
+                    Ok(Value::Null) => {}
+                    Ok(coerced) => {
+                        row.attributes.insert(name.clone(), coerced);
+                    }
+                    Err(error) => reject(header, value, error.message),
                 }
-                Err(error) => reject(header, value, error.message),
-            },
+            }
             Target::Standard(c) if value.is_empty() => row.values[*c] = None,
             Target::Standard(c) => match standard(COLUMNS[*c], value) {
                 Ok(v) => row.values[*c] = Some(v),
@@ -568,8 +750,17 @@ pub fn read_row(record: &csv::ByteRecord, line: u64, options: &Options, plan: &P
         }
     }
     if row.values[0].is_none() && problems.is_empty() {
-        let column = plan.targets.iter().position(|t| *t == Target::Standard(0)).map(|i| plan.headers[i].clone());
-        problems.push(Rejection { line, column: column.unwrap_or_default(), value: None, message: "no email".to_string() });
+        let column = plan
+            .targets
+            .iter()
+            .position(|t| *t == Target::Standard(0))
+            .map(|i| plan.headers[i].clone());
+        problems.push(Rejection {
+            line,
+            column: column.unwrap_or_default(),
+            value: None,
+            message: "no email".to_string(),
+        });
     }
     if let Some(phone) = row.values[5].take() {
         let parsed = normalize::phone(&phone, row.values[7].as_deref());
@@ -600,7 +791,11 @@ fn standard(column: &str, value: &str) -> std::result::Result<String, String> {
         "lead_status" => one_of(&["new", "nurture", "hot", "warm", "cold"]),
         "source" => {
             let lower = value.to_lowercase().replace([' ', '-'], "_");
-            if is_word(&lower) { Ok(lower) } else { Err("a source is a lower-case word".to_string()) }
+            if is_word(&lower) {
+                Ok(lower)
+            } else {
+                Err("a source is a lower-case word".to_string())
+            }
         }
         "reachability" => match value.parse::<i32>() {
             Ok(n) if (0..=100).contains(&n) => Ok(n.to_string()),
@@ -621,7 +816,10 @@ mod tests {
     use serde_json::json;
 
     fn custom() -> Vec<(String, FieldType)> {
-        vec![("budget".to_string(), FieldType::Number), ("signed_up".to_string(), FieldType::Date)]
+        vec![
+            ("budget".to_string(), FieldType::Number),
+            ("signed_up".to_string(), FieldType::Date),
+        ]
     }
 
     fn import(data: &[u8], options: Value) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
@@ -658,7 +856,10 @@ mod tests {
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert!(rejections.is_empty());
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].values[3].as_deref(), Some("Line one\nline two; still"));
+        assert_eq!(
+            rows[0].values[3].as_deref(),
+            Some("Line one\nline two; still")
+        );
         assert_eq!(rows[1].line, 4);
     }
 
@@ -669,16 +870,31 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].values[7].as_deref(), Some("DE"));
         assert_eq!(rows[0].values[10].as_deref(), Some("hot"));
-        let seen: Vec<(u64, &str, Option<&str>)> =
-            rejections.iter().map(|r| (r.line, r.column.as_str(), r.value.as_deref())).collect();
-        assert_eq!(seen, vec![(2, "email", Some("not-an-email")), (3, "budget", Some("lots")), (3, "country", Some("Narnia"))]);
+        let seen: Vec<(u64, &str, Option<&str>)> = rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str(), r.value.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, "email", Some("not-an-email")),
+                (3, "budget", Some("lots")),
+                (3, "country", Some("Narnia"))
+            ]
+        );
     }
 
     #[test]
     fn duplicate_emails_last_wins() {
-        let data = "email,city\nann@example.com,Rome\nbob@example.com,Oslo\n ANN@example.com ,Lima\n";
+        let data =
+            "email,city\nann@example.com,Rome\nbob@example.com,Oslo\n ANN@example.com ,Lima\n";
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
-        assert_eq!(rows.iter().map(|r| r.values[8].clone().unwrap()).collect::<Vec<_>>(), vec!["Oslo", "Lima"]);
+        assert_eq!(
+            rows.iter()
+                .map(|r| r.values[8].clone().unwrap())
+                .collect::<Vec<_>>(),
+            vec!["Oslo", "Lima"]
+        );
         assert_eq!(rejections.len(), 1);
         assert_eq!(rejections[0].line, 2);
         assert!(rejections[0].message.contains("line 4"));
@@ -701,12 +917,22 @@ mod tests {
         let data = "E-mail Address,Town,Budget\nann@example.com,Rome,7\n";
         let error = import(data.as_bytes(), json!({})).unwrap_err();
         assert_eq!(error.kind, ErrorKind::InvalidParameter);
-        assert!(error.detail.unwrap().contains("E-mail Address, Town, Budget"));
-        let (_, rows, _) =
-            import(data.as_bytes(), json!({"mapping": {"E-mail Address": "email", "Town": "city", "Budget": null}})).unwrap();
+        assert!(error
+            .detail
+            .unwrap()
+            .contains("E-mail Address, Town, Budget"));
+        let (_, rows, _) = import(
+            data.as_bytes(),
+            json!({"mapping": {"E-mail Address": "email", "Town": "city", "Budget": null}}),
+        )
+        .unwrap();
         assert_eq!(rows[0].values[8].as_deref(), Some("Rome"));
         assert!(rows[0].attributes.is_empty());
-        let error = import(data.as_bytes(), json!({"mapping": {"E-mail Address": "email", "Town": "custom.town"}})).unwrap_err();
+        let error = import(
+            data.as_bytes(),
+            json!({"mapping": {"E-mail Address": "email", "Town": "custom.town"}}),
+        )
+        .unwrap_err();
         assert_eq!(error.kind, ErrorKind::UndefinedObject);
         let (plan, rows, _) =
             import(data.as_bytes(), json!({"mapping": {"E-mail Address": "email", "Town": "custom.town"}, "create_fields": true})).unwrap();
@@ -716,11 +942,27 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        for bad in [json!({"bogus": 1}), json!({"on_conflict": "merge"}), json!({"delimiter": "::"}), json!({"encoding": "ebcdic"}),
-                    json!({"tags": "vip"}), json!({"insert": "yes"}), json!({"source": "Web Form!"}), json!({"source": ""}), json!([1])] {
-            assert_eq!(Options::from_json(&bad).unwrap_err().kind, ErrorKind::InvalidParameter, "{bad}");
+        for bad in [
+            json!({"bogus": 1}),
+            json!({"on_conflict": "merge"}),
+            json!({"delimiter": "::"}),
+            json!({"encoding": "ebcdic"}),
+            json!({"tags": "vip"}),
+            json!({"insert": "yes"}),
+            json!({"source": "Web Form!"}),
+            json!({"source": ""}),
+            json!([1]),
+        ] {
+            assert_eq!(
+                Options::from_json(&bad).unwrap_err().kind,
+                ErrorKind::InvalidParameter,
+                "{bad}"
+            );
         }
-        let options = Options::from_json(&json!({"delimiter": "tab", "on_conflict": "fill", "tags": ["A", "a", "B"]})).unwrap();
+        let options = Options::from_json(
+            &json!({"delimiter": "tab", "on_conflict": "fill", "tags": ["A", "a", "B"]}),
+        )
+        .unwrap();
         assert_eq!(options.delimiter, Some(b'\t'));
         assert_eq!(options.on_conflict, OnConflict::Fill);
         assert_eq!(options.tags, vec!["A", "B"]);
@@ -769,7 +1011,10 @@ mod tests {
         let data = "email,city\nann@example.com,Rome,extra\nbob@example.com\n";
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert!(rows.is_empty());
-        assert_eq!(rejections.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            rejections.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
     }
 
     proptest! {

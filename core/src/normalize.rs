@@ -23,7 +23,10 @@ pub fn email(raw: &str) -> Result<String> {
     } else {
         Err(Error::new(
             ErrorKind::InvalidText,
-            format!("invalid email address in field \"email\": \"{}\"", raw.trim()),
+            format!(
+                "invalid email address in field \"email\": \"{}\"",
+                raw.trim()
+            ),
         )
         .with_hint("An email address looks like name@example.com."))
     }
@@ -63,7 +66,10 @@ pub struct Phone {
 pub fn phone(raw: &str, country: Option<&str>) -> Phone {
     let given = raw.trim();
     let region = country.and_then(|code| code.trim().to_uppercase().parse::<Region>().ok());
-    let parsed = PHONE_NUMBER_UTIL.parse(given, region).ok().filter(|number| number.is_valid());
+    let parsed = PHONE_NUMBER_UTIL
+        .parse(given, region)
+        .ok()
+        .filter(|number| number.is_valid());
     match parsed {
         Some(number) => {
             let kind = match number.get_type() {
@@ -74,9 +80,15 @@ pub fn phone(raw: &str, country: Option<&str>) -> Phone {
                 // not tell whether it is a mobile: say so rather than guess.
                 _ => PhoneType::Unknown,
             };
-            Phone { number: number.format_as(PhoneNumberFormat::E164).into_owned(), kind }
+            Phone {
+                number: number.format_as(PhoneNumberFormat::E164).into_owned(),
+                kind,
+            }
         }
-        None => Phone { number: given.to_string(), kind: PhoneType::Unknown },
+        None => Phone {
+            number: given.to_string(),
+            kind: PhoneType::Unknown,
+        },
     }
 }
 
@@ -88,8 +100,11 @@ pub fn country(raw: &str) -> Result<String> {
         .or_else(|_| celes::Country::from_str(&given.to_uppercase()))
         .map(|found| found.alpha2.to_string())
         .map_err(|_| {
-            Error::new(ErrorKind::InvalidText, format!("unknown country in field \"country\": \"{given}\""))
-                .with_hint("Use an ISO 3166-1 code such as 'US' or 'DE', or an English country name.")
+            Error::new(
+                ErrorKind::InvalidText,
+                format!("unknown country in field \"country\": \"{given}\""),
+            )
+            .with_hint("Use an ISO 3166-1 code such as 'US' or 'DE', or an English country name.")
         })
 }
 
@@ -132,12 +147,22 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(email("  KIMBERLY.HENRY461@ALEXANDER.COM ").unwrap(), "kimberly.henry461@alexander.com");
+        assert_eq!(
+            email("  KIMBERLY.HENRY461@ALEXANDER.COM ").unwrap(),
+            "kimberly.henry461@alexander.com"
+        );
     }
 
     #[test]
     fn invalid_emails_name_the_field_and_value() {
-        for bad in ["not-an-email", "", "a@b", "two@@example.com", "user@localhost", "a b@example.com"] {
+        for bad in [
+            "not-an-email",
+            "",
+            "a@b",
+            "two@@example.com",
+            "user@localhost",
+            "a b@example.com",
+        ] {
             let error = email(bad).unwrap_err();
             assert_eq!(error.kind, ErrorKind::InvalidText, "{bad}");
             assert!(error.message.contains("\"email\""), "{}", error.message);
@@ -159,7 +184,13 @@ mod tests {
     #[test]
     fn phones_that_do_not_parse_are_kept_as_given() {
         let p = phone("  call me maybe ", Some("US"));
-        assert_eq!(p, Phone { number: "call me maybe".into(), kind: PhoneType::Unknown });
+        assert_eq!(
+            p,
+            Phone {
+                number: "call me maybe".into(),
+                kind: PhoneType::Unknown
+            }
+        );
         let p = phone("12", None);
         assert_eq!(p.kind, PhoneType::Unknown);
     }
@@ -174,17 +205,31 @@ mod tests {
 
     #[test]
     fn tags_are_deduplicated_case_insensitively() {
-        assert_eq!(tags([" VIP", "vip", "", "Buyer", "buyer ", "Webinar 2025"]), vec!["VIP", "Buyer", "Webinar 2025"]);
+        assert_eq!(
+            tags([" VIP", "vip", "", "Buyer", "buyer ", "Webinar 2025"]),
+            vec!["VIP", "Buyer", "Webinar 2025"]
+        );
     }
 
     #[test]
     fn event_kinds_are_words() {
         assert_eq!(event_kind(Some(" Opened ")).unwrap(), "opened");
         assert_eq!(event_kind(Some("form_2")).unwrap(), "form_2");
-        for bad in [Some("Opened Twice!"), Some("2fa"), Some(""), Some("_x"), Some("ü"), None] {
+        for bad in [
+            Some("Opened Twice!"),
+            Some("2fa"),
+            Some(""),
+            Some("_x"),
+            Some("ü"),
+            None,
+        ] {
             let error = event_kind(bad).unwrap_err();
             assert_eq!(error.kind, ErrorKind::InvalidParameter);
-            assert!(error.message.starts_with("invalid event kind"), "{}", error.message);
+            assert!(
+                error.message.starts_with("invalid event kind"),
+                "{}",
+                error.message
+            );
         }
     }
 }

@@ -49,9 +49,14 @@ pub fn parse(query: &str) -> Result<Vec<SearchTerm>> {
                 if !closed {
                     return Err(Error::new(
                         ErrorKind::Syntax,
-                        format!("unterminated quoted value in search query at position {}", position + 1),
+                        format!(
+                            "unterminated quoted value in search query at position {}",
+                            position + 1
+                        ),
                     )
-                    .with_hint("Close the value with a double quote, as in tag:\"Very Important\"."));
+                    .with_hint(
+                        "Close the value with a double quote, as in tag:\"Very Important\".",
+                    ));
                 }
             } else if c == ':' && name.is_none() && !quoted && !value.is_empty() {
                 name = Some(std::mem::take(&mut value).to_lowercase());
@@ -63,7 +68,10 @@ pub fn parse(query: &str) -> Result<Vec<SearchTerm>> {
             Some(name) if value.is_empty() => {
                 return Err(Error::new(
                     ErrorKind::Syntax,
-                    format!("search term \"{name}:\" at position {} has no value", start + 1),
+                    format!(
+                        "search term \"{name}:\" at position {} has no value",
+                        start + 1
+                    ),
                 ))
             }
             Some(name) if name == "tag" => SearchTerm::Tag(value),
@@ -72,8 +80,11 @@ pub fn parse(query: &str) -> Result<Vec<SearchTerm>> {
             None => SearchTerm::Word(value),
         };
         if terms.len() == MAX_TERMS {
-            return Err(Error::new(ErrorKind::TooComplex, format!("a search query has at most {MAX_TERMS} terms"))
-                .with_hint("Narrow the search with field:value terms, or build a segment rule."));
+            return Err(Error::new(
+                ErrorKind::TooComplex,
+                format!("a search query has at most {MAX_TERMS} terms"),
+            )
+            .with_hint("Narrow the search with field:value terms, or build a segment rule."));
         }
         terms.push(term);
     }
@@ -90,8 +101,14 @@ mod tests {
         assert_eq!(
             parse("industry:SaaS  Country:US tag:\"Very Important\" acme").unwrap(),
             vec![
-                SearchTerm::Field { name: "industry".into(), value: "SaaS".into() },
-                SearchTerm::Field { name: "country".into(), value: "US".into() },
+                SearchTerm::Field {
+                    name: "industry".into(),
+                    value: "SaaS".into()
+                },
+                SearchTerm::Field {
+                    name: "country".into(),
+                    value: "US".into()
+                },
                 SearchTerm::Tag("Very Important".into()),
                 SearchTerm::Word("acme".into()),
             ]
@@ -104,7 +121,10 @@ mod tests {
             parse("\"New York\" url:https://x.io").unwrap(),
             vec![
                 SearchTerm::Word("New York".into()),
-                SearchTerm::Field { name: "url".into(), value: "https://x.io".into() },
+                SearchTerm::Field {
+                    name: "url".into(),
+                    value: "https://x.io".into()
+                },
             ]
         );
         assert_eq!(parse("   ").unwrap(), vec![]);
@@ -114,7 +134,10 @@ mod tests {
     fn long_queries_are_refused() {
         let words = vec!["word"; MAX_TERMS].join(" ");
         assert_eq!(parse(&words).unwrap().len(), MAX_TERMS);
-        assert_eq!(parse(&format!("{words} one-more")).unwrap_err().kind, ErrorKind::TooComplex);
+        assert_eq!(
+            parse(&format!("{words} one-more")).unwrap_err().kind,
+            ErrorKind::TooComplex
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ impl TransitionRows {
         pg_sys::tuplestore_select_read_pointer(store, pointer);
         pg_sys::tuplestore_rescan(store);
         let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple);
-        Some(TransitionRows { store, pointer, slot })
+        Some(TransitionRows {
+            store,
+            pointer,
+            slot,
+        })
     }
 
     /// The next row, its columns read into the slot; valid until the next
@@ -54,7 +58,10 @@ impl Drop for TransitionRows {
 
 /// Column `attnum`'s value and null flag in a slot whose columns were read.
 unsafe fn column(slot: *mut pg_sys::TupleTableSlot, attnum: usize) -> (pg_sys::Datum, bool) {
-    (*(*slot).tts_values.add(attnum), *(*slot).tts_isnull.add(attnum))
+    (
+        *(*slot).tts_values.add(attnum),
+        *(*slot).tts_isnull.add(attnum),
+    )
 }
 
 /// The row's `(tenant, id)`, at the positions `key` gives.
@@ -68,7 +75,12 @@ unsafe extern "C-unwind" {
     /// PostgreSQL's binary equality of two values of one type (detoasting
     /// them): equal images are equal values; unequal ones are treated as a
     /// change, which at worst re-evaluates a rule for nothing.
-    fn datum_image_eq(value1: pg_sys::Datum, value2: pg_sys::Datum, by_value: bool, length: i32) -> bool;
+    fn datum_image_eq(
+        value1: pg_sys::Datum,
+        value2: pg_sys::Datum,
+        by_value: bool,
+        length: i32,
+    ) -> bool;
 }
 
 /// What an UPDATE changed: the names of the columns that differ in some
@@ -87,19 +99,24 @@ unsafe fn column_name(desc: pg_sys::TupleDesc, index: usize) -> Option<(String, 
     if attribute.attisdropped {
         return None;
     }
-    let name = core::ffi::CStr::from_ptr(attribute.attname.data.as_ptr()).to_string_lossy().into_owned();
+    let name = core::ffi::CStr::from_ptr(attribute.attname.data.as_ptr())
+        .to_string_lossy()
+        .into_owned();
     Some((name, attribute.attbyval, attribute.attlen as i32))
 }
 
 unsafe fn compare_update(data: &pg_sys::TriggerData, key: (usize, usize)) -> Update {
     let desc = (*data.tg_relation).rd_att;
-    let columns: Vec<Option<(String, bool, i32)>> = (0..(*desc).natts as usize).map(|i| column_name(desc, i)).collect();
+    let columns: Vec<Option<(String, bool, i32)>> = (0..(*desc).natts as usize)
+        .map(|i| column_name(desc, i))
+        .collect();
     let mut differs = vec![false; columns.len()];
     let (mut old, mut new) = (Vec::new(), Vec::new());
     let mut paired = true;
-    if let (Some(mut old_rows), Some(mut new_rows)) =
-        (TransitionRows::open(data.tg_oldtable, desc), TransitionRows::open(data.tg_newtable, desc))
-    {
+    if let (Some(mut old_rows), Some(mut new_rows)) = (
+        TransitionRows::open(data.tg_oldtable, desc),
+        TransitionRows::open(data.tg_newtable, desc),
+    ) {
         // PostgreSQL appends each updated row's old and new versions to
         // the two tables together, so they pair up row by row.
         loop {
@@ -118,17 +135,25 @@ unsafe fn compare_update(data: &pg_sys::TriggerData, key: (usize, usize)) -> Upd
             old.push(old_key);
             new.push(new_key);
             for (i, described) in columns.iter().enumerate() {
-                let Some((_, by_value, length)) = described else { continue };
+                let Some((_, by_value, length)) = described else {
+                    continue;
+                };
                 if differs[i] {
                     continue;
                 }
                 let ((v1, null1), (v2, null2)) = (column(before, i), column(after, i));
-                differs[i] = null1 != null2 || (!null1 && !datum_image_eq(v1, v2, *by_value, *length));
+                differs[i] =
+                    null1 != null2 || (!null1 && !datum_image_eq(v1, v2, *by_value, *length));
             }
         }
     }
     let changed = paired.then(|| {
-        columns.iter().zip(&differs).filter(|(_, &differs)| differs).filter_map(|(c, _)| c.as_ref().map(|c| c.0.clone())).collect()
+        columns
+            .iter()
+            .zip(&differs)
+            .filter(|(_, &differs)| differs)
+            .filter_map(|(c, _)| c.as_ref().map(|c| c.0.clone()))
+            .collect()
     });
     Update { changed, old, new }
 }
@@ -140,7 +165,11 @@ unsafe fn position(desc: pg_sys::TupleDesc, name: &str) -> usize {
         .unwrap_or_else(|| pgrx::error!("audience.contacts has no column {name}"))
 }
 
-unsafe fn keys(store: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, key: (usize, usize)) -> Vec<Key> {
+unsafe fn keys(
+    store: *mut pg_sys::Tuplestorestate,
+    desc: pg_sys::TupleDesc,
+    key: (usize, usize),
+) -> Vec<Key> {
     let mut keys = Vec::new();
     if let Some(mut rows) = TransitionRows::open(store, desc) {
         while let Some(row) = rows.next() {
@@ -183,7 +212,11 @@ fn maintain(touched: Touched, changed: Option<Vec<String>>) {
     for (tenant, ids) in touched {
         let tenant = text(tenant);
         if rules_read_contacts(&tenant) {
-            segments::maintain_membership(&tenant, ids.into_iter().map(text).collect(), changed.clone());
+            segments::maintain_membership(
+                &tenant,
+                ids.into_iter().map(text).collect(),
+                changed.clone(),
+            );
         }
     }
 }
@@ -191,8 +224,10 @@ fn maintain(touched: Touched, changed: Option<Vec<String>>) {
 /// Removes contacts (deleted, or moved to another tenant) from every
 /// segment of the tenant they were in.
 fn leave<'k>(keys: impl IntoIterator<Item = &'k Key>) {
-    let gone: BTreeMap<String, Vec<String>> =
-        by_tenant(keys).into_iter().map(|(tenant, ids)| (text(tenant), ids.into_iter().map(text).collect())).collect();
+    let gone: BTreeMap<String, Vec<String>> = by_tenant(keys)
+        .into_iter()
+        .map(|(tenant, ids)| (text(tenant), ids.into_iter().map(text).collect()))
+        .collect();
     if !gone.is_empty() {
         segments::leave_segments(gone);
     }
@@ -213,7 +248,9 @@ fn contacts_changed<'a>(
         match trigger.op() {
             Ok(PgTriggerOperation::Delete) => leave(&keys(data.tg_oldtable, desc, key)),
             // New contacts are in no segment yet: only rules can take them in.
-            Ok(PgTriggerOperation::Insert) => maintain(by_tenant(&keys(data.tg_newtable, desc, key)), None),
+            Ok(PgTriggerOperation::Insert) => {
+                maintain(by_tenant(&keys(data.tg_newtable, desc, key)), None)
+            }
             Ok(PgTriggerOperation::Update) => {
                 let update = compare_update(data, key);
                 if update.changed.is_none() {
@@ -225,7 +262,10 @@ fn contacts_changed<'a>(
                 if update.changed.as_ref().is_some_and(Vec::is_empty) {
                     return Ok(None);
                 }
-                maintain(by_tenant(update.new.iter().chain(&update.old)), update.changed);
+                maintain(
+                    by_tenant(update.new.iter().chain(&update.old)),
+                    update.changed,
+                );
             }
             _ => {}
         }

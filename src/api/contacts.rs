@@ -36,7 +36,10 @@ fn normalize_tags(tags: Vec<Option<String>>) -> Vec<String> {
 /// The case-folded tags that tag conditions compare and the GIN index holds.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn tag_keys(tags: Vec<Option<String>>) -> Vec<String> {
-    tags.iter().flatten().map(|tag| normalize::tag_key(tag)).collect()
+    tags.iter()
+        .flatten()
+        .map(|tag| normalize::tag_key(tag))
+        .collect()
 }
 
 /// The canonical name of a custom field (raises on a malformed or standard name).
@@ -68,11 +71,15 @@ fn coerce_attributes(attributes: JsonB, catalogue: JsonB) -> JsonB {
         .map(|known| {
             known
                 .iter()
-                .filter_map(|(name, kind)| Some((name.clone(), FieldType::parse(kind.as_str()?).ok()?)))
+                .filter_map(|(name, kind)| {
+                    Some((name.clone(), FieldType::parse(kind.as_str()?).ok()?))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    JsonB(serde_json::Value::Object(fields::coerce_attributes(attributes, &catalogue).or_raise()))
+    JsonB(serde_json::Value::Object(
+        fields::coerce_attributes(attributes, &catalogue).or_raise(),
+    ))
 }
 
 /// The standard contact columns, in table order.

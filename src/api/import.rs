@@ -62,8 +62,10 @@ struct Tally {
 
 /// A PostgreSQL array literal, so that a row's tags travel in one text[].
 fn array_literal(items: &[String]) -> String {
-    let quoted: Vec<String> =
-        items.iter().map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
     format!("{{{}}}", quoted.join(","))
 }
 
@@ -97,7 +99,11 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                  coalesce(r_attributes::jsonb, '{{}}') AS attributes
             FROM unnest({}) AS r({}, r_attributes, r_tags)) AS x",
         typed.join(", "),
-        if plan.reads("source") { String::new() } else { format!(", ${source_param}::text AS source") },
+        if plan.reads("source") {
+            String::new()
+        } else {
+            format!(", ${source_param}::text AS source")
+        },
         unnest_args.join(", "),
         names.join(", ")
     );
@@ -114,7 +120,10 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 (format!("c.{c}"), merged)
             })
             .chain([
-                ("c.tags".to_string(), format!("audience.normalize_tags(c.tags || {new}.tags)")),
+                (
+                    "c.tags".to_string(),
+                    format!("audience.normalize_tags(c.tags || {new}.tags)"),
+                ),
                 (
                     "c.attributes".to_string(),
                     match options.on_conflict {
@@ -127,11 +136,23 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
     };
     let assignments = |new: &str| {
         let updates = merge(new);
-        let set = updates.iter().map(|(col, value)| format!("{} = {value}", &col[2..])).collect::<Vec<_>>().join(", ");
+        let set = updates
+            .iter()
+            .map(|(col, value)| format!("{} = {value}", &col[2..]))
+            .collect::<Vec<_>>()
+            .join(", ");
         let changed = format!(
             "({}) IS DISTINCT FROM ({})",
-            updates.iter().map(|(col, _)| col.as_str()).collect::<Vec<_>>().join(", "),
-            updates.iter().map(|(_, value)| value.as_str()).collect::<Vec<_>>().join(", ")
+            updates
+                .iter()
+                .map(|(col, _)| col.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            updates
+                .iter()
+                .map(|(_, value)| value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         (set, changed)
     };
@@ -148,12 +169,14 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
         // Stored contacts are written, and so locked, in id order (as the
         // events trigger locks them), new ones in email order (as every
         // other import inserts them): concurrent writers queue instead of
-        // deadlocking.
+        // deadlocking. The stored id is a probe of the email index per
+        // row: a join was planned as a hash of every contact the tenant
+        // has, which grew with each batch of an import.
         format!(
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
-               LEFT JOIN audience.contacts stored ON stored.tenant_id = $1::uuid AND stored.email = x.email
-              ORDER BY stored.id NULLS LAST, x.email
+              ORDER BY (SELECT stored.id FROM audience.contacts stored
+                         WHERE stored.tenant_id = $1::uuid AND stored.email = x.email) NULLS LAST, x.email
              ON CONFLICT (tenant_id, email) DO {action}
              RETURNING c.email, c.id::text, c.xmax = 0",
             targets = target.join(", "),
@@ -177,7 +200,11 @@ mod progress {
     pub fn start(total_bytes: usize) {
         let contacts = unsafe {
             pg_sys::RangeVarGetRelidExtended(
-                pg_sys::makeRangeVar(c"audience".as_ptr().cast_mut(), c"contacts".as_ptr().cast_mut(), -1),
+                pg_sys::makeRangeVar(
+                    c"audience".as_ptr().cast_mut(),
+                    c"contacts".as_ptr().cast_mut(),
+                    -1,
+                ),
                 pg_sys::NoLock as _,
                 0,
                 None,
@@ -185,18 +212,36 @@ mod progress {
             )
         };
         unsafe {
-            pg_sys::pgstat_progress_start_command(pg_sys::ProgressCommandType::PROGRESS_COMMAND_COPY, contacts);
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_COMMAND as _, pg_sys::PROGRESS_COPY_COMMAND_FROM as _);
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TYPE as _, pg_sys::PROGRESS_COPY_TYPE_CALLBACK as _);
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_BYTES_TOTAL as _, total_bytes as i64);
+            pg_sys::pgstat_progress_start_command(
+                pg_sys::ProgressCommandType::PROGRESS_COMMAND_COPY,
+                contacts,
+            );
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_COMMAND as _,
+                pg_sys::PROGRESS_COPY_COMMAND_FROM as _,
+            );
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_TYPE as _,
+                pg_sys::PROGRESS_COPY_TYPE_CALLBACK as _,
+            );
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_BYTES_TOTAL as _,
+                total_bytes as i64,
+            );
         }
     }
 
     pub fn update(bytes: u64, rows: i64, rejected: i64) {
         unsafe {
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_BYTES_PROCESSED as _, bytes as i64);
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_BYTES_PROCESSED as _,
+                bytes as i64,
+            );
             pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_PROCESSED as _, rows);
-            pg_sys::pgstat_progress_update_param(pg_sys::PROGRESS_COPY_TUPLES_EXCLUDED as _, rejected);
+            pg_sys::pgstat_progress_update_param(
+                pg_sys::PROGRESS_COPY_TUPLES_EXCLUDED as _,
+                rejected,
+            );
         }
     }
 
@@ -221,11 +266,23 @@ fn write_batch(
     }
     let mut args: Vec<DatumWithOid> = vec![tenant.into()];
     for column in columns {
-        let at = COLUMNS.iter().position(|c| c == column).expect("a known column");
-        args.push(rows.iter().map(|r| r.values[at].clone()).collect::<Vec<Option<String>>>().into());
+        let at = COLUMNS
+            .iter()
+            .position(|c| c == column)
+            .expect("a known column");
+        args.push(
+            rows.iter()
+                .map(|r| r.values[at].clone())
+                .collect::<Vec<Option<String>>>()
+                .into(),
+        );
     }
-    let attributes: Vec<Option<String>> =
-        rows.iter().map(|r| (!r.attributes.is_empty()).then(|| Value::Object(r.attributes.clone()).to_string())).collect();
+    let attributes: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            (!r.attributes.is_empty()).then(|| Value::Object(r.attributes.clone()).to_string())
+        })
+        .collect();
     let tags: Vec<Option<String>> = rows
         .iter()
         .map(|r| {
@@ -242,7 +299,10 @@ fn write_batch(
             client.update(query, None, &args).expect("writing contacts")
         };
         let email_and_id = |row: &pgrx::spi::SpiHeapTupleData| {
-            (row.get::<String>(1).ok().flatten().unwrap_or_default(), row.get::<String>(2).ok().flatten().unwrap_or_default())
+            (
+                row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            )
         };
         let (mut inserted, mut updated) = (0, 0);
         let mut found: HashMap<String, String> = HashMap::with_capacity(rows.len());
@@ -255,7 +315,12 @@ fn write_batch(
         }
         // Rows the statement left alone (unchanged, skipped, or unknown
         // with insert false): looked up only when there are some.
-        let untouched: Vec<String> = rows.iter().map(Row::email).filter(|e| !found.contains_key(*e)).map(str::to_string).collect();
+        let untouched: Vec<String> = rows
+            .iter()
+            .map(Row::email)
+            .filter(|e| !found.contains_key(*e))
+            .map(str::to_string)
+            .collect();
         if !untouched.is_empty() {
             let existing = client
                 .select(
@@ -276,7 +341,8 @@ fn write_batch(
                     line: row.line,
                     column: "email".to_string(),
                     value: Some(row.email().to_string()),
-                    message: "no contact has this email, and the insert option is false".to_string(),
+                    message: "no contact has this email, and the insert option is false"
+                        .to_string(),
                 }
                 .to_json(),
             );
@@ -305,35 +371,56 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         let custom = tenant_catalogue(&tenant).custom.unwrap_or_default();
         let plan = import::plan(headers, &parsed, &custom).or_raise();
         for name in &plan.new_fields {
-            Spi::run_with_args("SELECT audience.define_field($1, 'text')", &[name.as_str().into()]).expect("running SQL");
+            Spi::run_with_args(
+                "SELECT audience.define_field($1, 'text')",
+                &[name.as_str().into()],
+            )
+            .expect("running SQL");
         }
         let (query, columns) = write_statement(&plan, &parsed);
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;
         let mut batch_memory = PgMemoryContexts::new("audience import batch");
-        tally.rows = import::read(data, &parsed, &plan, BATCH_ROWS, |rows, rejected, bytes_read| {
-            tally.rejected += import::rejected_rows(&rejected) as i64;
-            errors.extend(rejected.iter().map(Rejection::to_json));
-            // What PostgreSQL allocates for a batch (argument arrays, SPI
-            // results) is freed with it, so memory stays that of one batch.
-            unsafe {
-                batch_memory.switch_to(|_| {
-                    let ids = write_batch(&query, &columns, &tenant, &parsed, &rows, &mut tally, &mut errors);
-                    if !ids.is_empty() {
-                        Spi::run_with_args("SELECT audience.import_to_list($1, $2::uuid[])", &[list.as_str().into(), ids.into()])
+        tally.rows = import::read(
+            data,
+            &parsed,
+            &plan,
+            BATCH_ROWS,
+            |rows, rejected, bytes_read| {
+                tally.rejected += import::rejected_rows(&rejected) as i64;
+                errors.extend(rejected.iter().map(Rejection::to_json));
+                // What PostgreSQL allocates for a batch (argument arrays, SPI
+                // results) is freed with it, so memory stays that of one batch.
+                unsafe {
+                    batch_memory.switch_to(|_| {
+                        let ids = write_batch(
+                            &query,
+                            &columns,
+                            &tenant,
+                            &parsed,
+                            &rows,
+                            &mut tally,
+                            &mut errors,
+                        );
+                        if !ids.is_empty() {
+                            Spi::run_with_args(
+                                "SELECT audience.import_to_list($1, $2::uuid[])",
+                                &[list.as_str().into(), ids.into()],
+                            )
                             .expect("running SQL");
-                    }
-                });
-                batch_memory.reset();
-            }
-            let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;
-            progress::update(bytes_read, done, tally.rejected);
-            if done as u64 >= next_notice {
-                notice!("audience.import_csv: {done} rows read");
-                next_notice += NOTICE_EVERY;
-            }
-            Ok(())
-        })
+                        }
+                    });
+                    batch_memory.reset();
+                }
+                let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;
+                progress::update(bytes_read, done, tally.rejected);
+                if done as u64 >= next_notice {
+                    notice!("audience.import_csv: {done} rows read");
+                    next_notice += NOTICE_EVERY;
+                }
+                Ok(())
+            },
+        )
         .or_raise();
         progress::end();
     }
@@ -360,9 +447,12 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
 /// The static list imported contacts join: the `segment` option's (made
 /// when missing) or a new `Import <timestamp>` list.
 fn import_list(options: &Options) -> String {
-    Spi::get_one_with_args::<String>("SELECT audience.import_list($1)", &[options.segment.clone().into()])
-        .expect("running SQL")
-        .expect("a list name")
+    Spi::get_one_with_args::<String>(
+        "SELECT audience.import_list($1)",
+        &[options.segment.clone().into()],
+    )
+    .expect("running SQL")
+    .expect("a list name")
 }
 
 /// The members of a segment as CSV: a header, then one line per member.
@@ -371,8 +461,12 @@ fn import_list(options: &Options) -> String {
 #[pg_extern]
 fn export_csv(segment: &str, columns: default!(Option<Vec<String>>, "NULL")) -> String {
     let tenant = current_tenant();
-    let custom: Vec<String> =
-        tenant_catalogue(&tenant).custom.unwrap_or_default().into_iter().map(|(name, _)| name).collect();
+    let custom: Vec<String> = tenant_catalogue(&tenant)
+        .custom
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     let columns: Vec<String> = match columns {
         Some(given) => given.into_iter().map(|c| c.trim().to_lowercase()).collect(),
         None => COLUMNS
@@ -384,17 +478,28 @@ fn export_csv(segment: &str, columns: default!(Option<Vec<String>>, "NULL")) -> 
             .collect(),
     };
     for column in &columns {
-        let known = STANDARD_FIELDS.contains(&column.as_str()) && column != "attributes" || custom.contains(column);
+        let known = STANDARD_FIELDS.contains(&column.as_str()) && column != "attributes"
+            || custom.contains(column);
         if !known {
             raise(
-                Error::new(ErrorKind::UndefinedObject, format!("unknown column \"{column}\""))
-                    .with_hint(format!("Standard fields, tags, or custom fields: {}.", custom.join(", "))),
+                Error::new(
+                    ErrorKind::UndefinedObject,
+                    format!("unknown column \"{column}\""),
+                )
+                .with_hint(format!(
+                    "Standard fields, tags, or custom fields: {}.",
+                    custom.join(", ")
+                )),
             );
         }
     }
     let members: Vec<Map<String, Value>> = Spi::connect(|client| {
         client
-            .select("SELECT to_jsonb(m) FROM audience.members($1) m ORDER BY m.email", None, &[segment.into()])
+            .select(
+                "SELECT to_jsonb(m) FROM audience.members($1) m ORDER BY m.email",
+                None,
+                &[segment.into()],
+            )
             .expect("running SQL")
             .filter_map(|row| match row.get::<JsonB>(1).ok().flatten() {
                 Some(JsonB(Value::Object(object))) => Some(object),
@@ -406,15 +511,23 @@ fn export_csv(segment: &str, columns: default!(Option<Vec<String>>, "NULL")) -> 
         columns
             .iter()
             .map(|column| {
-                let value = if custom.contains(column) && !STANDARD_FIELDS.contains(&column.as_str()) {
-                    member.get("attributes").and_then(|a| a.get(column)).cloned()
-                } else {
-                    member.get(column).cloned()
-                };
+                let value =
+                    if custom.contains(column) && !STANDARD_FIELDS.contains(&column.as_str()) {
+                        member
+                            .get("attributes")
+                            .and_then(|a| a.get(column))
+                            .cloned()
+                    } else {
+                        member.get(column).cloned()
+                    };
                 match value {
                     None | Some(Value::Null) => String::new(),
                     Some(Value::String(text)) => text,
-                    Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(";"),
                     Some(other) => other.to_string(),
                 }
             })

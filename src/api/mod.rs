@@ -7,7 +7,7 @@ pub(crate) mod import;
 mod plans;
 pub mod rules;
 pub(crate) mod scoring;
-pub(crate) mod segments;
 mod search;
+pub(crate) mod segments;
 pub(crate) mod tenant_rules;
 pub(crate) mod tenants;

@@ -21,7 +21,11 @@ thread_local! {
 const KEPT_PLANS: usize = 256;
 
 /// Runs `query` (with `args` of the types it is planned for) read-only.
-pub fn select<'conn>(client: &SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
+pub fn select<'conn>(
+    client: &SpiClient<'conn>,
+    query: &str,
+    args: &[DatumWithOid],
+) -> SpiResult<SpiTupleTable<'conn>> {
     let plan = kept(client, query, args)?;
     client.select(&*plan, None, args)
 }
@@ -53,18 +57,29 @@ pub fn generic<T>(run: impl FnOnce() -> T) -> T {
 }
 
 /// Runs `query`, which may write, in the current transaction.
-pub fn update<'conn>(client: &mut SpiClient<'conn>, query: &str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'conn>> {
+pub fn update<'conn>(
+    client: &mut SpiClient<'conn>,
+    query: &str,
+    args: &[DatumWithOid],
+) -> SpiResult<SpiTupleTable<'conn>> {
     let plan = kept(client, query, args)?;
     client.update(&*plan, None, args)
 }
 
 /// The kept plan of `query`, planned now if there is none. Handed out as
 /// an `Rc`: running it may fire triggers that plan other queries.
-fn kept(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> SpiResult<Rc<OwnedPreparedStatement>> {
+fn kept(
+    client: &SpiClient,
+    query: &str,
+    args: &[DatumWithOid],
+) -> SpiResult<Rc<OwnedPreparedStatement>> {
     if let Some(plan) = PLANS.with(|plans| plans.borrow().get(query).cloned()) {
         return Ok(plan);
     }
-    let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from_untagged(arg.oid())).collect();
+    let types: Vec<PgOid> = args
+        .iter()
+        .map(|arg| PgOid::from_untagged(arg.oid()))
+        .collect();
     let plan = Rc::new(client.prepare(query, &types)?.keep());
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();

@@ -25,9 +25,14 @@ impl Rule {
     /// canonical text. Type errors found here are errors of the input text.
     pub fn from_ast(ast: &rules::Rule) -> Rule {
         if let Err(error) = check(ast, &Catalogue::default()) {
-            raise(Error { kind: ErrorKind::InvalidText, ..error });
+            raise(Error {
+                kind: ErrorKind::InvalidText,
+                ..error
+            });
         }
-        Rule { canonical: ast.to_string() }
+        Rule {
+            canonical: ast.to_string(),
+        }
     }
 
     pub fn ast(&self) -> rules::Rule {
@@ -38,7 +43,10 @@ impl Rule {
 impl InOutFuncs for Rule {
     fn input(input: &core::ffi::CStr) -> Self {
         let text = input.to_str().unwrap_or_else(|_| {
-            raise(Error::new(ErrorKind::InvalidText, "rule text is not valid UTF-8"))
+            raise(Error::new(
+                ErrorKind::InvalidText,
+                "rule text is not valid UTF-8",
+            ))
         });
         Rule::from_ast(&rules::parse(text).or_raise())
     }

@@ -27,7 +27,11 @@ pub(crate) struct FitRule {
     pub segments: BTreeSet<String>,
 }
 
-pub(crate) fn load_fit_rules(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<FitRule> {
+pub(crate) fn load_fit_rules(
+    client: &SpiClient,
+    tenant: &str,
+    catalogue: &Catalogue,
+) -> Vec<FitRule> {
     plans::select(
         client,
         "SELECT rule::text, points FROM audience.fit_rules WHERE tenant_id = $1::uuid ORDER BY created_at, name",
@@ -56,8 +60,13 @@ fn check_fit_rule(rule: Rule) -> bool {
     let compiled = compile(&rule.ast(), &tenant_catalogue(&tenant), 2, Scope::Few).or_raise();
     if let Some(column) = SCORE_COLUMNS.iter().find(|c| compiled.reads.contains(**c)) {
         raise(
-            Error::new(ErrorKind::CyclicReference, format!("a fit rule cannot read {column}, the score it adds to"))
-                .with_hint("Fit rules describe who a contact is: fields, tags, custom fields, engagement."),
+            Error::new(
+                ErrorKind::CyclicReference,
+                format!("a fit rule cannot read {column}, the score it adds to"),
+            )
+            .with_hint(
+                "Fit rules describe who a contact is: fields, tags, custom fields, engagement.",
+            ),
         );
     }
     true
@@ -86,7 +95,12 @@ pub fn refresh_fit(
     write_fit(tenant, contacts, &rules.fit, &rules.catalogue)
 }
 
-fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catalogue: &Catalogue) -> i64 {
+fn write_fit(
+    tenant: &str,
+    contacts: Option<&[String]>,
+    rules: &[FitRule],
+    catalogue: &Catalogue,
+) -> i64 {
     let scope = match contacts {
         Some(few) if few.len() <= FEW_CONTACTS => Scope::Few,
         _ => Scope::All,
@@ -97,7 +111,11 @@ fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catal
         let compiled = compile(&fit.rule, catalogue, 3 + params.len(), scope).or_raise();
         params.extend(compiled.params);
         params.push(fit.points.to_string());
-        terms.push(format!("CASE WHEN ({}) IS TRUE THEN ${}::integer ELSE 0 END", compiled.predicate, 2 + params.len()));
+        terms.push(format!(
+            "CASE WHEN ({}) IS TRUE THEN ${}::integer ELSE 0 END",
+            compiled.predicate,
+            2 + params.len()
+        ));
     }
     let query = format!(
         "UPDATE audience.contacts target SET fit_score = f.total
@@ -109,7 +127,12 @@ fn write_fit(tenant: &str, contacts: Option<&[String]>, rules: &[FitRule], catal
     );
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.map(<[String]>::to_vec).into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
-    Spi::connect_mut(|client| client.update(&query, None, &args).map(|done| done.len() as i64)).expect("writing fit scores")
+    Spi::connect_mut(|client| {
+        client
+            .update(&query, None, &args)
+            .map(|done| done.len() as i64)
+    })
+    .expect("writing fit scores")
 }
 
 /// The kind trimmed and lower-cased; raises 22023 when it is not a word.

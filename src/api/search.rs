@@ -15,7 +15,9 @@ fn search_terms(query: &str) -> JsonB {
         terms
             .into_iter()
             .map(|term| match term {
-                SearchTerm::Field { name, value } => json!({"kind": "field", "field": name, "value": value}),
+                SearchTerm::Field { name, value } => {
+                    json!({"kind": "field", "field": name, "value": value})
+                }
                 SearchTerm::Tag(value) => json!({"kind": "tag", "value": value}),
                 SearchTerm::Word(value) => json!({"kind": "word", "value": value}),
             })

@@ -6,9 +6,9 @@
 
 use crate::api::plans;
 use crate::api::rules::{current_tenant, Rule};
-use crate::api::tenants;
-use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::api::scoring;
+use crate::api::tenant_rules::{tenant_rules, TenantRules};
+use crate::api::tenants;
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
 use audience_core::rules::compile::{compile, Compiled, Scope};
@@ -31,7 +31,11 @@ pub(crate) struct Dynamic {
     reads: BTreeSet<String>,
 }
 
-pub(crate) fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalogue) -> Vec<Dynamic> {
+pub(crate) fn load_dynamic(
+    client: &SpiClient,
+    tenant: &str,
+    catalogue: &Catalogue,
+) -> Vec<Dynamic> {
     plans::select(
         client,
         "SELECT id::text, rule::text FROM audience.segments
@@ -44,7 +48,12 @@ pub(crate) fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalog
         let text: String = row.get(2).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
         let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
-        Dynamic { id, rule, depends_on: compiled.segments, reads: compiled.reads }
+        Dynamic {
+            id,
+            rule,
+            depends_on: compiled.segments,
+            reads: compiled.reads,
+        }
     })
     .collect()
 }
@@ -55,12 +64,27 @@ pub(crate) fn load_dynamic(client: &SpiClient, tenant: &str, catalogue: &Catalog
 /// them, exclusive to re-evaluate them. Queries after it read with a fresh
 /// snapshot, which sees every change committed by the holders it waited for.
 pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
-    let lock = if exclusive { sql_functions::pg_advisory_xact_lock_int4 } else { sql_functions::pg_advisory_xact_lock_shared_int4 };
+    let lock = if exclusive {
+        sql_functions::pg_advisory_xact_lock_int4
+    } else {
+        sql_functions::pg_advisory_xact_lock_shared_int4
+    };
     // hashtext() of both keys, as the SQL function computes them.
     let key = |text: &str| unsafe {
-        pg_sys::DirectFunctionCall1Coll(Some(sql_functions::hashtext), pg_sys::DEFAULT_COLLATION_OID, text.into_datum().expect("text"))
+        pg_sys::DirectFunctionCall1Coll(
+            Some(sql_functions::hashtext),
+            pg_sys::DEFAULT_COLLATION_OID,
+            text.into_datum().expect("text"),
+        )
     };
-    unsafe { pg_sys::DirectFunctionCall2Coll(Some(lock), pg_sys::InvalidOid, key("audience rules"), key(tenant)) };
+    unsafe {
+        pg_sys::DirectFunctionCall2Coll(
+            Some(lock),
+            pg_sys::InvalidOid,
+            key("audience rules"),
+            key(tenant),
+        )
+    };
 }
 
 /// PostgreSQL's own SQL-callable functions, called through
@@ -99,10 +123,16 @@ pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
     let mut result = Vec::new();
     while !remaining.is_empty() {
         let (ready, waiting): (Vec<usize>, Vec<usize>) = remaining.iter().partition(|&&i| {
-            segments[i].depends_on.iter().all(|d| !dynamic.contains(d.as_str()) || placed.contains(d.as_str()))
+            segments[i]
+                .depends_on
+                .iter()
+                .all(|d| !dynamic.contains(d.as_str()) || placed.contains(d.as_str()))
         });
         if ready.is_empty() {
-            raise(Error::new(ErrorKind::CyclicReference, "segments refer to each other in a cycle"));
+            raise(Error::new(
+                ErrorKind::CyclicReference,
+                "segments refer to each other in a cycle",
+            ));
         }
         placed.extend(ready.iter().map(|&i| segments[i].id.as_str()));
         result.push(ready);
@@ -112,7 +142,13 @@ pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
 }
 
 /// Applies one segment's changes through the single write path.
-fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<String>, mut exited: Vec<String>) -> i64 {
+fn apply(
+    client: &mut SpiClient,
+    tenant: &str,
+    segment: &str,
+    mut entered: Vec<String>,
+    mut exited: Vec<String>,
+) -> i64 {
     if entered.is_empty() && exited.is_empty() {
         return 0;
     }
@@ -137,7 +173,11 @@ fn apply(client: &mut SpiClient, tenant: &str, segment: &str, mut entered: Vec<S
 /// and with the segments that refer to those. Called by the
 /// statement-level triggers on contacts and events, and after list edits.
 #[pg_extern]
-pub(crate) fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: Option<Vec<String>>) -> i64 {
+pub(crate) fn maintain_membership(
+    tenant: &str,
+    contacts: Vec<String>,
+    columns: Option<Vec<String>>,
+) -> i64 {
     if contacts.is_empty() {
         return 0;
     }
@@ -147,7 +187,10 @@ pub(crate) fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: 
         // `columns` names contact columns, `events`, or segment ids whose
         // stored membership changed.
         let relevant = |s: &Dynamic| {
-            columns.as_ref().is_none_or(|cols| cols.iter().any(|c| s.reads.contains(c) || s.depends_on.contains(c)))
+            columns.as_ref().is_none_or(|cols| {
+                cols.iter()
+                    .any(|c| s.reads.contains(c) || s.depends_on.contains(c))
+            })
         };
         let mut changes = 0;
         // A segment that refers to a changed segment must be re-evaluated
@@ -159,13 +202,18 @@ pub(crate) fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: 
                 .copied()
                 .filter(|&i| {
                     let segment = &rules.dynamic[i];
-                    relevant(segment) || segment.depends_on.iter().any(|d| changed_segments.contains(d))
+                    relevant(segment)
+                        || segment
+                            .depends_on
+                            .iter()
+                            .any(|d| changed_segments.contains(d))
                 })
                 .collect();
             if chosen.is_empty() {
                 continue;
             }
-            for (segment, entered, exited) in differences(client, tenant, &contacts, &rules, chosen) {
+            for (segment, entered, exited) in differences(client, tenant, &contacts, &rules, chosen)
+            {
                 let applied = apply(client, tenant, &segment, entered, exited);
                 if applied > 0 {
                     changed_segments.insert(segment);
@@ -177,7 +225,9 @@ pub(crate) fn maintain_membership(tenant: &str, contacts: Vec<String>, columns: 
     });
     // Fit points follow when a fit rule reads what the statement changed.
     scoring::refresh_fit(tenant, &rules, Some(&contacts), |rule| {
-        columns.as_ref().is_none_or(|cols| cols.iter().any(|c| rule.reads.contains(c)))
+        columns
+            .as_ref()
+            .is_none_or(|cols| cols.iter().any(|c| rule.reads.contains(c)))
             || rule.segments.iter().any(|s| changed_segments.contains(s))
     });
     changes
@@ -192,12 +242,19 @@ fn campaign_sent(tenant: &str) -> i64 {
         tenant_rules(client, tenant)
     });
     let moved = refresh_chosen(tenant, &rules, |s| s.reads.contains("last_campaign"));
-    let changes: i64 = moved.iter().map(|(_, contacts)| contacts.len() as i64).sum();
+    let changes: i64 = moved
+        .iter()
+        .map(|(_, contacts)| contacts.len() as i64)
+        .sum();
     let dependents: i64 = moved
         .into_iter()
         .map(|(segment, contacts)| maintain_membership(tenant, contacts, Some(vec![segment])))
         .sum();
-    changes + dependents + scoring::refresh_fit(tenant, &rules, None, |rule| rule.reads.contains("last_campaign"))
+    changes
+        + dependents
+        + scoring::refresh_fit(tenant, &rules, None, |rule| {
+            rule.reads.contains("last_campaign")
+        })
 }
 
 /// Maintains membership for the `(tenant, contact)` pairs a statement
@@ -205,14 +262,24 @@ fn campaign_sent(tenant: &str) -> i64 {
 /// only by the contacts trigger of a database still at the SQL of 0.1.0
 /// (until `ALTER EXTENSION audience UPDATE`), hence declared by none since.
 #[pg_extern(sql = false)]
-fn maintain_rows(tenants: Option<Vec<String>>, contacts: Option<Vec<String>>, columns: Option<Vec<String>>) -> i64 {
+fn maintain_rows(
+    tenants: Option<Vec<String>>,
+    contacts: Option<Vec<String>>,
+    columns: Option<Vec<String>>,
+) -> i64 {
     let mut by_tenant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (tenant, contact) in tenants.unwrap_or_default().into_iter().zip(contacts.unwrap_or_default()) {
+    for (tenant, contact) in tenants
+        .unwrap_or_default()
+        .into_iter()
+        .zip(contacts.unwrap_or_default())
+    {
         by_tenant.entry(tenant).or_default().insert(contact);
     }
     by_tenant
         .into_iter()
-        .map(|(tenant, contacts)| maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone()))
+        .map(|(tenant, contacts)| {
+            maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone())
+        })
         .sum()
 }
 
@@ -279,9 +346,18 @@ impl Batch {
 
 /// Evaluates the rules of the `chosen` dynamic segments for `contacts` and
 /// compares the result with their stored membership.
-fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &TenantRules, chosen: Vec<usize>) -> Differences {
+fn differences(
+    client: &SpiClient,
+    tenant: &str,
+    contacts: &[String],
+    rules: &TenantRules,
+    chosen: Vec<usize>,
+) -> Differences {
     let batch = Batch::of(contacts.len());
-    let ids: Vec<String> = chosen.iter().map(|&i| rules.dynamic[i].id.clone()).collect();
+    let ids: Vec<String> = chosen
+        .iter()
+        .map(|&i| rules.dynamic[i].id.clone())
+        .collect();
     let key = (chosen, batch);
     let kept = rules.queries.borrow().get(&key).cloned();
     let compiled = kept.unwrap_or_else(|| {
@@ -290,7 +366,8 @@ fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &Te
         compiled
     });
     let (query, params) = &*compiled;
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into(), ids.clone().into()];
+    let mut args: Vec<DatumWithOid> =
+        vec![tenant.into(), contacts.to_vec().into(), ids.clone().into()];
     args.extend(params.iter().map(|p| p.as_str().into()));
     if batch == Batch::Many {
         return read_differences(client, query, &args);
@@ -320,7 +397,10 @@ fn differences(client: &SpiClient, tenant: &str, contacts: &[String], rules: &Te
             }
         }
     }
-    changes.into_iter().map(|(segment, (entered, exited))| (segment.to_string(), entered, exited)).collect()
+    changes
+        .into_iter()
+        .map(|(segment, (entered, exited))| (segment.to_string(), entered, exited))
+        .collect()
 }
 
 /// The query `differences` runs, with its bound values from `$4` on.
@@ -332,7 +412,13 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
     let compile_all = |scope: Scope| {
         let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
         for &i in chosen {
-            let compiled = compile(&rules.dynamic[i].rule, &rules.catalogue, 4 + params.len(), scope).or_raise();
+            let compiled = compile(
+                &rules.dynamic[i].rule,
+                &rules.catalogue,
+                4 + params.len(),
+                scope,
+            )
+            .or_raise();
             matches.push(format!("({}) IS TRUE", compiled.predicate));
             params.extend(compiled.params);
             counts.extend(compiled.event_counts);
@@ -341,14 +427,21 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
     };
     // Several engagement conditions read each contact's events once; a
     // single one probes just the events it asks about.
-    let (params, matches, counts) = match compile_all(if batch == Batch::Many { Scope::All } else { Scope::Grouped }) {
+    let (params, matches, counts) = match compile_all(if batch == Batch::Many {
+        Scope::All
+    } else {
+        Scope::Grouped
+    }) {
         (_, _, counts) if counts.len() == 1 => compile_all(Scope::Few),
         compiled => compiled,
     };
     let event_counts = if counts.is_empty() {
         String::new()
     } else {
-        let columns: Vec<String> = counts.iter().map(|(alias, filter)| format!("count(*) FILTER (WHERE {filter}) AS {alias}")).collect();
+        let columns: Vec<String> = counts
+            .iter()
+            .map(|(alias, filter)| format!("count(*) FILTER (WHERE {filter}) AS {alias}"))
+            .collect();
         format!(
             "CROSS JOIN LATERAL (SELECT {} FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.contact_id = c.id) ev",
             columns.join(", ")
@@ -420,7 +513,12 @@ fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Difference
 
 /// Recomputes stored membership of one dynamic segment from its rule,
 /// applying only the difference. Returns (entered, exited) contact ids.
-fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogue: &Catalogue) -> (Vec<String>, Vec<String>) {
+fn refresh_one(
+    client: &mut SpiClient,
+    tenant: &str,
+    segment: &Dynamic,
+    catalogue: &Catalogue,
+) -> (Vec<String>, Vec<String>) {
     let started = Instant::now();
     let compiled = compile(&segment.rule, catalogue, 3, Scope::All).or_raise();
     let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
@@ -458,13 +556,24 @@ fn refresh_one(client: &mut SpiClient, tenant: &str, segment: &Dynamic, catalogu
 
 /// Refreshes the tenant's `chosen` dynamic segments in dependency order;
 /// returns each one's moved contacts (entered or exited).
-fn refresh_chosen(tenant: &str, rules: &TenantRules, chosen: impl Fn(&Dynamic) -> bool) -> Vec<(String, Vec<String>)> {
+fn refresh_chosen(
+    tenant: &str,
+    rules: &TenantRules,
+    chosen: impl Fn(&Dynamic) -> bool,
+) -> Vec<(String, Vec<String>)> {
     Spi::connect_mut(|client| {
         let mut moved = Vec::new();
         for level in &rules.levels {
-            for segment in level.iter().map(|&i| &rules.dynamic[i]).filter(|s| chosen(s)) {
+            for segment in level
+                .iter()
+                .map(|&i| &rules.dynamic[i])
+                .filter(|s| chosen(s))
+            {
                 let (entered, exited) = refresh_one(client, tenant, segment, &rules.catalogue);
-                moved.push((segment.id.clone(), entered.into_iter().chain(exited).collect()));
+                moved.push((
+                    segment.id.clone(),
+                    entered.into_iter().chain(exited).collect(),
+                ));
             }
         }
         moved
@@ -488,10 +597,12 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
             .map(str::to_string)
             .unwrap_or_else(|| raise(unknown_segment(name)))
     });
-    let moved: BTreeSet<String> = refresh_chosen(&tenant, &rules, |s| wanted.as_ref().is_none_or(|id| *id == s.id))
-        .into_iter()
-        .flat_map(|(_, contacts)| contacts)
-        .collect();
+    let moved: BTreeSet<String> = refresh_chosen(&tenant, &rules, |s| {
+        wanted.as_ref().is_none_or(|id| *id == s.id)
+    })
+    .into_iter()
+    .flat_map(|(_, contacts)| contacts)
+    .collect();
     let changes = moved.len() as i64;
     match wanted {
         Some(id) if !moved.is_empty() => {
@@ -507,8 +618,11 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
 }
 
 pub fn unknown_segment(name: &str) -> Error {
-    Error::new(ErrorKind::UndefinedObject, format!("unknown segment \"{name}\""))
-        .with_hint("audience.segment_overview lists the segments of the current tenant.")
+    Error::new(
+        ErrorKind::UndefinedObject,
+        format!("unknown segment \"{name}\""),
+    )
+    .with_hint("audience.segment_overview lists the segments of the current tenant.")
 }
 
 /// The contacts that satisfy a dynamic segment's rule now, for rules whose
@@ -547,7 +661,13 @@ fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
     Spi::connect(|client| {
         client
             .select(&query, Some(1), &args)
-            .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<bool>() })
+            .and_then(|rows| {
+                if rows.is_empty() {
+                    Ok(None)
+                } else {
+                    rows.first().get_one::<bool>()
+                }
+            })
             .expect("evaluating rule")
             .unwrap_or(false)
     })
@@ -564,7 +684,10 @@ fn rule_is_time_relative(rule: Rule) -> bool {
 #[pg_extern(stable, strict)]
 fn rule_segments(rule: Rule) -> Vec<String> {
     let tenant = current_tenant();
-    crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::Few).segments.into_iter().collect()
+    crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::Few)
+        .segments
+        .into_iter()
+        .collect()
 }
 
 /// The rule with references to segment `old` renamed to `new`.

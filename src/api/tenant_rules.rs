@@ -77,12 +77,18 @@ pub(crate) struct Kept<V> {
 
 impl<V: Clone> Kept<V> {
     pub(crate) fn new(capacity: usize) -> Self {
-        Kept { values: HashMap::new(), capacity }
+        Kept {
+            values: HashMap::new(),
+            capacity,
+        }
     }
 
     /// The value kept for `key`, if it was read in `generation`.
     pub(crate) fn get(&self, key: &str, generation: u64) -> Option<V> {
-        self.values.get(key).filter(|(at, _)| *at == generation).map(|(_, value)| value.clone())
+        self.values
+            .get(key)
+            .filter(|(at, _)| *at == generation)
+            .map(|(_, value)| value.clone())
     }
 
     pub(crate) fn keep(&mut self, key: &str, generation: u64, value: V) {
@@ -129,7 +135,9 @@ fn watch() -> bool {
         return true;
     }
     if !CALLBACK_REGISTERED.get() {
-        unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0)) };
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0))
+        };
         CALLBACK_REGISTERED.set(true);
     }
     // Kept tenants need the trigger on audience.tenants too, added in the
@@ -167,7 +175,13 @@ fn read(client: &SpiClient, tenant: &str) -> TenantRules {
     let dynamic = segments::load_dynamic(client, tenant, &catalogue);
     let levels = segments::levels(&dynamic);
     let fit = scoring::load_fit_rules(client, tenant, &catalogue);
-    TenantRules { catalogue, dynamic, levels, fit, queries: RefCell::default() }
+    TenantRules {
+        catalogue,
+        dynamic,
+        levels,
+        fit,
+        queries: RefCell::default(),
+    }
 }
 
 fn read_catalogue(client: &SpiClient, tenant: &str) -> Catalogue {
@@ -199,5 +213,9 @@ fn read_catalogue(client: &SpiClient, tenant: &str) -> Catalogue {
         }
         segments.push((name, id));
     }
-    Catalogue { custom: Some(custom), segments: Some(segments), everyone }
+    Catalogue {
+        custom: Some(custom),
+        segments: Some(segments),
+        everyone,
+    }
 }

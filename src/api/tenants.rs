@@ -41,7 +41,11 @@ fn find(name: &str) -> Option<Uuid> {
     // Parallel workers may take no snapshot of their own; they look up
     // without keeping (current_tenant is parallel safe).
     let parallel = unsafe { pg_sys::IsInParallelMode() };
-    let generation = if parallel { None } else { tenant_rules::generation() };
+    let generation = if parallel {
+        None
+    } else {
+        tenant_rules::generation()
+    };
     if let Some(generation) = generation {
         if let Some(id) = RESOLVED.with(|kept| kept.borrow().get(name, generation)) {
             return Some(id);

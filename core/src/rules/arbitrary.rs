@@ -52,7 +52,11 @@ impl Rng {
 }
 
 fn field(name: &str, custom: bool) -> Field {
-    Field { name: name.to_string(), custom, position: 0 }
+    Field {
+        name: name.to_string(),
+        custom,
+        position: 0,
+    }
 }
 
 fn string(rng: &mut Rng, items: &[&str]) -> Literal {
@@ -61,12 +65,22 @@ fn string(rng: &mut Rng, items: &[&str]) -> Literal {
 
 fn span(rng: &mut Rng) -> Span {
     let unit = *rng.pick(&[Unit::Hours, Unit::Days, Unit::Weeks, Unit::Months]);
-    Span { amount: 1 + rng.below(60) as u32, unit }
+    Span {
+        amount: 1 + rng.below(60) as u32,
+        unit,
+    }
 }
 
 fn compare_op(rng: &mut Rng, ordered: bool) -> CompareOp {
     if ordered {
-        *rng.pick(&[CompareOp::Eq, CompareOp::Ne, CompareOp::Lt, CompareOp::Le, CompareOp::Gt, CompareOp::Ge])
+        *rng.pick(&[
+            CompareOp::Eq,
+            CompareOp::Ne,
+            CompareOp::Lt,
+            CompareOp::Le,
+            CompareOp::Gt,
+            CompareOp::Ge,
+        ])
     } else {
         *rng.pick(&[CompareOp::Eq, CompareOp::Ne])
     }
@@ -75,13 +89,23 @@ fn compare_op(rng: &mut Rng, ordered: bool) -> CompareOp {
 /// A random condition without `and`/`or`/`not`.
 fn leaf(rng: &mut Rng) -> Rule {
     match rng.below(15) {
-        0 => Rule::Compare { field: field("country", false), op: compare_op(rng, false), value: string(rng, COUNTRIES) },
+        0 => Rule::Compare {
+            field: field("country", false),
+            op: compare_op(rng, false),
+            value: string(rng, COUNTRIES),
+        },
         1 => Rule::In {
             field: field("lead_status", false),
-            values: (0..1 + rng.below(2)).map(|_| string(rng, LEAD_STATUSES)).collect(),
+            values: (0..1 + rng.below(2))
+                .map(|_| string(rng, LEAD_STATUSES))
+                .collect(),
             negated: rng.chance(30),
         },
-        2 => Rule::Compare { field: field("city", false), op: compare_op(rng, false), value: string(rng, CITIES) },
+        2 => Rule::Compare {
+            field: field("city", false),
+            op: compare_op(rng, false),
+            value: string(rng, CITIES),
+        },
         3 => Rule::Compare {
             field: field("score", false),
             op: compare_op(rng, true),
@@ -95,28 +119,55 @@ fn leaf(rng: &mut Rng) -> Rule {
         5 => Rule::Text {
             field: field(*rng.pick(&["email", "company", "city"]), false),
             op: *rng.pick(&[TextOp::Contains, TextOp::StartsWith, TextOp::EndsWith]),
-            value: rng.pick(&["a", "example", "Ber", "o.com", "%", "_"]).to_string(),
+            value: rng
+                .pick(&["a", "example", "Ber", "o.com", "%", "_"])
+                .to_string(),
         },
         6 => {
             let name = *rng.pick(&["city", "phone", "industry", "budget"]);
             let custom = CUSTOM_FIELDS.iter().any(|(n, _)| *n == name) && rng.chance(50);
-            Rule::IsNull { field: field(name, custom), negated: rng.chance(50) }
+            Rule::IsNull {
+                field: field(name, custom),
+                negated: rng.chance(50),
+            }
         }
-        7 => Rule::Within { field: field(*rng.pick(&["created_at", "last_opened_at"]), false), span: span(rng) },
-        8 => Rule::Before { field: field(*rng.pick(&["created_at", "last_activity_at"]), false), span: span(rng) },
+        7 => Rule::Within {
+            field: field(*rng.pick(&["created_at", "last_opened_at"]), false),
+            span: span(rng),
+        },
+        8 => Rule::Before {
+            field: field(*rng.pick(&["created_at", "last_activity_at"]), false),
+            span: span(rng),
+        },
         9 => Rule::Tag(rng.pick(TAGS).to_string()),
-        10 => Rule::Compare { field: field("industry", rng.chance(50)), op: compare_op(rng, false), value: string(rng, INDUSTRIES) },
+        10 => Rule::Compare {
+            field: field("industry", rng.chance(50)),
+            op: compare_op(rng, false),
+            value: string(rng, INDUSTRIES),
+        },
         11 => Rule::Compare {
             field: field("budget", rng.chance(50)),
             op: compare_op(rng, true),
-            value: Literal::Number(format!("{}{}", rng.below(2000), if rng.chance(30) { ".5" } else { "" })),
+            value: Literal::Number(format!(
+                "{}{}",
+                rng.below(2000),
+                if rng.chance(30) { ".5" } else { "" }
+            )),
         },
         12 => Rule::Compare {
             field: field("signed_up", false),
             op: compare_op(rng, true),
-            value: Literal::String(format!("2025-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28))),
+            value: Literal::String(format!(
+                "2025-{:02}-{:02}",
+                1 + rng.below(12),
+                1 + rng.below(28)
+            )),
         },
-        13 => Rule::Compare { field: field("newsletter", false), op: compare_op(rng, false), value: Literal::Bool(rng.chance(50)) },
+        13 => Rule::Compare {
+            field: field("newsletter", false),
+            op: compare_op(rng, false),
+            value: Literal::Bool(rng.chance(50)),
+        },
         _ => Rule::Event(EventCondition {
             kind: rng.pick(EVENT_KINDS).to_string(),
             url: rng.chance(30).then(|| rng.pick(URLS).to_string()),
@@ -138,13 +189,23 @@ fn leaf(rng: &mut Rng) -> Rule {
 /// A random rule up to `depth` levels of `and`/`or`/`not`.
 pub fn rule(rng: &mut Rng, depth: usize) -> Rule {
     if depth == 0 || rng.chance(35) {
-        return if rng.chance(3) { Rule::Everyone } else { leaf(rng) };
+        return if rng.chance(3) {
+            Rule::Everyone
+        } else {
+            leaf(rng)
+        };
     }
     match rng.below(3) {
         0 => Rule::Not(Box::new(rule(rng, depth - 1))),
         choice => {
-            let parts = (0..2 + rng.below(2)).map(|_| rule(rng, depth - 1)).collect();
-            if choice == 1 { Rule::And(parts) } else { Rule::Or(parts) }
+            let parts = (0..2 + rng.below(2))
+                .map(|_| rule(rng, depth - 1))
+                .collect();
+            if choice == 1 {
+                Rule::And(parts)
+            } else {
+                Rule::Or(parts)
+            }
         }
     }
 }

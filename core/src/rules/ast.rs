@@ -10,15 +10,40 @@ pub enum Rule {
     And(Vec<Rule>),
     Or(Vec<Rule>),
     Not(Box<Rule>),
-    Compare { field: Field, op: CompareOp, value: Literal },
-    In { field: Field, values: Vec<Literal>, negated: bool },
-    Between { field: Field, low: Literal, high: Literal },
-    Text { field: Field, op: TextOp, value: String },
-    IsNull { field: Field, negated: bool },
+    Compare {
+        field: Field,
+        op: CompareOp,
+        value: Literal,
+    },
+    In {
+        field: Field,
+        values: Vec<Literal>,
+        negated: bool,
+    },
+    Between {
+        field: Field,
+        low: Literal,
+        high: Literal,
+    },
+    Text {
+        field: Field,
+        op: TextOp,
+        value: String,
+    },
+    IsNull {
+        field: Field,
+        negated: bool,
+    },
     /// `field within N unit`: the time lies in the last N units.
-    Within { field: Field, span: Span },
+    Within {
+        field: Field,
+        span: Span,
+    },
     /// `field before N unit ago`: the time lies further back than N units.
-    Before { field: Field, span: Span },
+    Before {
+        field: Field,
+        span: Span,
+    },
     Tag(String),
     InSegment(String),
     Event(EventCondition),
@@ -44,7 +69,11 @@ impl PartialEq for Field {
 impl Field {
     /// `" at position N"`, or nothing when the position is unknown.
     pub fn at(&self) -> String {
-        if self.position > 0 { format!(" at position {}", self.position) } else { String::new() }
+        if self.position > 0 {
+            format!(" at position {}", self.position)
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -151,7 +180,14 @@ impl fmt::Display for Span {
 }
 
 /// The engagement words of the language; `event 'kind'` names any other.
-pub const EVENT_KEYWORDS: &[&str] = &["opened", "clicked", "replied", "visited", "bounced", "unsubscribed"];
+pub const EVENT_KEYWORDS: &[&str] = &[
+    "opened",
+    "clicked",
+    "replied",
+    "visited",
+    "bounced",
+    "unsubscribed",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Campaign {
@@ -265,7 +301,11 @@ impl fmt::Display for Rule {
         match self {
             Rule::Everyone => f.write_str("everyone"),
             Rule::And(parts) | Rule::Or(parts) => {
-                let (word, min) = if matches!(self, Rule::And(_)) { (" and ", 3) } else { (" or ", 2) };
+                let (word, min) = if matches!(self, Rule::And(_)) {
+                    (" and ", 3)
+                } else {
+                    (" or ", 2)
+                };
                 for (i, part) in parts.iter().enumerate() {
                     if i > 0 {
                         f.write_str(word)?;
@@ -279,13 +319,26 @@ impl fmt::Display for Rule {
                 inner.fmt_operand(f, 3)
             }
             Rule::Compare { field, op, value } => write!(f, "{field} {} {value}", op.as_str()),
-            Rule::In { field, values, negated } => {
+            Rule::In {
+                field,
+                values,
+                negated,
+            } => {
                 let list: Vec<String> = values.iter().map(Literal::to_string).collect();
-                write!(f, "{field} {}in ({})", if *negated { "not " } else { "" }, list.join(", "))
+                write!(
+                    f,
+                    "{field} {}in ({})",
+                    if *negated { "not " } else { "" },
+                    list.join(", ")
+                )
             }
             Rule::Between { field, low, high } => write!(f, "{field} between {low} and {high}"),
-            Rule::Text { field, op, value } => write!(f, "{field} {} {}", op.as_str(), quote(value)),
-            Rule::IsNull { field, negated } => write!(f, "{field} is {}null", if *negated { "not " } else { "" }),
+            Rule::Text { field, op, value } => {
+                write!(f, "{field} {} {}", op.as_str(), quote(value))
+            }
+            Rule::IsNull { field, negated } => {
+                write!(f, "{field} is {}null", if *negated { "not " } else { "" })
+            }
             Rule::Within { field, span } => write!(f, "{field} within {span}"),
             Rule::Before { field, span } => write!(f, "{field} before {span} ago"),
             Rule::Tag(tag) => write!(f, "tag {}", quote(tag)),
@@ -301,7 +354,9 @@ impl Rule {
     pub fn rename_segment(&self, old: &str, new: &str) -> Rule {
         let rename = |rule: &Rule| rule.rename_segment(old, new);
         match self {
-            Rule::InSegment(name) if name.to_lowercase() == old.to_lowercase() => Rule::InSegment(new.to_string()),
+            Rule::InSegment(name) if name.to_lowercase() == old.to_lowercase() => {
+                Rule::InSegment(new.to_string())
+            }
             Rule::And(parts) => Rule::And(parts.iter().map(rename).collect()),
             Rule::Or(parts) => Rule::Or(parts.iter().map(rename).collect()),
             Rule::Not(inner) => Rule::Not(Box::new(rename(inner))),

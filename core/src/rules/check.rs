@@ -111,7 +111,11 @@ impl Catalogue {
             if field.name == "tags" || field.name == "attributes" || field.name == "tenant_id" {
                 return Err(Error::new(
                     ErrorKind::DatatypeMismatch,
-                    format!("field \"{}\"{} cannot be compared in a rule", field.name, field.at()),
+                    format!(
+                        "field \"{}\"{} cannot be compared in a rule",
+                        field.name,
+                        field.at()
+                    ),
                 )
                 .with_hint("Use tag 'name' for tags and custom.name for custom fields."));
             }
@@ -124,13 +128,19 @@ impl Catalogue {
             None => {
                 let standard: Vec<&str> = STANDARD.iter().map(|(n, _)| *n).collect();
                 let known: Vec<&str> = custom.iter().map(|(n, _)| n.as_str()).collect();
-                Err(Error::new(ErrorKind::UndefinedObject, format!("unknown field \"{field}\"{}", field.at())).with_hint(
-                    format!(
-                        "Standard fields: {}. Custom fields: {}.",
-                        standard.join(", "),
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                    ),
-                ))
+                Err(Error::new(
+                    ErrorKind::UndefinedObject,
+                    format!("unknown field \"{field}\"{}", field.at()),
+                )
+                .with_hint(format!(
+                    "Standard fields: {}. Custom fields: {}.",
+                    standard.join(", "),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )))
             }
         }
     }
@@ -140,7 +150,11 @@ impl Catalogue {
     /// The id of a segment, named case-insensitively.
     pub fn segment_id(&self, name: &str) -> Option<&str> {
         let wanted = name.to_lowercase();
-        self.segments.as_ref()?.iter().find(|(n, _)| n.to_lowercase() == wanted).map(|(_, id)| id.as_str())
+        self.segments
+            .as_ref()?
+            .iter()
+            .find(|(n, _)| n.to_lowercase() == wanted)
+            .map(|(_, id)| id.as_str())
     }
 }
 
@@ -148,23 +162,37 @@ impl Catalogue {
 pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
     match rule {
         Rule::Everyone | Rule::Tag(_) => Ok(()),
-        Rule::And(parts) | Rule::Or(parts) => parts.iter().try_for_each(|part| check(part, catalogue)),
+        Rule::And(parts) | Rule::Or(parts) => {
+            parts.iter().try_for_each(|part| check(part, catalogue))
+        }
         Rule::Not(inner) => check(inner, catalogue),
         Rule::Compare { field, value, .. } => check_value(field, value, catalogue),
-        Rule::In { field, values, .. } => values.iter().try_for_each(|value| check_value(field, value, catalogue)),
+        Rule::In { field, values, .. } => values
+            .iter()
+            .try_for_each(|value| check_value(field, value, catalogue)),
         Rule::Between { field, low, high } => {
             check_value(field, low, catalogue)?;
             check_value(field, high, catalogue)
         }
         Rule::Text { field, op, .. } => match catalogue.resolve(field)?.value_type() {
             ValueType::Text | ValueType::Unchecked => Ok(()),
-            other => Err(mismatch(field, other, &format!("\"{}\" applies to text fields only", op.as_str()))),
+            other => Err(mismatch(
+                field,
+                other,
+                &format!("\"{}\" applies to text fields only", op.as_str()),
+            )),
         },
         Rule::IsNull { field, .. } => catalogue.resolve(field).map(|_| ()),
-        Rule::Within { field, .. } | Rule::Before { field, .. } => match catalogue.resolve(field)?.value_type() {
-            ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
-            other => Err(mismatch(field, other, "within and before … ago apply to date and time fields only")),
-        },
+        Rule::Within { field, .. } | Rule::Before { field, .. } => {
+            match catalogue.resolve(field)?.value_type() {
+                ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
+                other => Err(mismatch(
+                    field,
+                    other,
+                    "within and before … ago apply to date and time fields only",
+                )),
+            }
+        }
         Rule::InSegment(name) => match &catalogue.segments {
             Some(known) if catalogue.segment_id(name).is_none() => Err(Error::new(
                 ErrorKind::UndefinedObject,
@@ -179,13 +207,25 @@ pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
             _ => Ok(()),
         },
         Rule::Event(event) => {
-            let kind_ok = event.kind.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && event.kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let kind_ok = event
+                .kind
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+                && event
+                    .kind
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if kind_ok {
                 Ok(())
             } else {
-                Err(Error::new(ErrorKind::InvalidParameter, format!("invalid event kind '{}'", event.kind))
-                    .with_hint("Event kinds are lower-case words such as opened, clicked or webinar_attended."))
+                Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("invalid event kind '{}'", event.kind),
+                )
+                .with_hint(
+                    "Event kinds are lower-case words such as opened, clicked or webinar_attended.",
+                ))
             }
         }
     }
@@ -194,7 +234,11 @@ pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
 fn mismatch(field: &Field, actual: ValueType, why: &str) -> Error {
     Error::new(
         ErrorKind::DatatypeMismatch,
-        format!("field \"{field}\"{} is of type {}: {why}", field.at(), actual.name()),
+        format!(
+            "field \"{field}\"{} is of type {}: {why}",
+            field.at(),
+            actual.name()
+        ),
     )
 }
 
@@ -214,12 +258,18 @@ fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<
     } else {
         Err(Error::new(
             ErrorKind::DatatypeMismatch,
-            format!("field \"{field}\"{} of type {} cannot be compared with {value}", field.at(), expected.name()),
+            format!(
+                "field \"{field}\"{} of type {} cannot be compared with {value}",
+                field.at(),
+                expected.name()
+            ),
         )
         .with_hint(match expected {
             ValueType::Text => "Write text values in single quotes: city = 'Toronto'.",
             ValueType::Number => "Write numbers without quotes: score > 50.",
-            ValueType::Timestamp | ValueType::Date => "Write dates as strings: created_at >= '2025-01-01'.",
+            ValueType::Timestamp | ValueType::Date => {
+                "Write dates as strings: created_at >= '2025-01-01'."
+            }
             ValueType::Boolean => "Compare boolean fields with true or false.",
             ValueType::Uuid | ValueType::Unchecked => "Write contact ids as quoted uuids.",
         }))
@@ -236,10 +286,15 @@ pub fn parse_time(text: &str) -> Option<i64> {
     if let Ok(moment) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(moment.timestamp());
     }
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
-        .map(|moment| moment.and_utc().timestamp())
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
+    .map(|moment| moment.and_utc().timestamp())
 }
 
 fn is_uuid(text: &str) -> bool {

@@ -52,7 +52,12 @@ pub enum Scope {
 
 /// Compiles `rule`; parameters are numbered from `first_param` (the caller
 /// binds the tenant as `$1`, and others before `first_param`).
-pub fn compile(rule: &Rule, catalogue: &Catalogue, first_param: usize, scope: Scope) -> Result<Compiled> {
+pub fn compile(
+    rule: &Rule,
+    catalogue: &Catalogue,
+    first_param: usize,
+    scope: Scope,
+) -> Result<Compiled> {
     super::check::check(rule, catalogue)?;
     let mut compiler = Compiler {
         catalogue,
@@ -92,7 +97,13 @@ fn stored_case(column: &str) -> Option<fn(&str) -> String> {
 /// Escapes `%`, `_` and `\` for LIKE.
 fn like_escape(text: &str) -> String {
     text.chars()
-        .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
+        .flat_map(|c| {
+            if matches!(c, '%' | '_' | '\\') {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
         .collect()
 }
 
@@ -132,7 +143,15 @@ impl Compiler<'_> {
                     ValueType::Timestamp => format!("{raw}::timestamptz"),
                     ValueType::Uuid => format!("{raw}::uuid"),
                 };
-                (expression, kind, if kind == ValueType::Text { Case::Lower } else { Case::Exact })
+                (
+                    expression,
+                    kind,
+                    if kind == ValueType::Text {
+                        Case::Lower
+                    } else {
+                        Case::Exact
+                    },
+                )
             }
         })
     }
@@ -141,18 +160,28 @@ impl Compiler<'_> {
         let (text, cast) = match (kind, literal) {
             (ValueType::Text, Literal::String(s)) => (case.apply(s), "text"),
             // Integer columns compare with integers without casting the column.
-            (ValueType::Number, Literal::Number(n)) if case.is_integer() && n.parse::<i64>().is_ok() => (n.clone(), "bigint"),
+            (ValueType::Number, Literal::Number(n))
+                if case.is_integer() && n.parse::<i64>().is_ok() =>
+            {
+                (n.clone(), "bigint")
+            }
             (ValueType::Number, Literal::Number(n)) => (n.clone(), "numeric"),
             (ValueType::Boolean, Literal::Bool(b)) => (b.to_string(), "boolean"),
             (ValueType::Date, Literal::String(s)) => (s.trim().to_string(), "date"),
             (ValueType::Timestamp, Literal::String(s)) => (s.trim().to_string(), "timestamptz"),
             (ValueType::Uuid, Literal::String(s)) => (s.trim().to_lowercase(), "uuid"),
             _ => {
-                return Err(Error::new(ErrorKind::DatatypeMismatch, format!("cannot compare {kind:?} with {literal}")));
+                return Err(Error::new(
+                    ErrorKind::DatatypeMismatch,
+                    format!("cannot compare {kind:?} with {literal}"),
+                ));
             }
         };
         if matches!(kind, ValueType::Date | ValueType::Timestamp) && parse_time(&text).is_none() {
-            return Err(Error::new(ErrorKind::InvalidText, format!("invalid date {literal}")));
+            return Err(Error::new(
+                ErrorKind::InvalidText,
+                format!("invalid date {literal}"),
+            ));
         }
         let placeholder = self.bind(text);
         Ok(format!("{placeholder}::{cast}"))
@@ -170,7 +199,11 @@ impl Compiler<'_> {
         Ok(match rule {
             Rule::Everyone => "true".to_string(),
             Rule::And(parts) | Rule::Or(parts) => {
-                let joiner = if matches!(rule, Rule::And(_)) { " AND " } else { " OR " };
+                let joiner = if matches!(rule, Rule::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 let sql: Result<Vec<String>> = parts.iter().map(|p| self.rule(p)).collect();
                 format!("({})", sql?.join(joiner))
             }
@@ -178,13 +211,26 @@ impl Compiler<'_> {
             Rule::Compare { field, op, value } => {
                 let (column, kind, case) = self.column(field)?;
                 let value = self.value(kind, &case, value)?;
-                let op = if *op == CompareOp::Ne { "<>" } else { op.as_str() };
+                let op = if *op == CompareOp::Ne {
+                    "<>"
+                } else {
+                    op.as_str()
+                };
                 format!("({column} {op} {value})")
             }
-            Rule::In { field, values, negated } => {
+            Rule::In {
+                field,
+                values,
+                negated,
+            } => {
                 let (column, kind, case) = self.column(field)?;
-                let list: Result<Vec<String>> = values.iter().map(|v| self.value(kind, &case, v)).collect();
-                format!("({column} {}IN ({}))", if *negated { "NOT " } else { "" }, list?.join(", "))
+                let list: Result<Vec<String>> =
+                    values.iter().map(|v| self.value(kind, &case, v)).collect();
+                format!(
+                    "({column} {}IN ({}))",
+                    if *negated { "NOT " } else { "" },
+                    list?.join(", ")
+                )
             }
             Rule::Between { field, low, high } => {
                 let (column, kind, case) = self.column(field)?;
@@ -196,7 +242,14 @@ impl Compiler<'_> {
                 let (column, _, case) = self.column(field)?;
                 let (folded, escaped) = match case {
                     Case::Stored(fold) => (column, like_escape(&fold(value))),
-                    _ => (if matches!(case, Case::Lower) { column } else { format!("lower({column})") }, like_escape(&value.to_lowercase())),
+                    _ => (
+                        if matches!(case, Case::Lower) {
+                            column
+                        } else {
+                            format!("lower({column})")
+                        },
+                        like_escape(&value.to_lowercase()),
+                    ),
                 };
                 let pattern = match op {
                     TextOp::Contains => format!("%{escaped}%"),
@@ -227,7 +280,12 @@ impl Compiler<'_> {
                 let id = self
                     .catalogue
                     .segment_id(name)
-                    .ok_or_else(|| Error::new(ErrorKind::UndefinedObject, format!("unknown segment \"{name}\" in rule")))?
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::UndefinedObject,
+                            format!("unknown segment \"{name}\" in rule"),
+                        )
+                    })?
                     .to_string();
                 if self.catalogue.everyone.as_deref() == Some(id.as_str()) {
                     return Ok("true".to_string());
@@ -252,7 +310,9 @@ impl Compiler<'_> {
             filters.push(format!("lower(e.url) LIKE {}::text", self.bind(pattern)));
         }
         match &event.campaign {
-            Some(Campaign::Named(name)) => filters.push(format!("e.campaign = {}::text", self.bind(name.clone()))),
+            Some(Campaign::Named(name)) => {
+                filters.push(format!("e.campaign = {}::text", self.bind(name.clone())))
+            }
             // Uncorrelated, so PostgreSQL computes it once per query.
             Some(Campaign::Last) => {
                 self.out.reads.insert("last_campaign".to_string());
@@ -301,8 +361,12 @@ impl Compiler<'_> {
                 match (min, max) {
                     (0, None) => "true".to_string(),
                     (1, None) => format!("c.id IN ({matching})"),
-                    (min, None) => format!("c.id IN ({matching} GROUP BY e.contact_id HAVING count(*) >= {min})"),
-                    (_, Some(max)) => format!("c.id NOT IN ({matching} GROUP BY e.contact_id HAVING count(*) > {max})"),
+                    (min, None) => format!(
+                        "c.id IN ({matching} GROUP BY e.contact_id HAVING count(*) >= {min})"
+                    ),
+                    (_, Some(max)) => format!(
+                        "c.id NOT IN ({matching} GROUP BY e.contact_id HAVING count(*) > {max})"
+                    ),
                 }
             }
         }

@@ -40,15 +40,19 @@ pub struct World<'a> {
 pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
     match rule {
         Rule::Everyone => Some(true),
-        Rule::And(parts) => parts.iter().fold(Some(true), |acc, part| match (acc, evaluate(part, contact, world)) {
-            (Some(false), _) | (_, Some(false)) => Some(false),
-            (Some(true), Some(true)) => Some(true),
-            _ => None,
+        Rule::And(parts) => parts.iter().fold(Some(true), |acc, part| {
+            match (acc, evaluate(part, contact, world)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            }
         }),
-        Rule::Or(parts) => parts.iter().fold(Some(false), |acc, part| match (acc, evaluate(part, contact, world)) {
-            (Some(true), _) | (_, Some(true)) => Some(true),
-            (Some(false), Some(false)) => Some(false),
-            _ => None,
+        Rule::Or(parts) => parts.iter().fold(Some(false), |acc, part| {
+            match (acc, evaluate(part, contact, world)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            }
         }),
         Rule::Not(inner) => Some(evaluate(inner, contact, world) != Some(true)),
         Rule::Compare { field, op, value } => {
@@ -63,11 +67,17 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
                 CompareOp::Ge => ordering.is_ge(),
             })
         }
-        Rule::In { field, values, negated } => {
+        Rule::In {
+            field,
+            values,
+            negated,
+        } => {
             let (actual, kind) = field_value(field, contact, world)?;
-            let found = values
-                .iter()
-                .any(|v| literal_value(v, kind).and_then(|v| compare(&actual, &v, kind)).is_some_and(|o| o.is_eq()));
+            let found = values.iter().any(|v| {
+                literal_value(v, kind)
+                    .and_then(|v| compare(&actual, &v, kind))
+                    .is_some_and(|o| o.is_eq())
+            });
             Some(found != *negated)
         }
         Rule::Between { field, low, high } => {
@@ -86,15 +96,30 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
                 TextOp::EndsWith => haystack.ends_with(&needle),
             })
         }
-        Rule::IsNull { field, negated } => Some(field_value(field, contact, world).is_none() != *negated),
-        Rule::Within { field, span } => Some(time_of(field, contact, world)? >= since(world.now, *span)),
-        Rule::Before { field, span } => Some(time_of(field, contact, world)? < since(world.now, *span)),
-        Rule::Tag(tag) => Some(contact.tags.iter().any(|t| t.to_lowercase() == tag.to_lowercase())),
+        Rule::IsNull { field, negated } => {
+            Some(field_value(field, contact, world).is_none() != *negated)
+        }
+        Rule::Within { field, span } => {
+            Some(time_of(field, contact, world)? >= since(world.now, *span))
+        }
+        Rule::Before { field, span } => {
+            Some(time_of(field, contact, world)? < since(world.now, *span))
+        }
+        Rule::Tag(tag) => Some(
+            contact
+                .tags
+                .iter()
+                .any(|t| t.to_lowercase() == tag.to_lowercase()),
+        ),
         Rule::InSegment(name) => Some(world.catalogue.segment_id(name).is_some_and(|id| {
             world.catalogue.everyone.as_deref() == Some(id) || contact.segments.contains(id)
         })),
         Rule::Event(event) => {
-            let matching = contact.events.iter().filter(|e| event_matches(event, e, world)).count() as u32;
+            let matching = contact
+                .events
+                .iter()
+                .filter(|e| event_matches(event, e, world))
+                .count() as u32;
             let (min, max) = event.count_range();
             Some(matching >= min && max.is_none_or(|max| matching <= max))
         }
@@ -104,14 +129,21 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
 fn event_matches(condition: &EventCondition, event: &Event, world: &World) -> bool {
     let url_ok = match &condition.url {
         None => true,
-        Some(part) => event.url.as_ref().is_some_and(|url| url.to_lowercase().contains(&part.to_lowercase())),
+        Some(part) => event
+            .url
+            .as_ref()
+            .is_some_and(|url| url.to_lowercase().contains(&part.to_lowercase())),
     };
     let campaign_ok = match &condition.campaign {
         None => true,
         Some(Campaign::Named(name)) => event.campaign.as_deref() == Some(name.as_str()),
-        Some(Campaign::Last) => world.last_campaign.is_some() && event.campaign == world.last_campaign,
+        Some(Campaign::Last) => {
+            world.last_campaign.is_some() && event.campaign == world.last_campaign
+        }
     };
-    let time_ok = condition.within.is_none_or(|span| event.occurred_at >= since(world.now, span));
+    let time_ok = condition
+        .within
+        .is_none_or(|span| event.occurred_at >= since(world.now, span));
     event.kind == condition.kind && url_ok && campaign_ok && time_ok
 }
 
@@ -123,7 +155,9 @@ fn since(now: i64, span: Span) -> i64 {
         Unit::Hours => now - TimeDelta::hours(amount),
         Unit::Days => now - TimeDelta::days(amount),
         Unit::Weeks => now - TimeDelta::weeks(amount),
-        Unit::Months => now.checked_sub_months(Months::new(span.amount)).expect("in range"),
+        Unit::Months => now
+            .checked_sub_months(Months::new(span.amount))
+            .expect("in range"),
     };
     then.timestamp()
 }
@@ -162,9 +196,12 @@ fn literal_value(literal: &Literal, kind: ValueType) -> Option<Value> {
 
 fn compare(actual: &Value, expected: &Value, kind: ValueType) -> Option<std::cmp::Ordering> {
     match kind {
-        ValueType::Text | ValueType::Uuid | ValueType::Unchecked => {
-            Some(actual.as_str()?.to_lowercase().cmp(&expected.as_str()?.to_lowercase()))
-        }
+        ValueType::Text | ValueType::Uuid | ValueType::Unchecked => Some(
+            actual
+                .as_str()?
+                .to_lowercase()
+                .cmp(&expected.as_str()?.to_lowercase()),
+        ),
         ValueType::Number => {
             let a: f64 = actual.as_f64().or_else(|| actual.as_str()?.parse().ok())?;
             a.partial_cmp(&expected.as_f64()?)

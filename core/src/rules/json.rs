@@ -18,15 +18,23 @@ pub fn to_json(rule: &Rule) -> Value {
         Rule::Or(parts) => json!({"or": parts.iter().map(to_json).collect::<Vec<_>>()}),
         Rule::Not(inner) => json!({"not": to_json(inner)}),
         Rule::Compare { field, op, value } => condition(field, op.as_str(), literal_json(value)),
-        Rule::In { field, values, negated } => condition(
+        Rule::In {
+            field,
+            values,
+            negated,
+        } => condition(
             field,
             if *negated { "not in" } else { "in" },
             Value::Array(values.iter().map(literal_json).collect()),
         ),
-        Rule::Between { field, low, high } => {
-            condition(field, "between", Value::Array(vec![literal_json(low), literal_json(high)]))
+        Rule::Between { field, low, high } => condition(
+            field,
+            "between",
+            Value::Array(vec![literal_json(low), literal_json(high)]),
+        ),
+        Rule::Text { field, op, value } => {
+            condition(field, op.as_str(), Value::String(value.clone()))
         }
-        Rule::Text { field, op, value } => condition(field, op.as_str(), Value::String(value.clone())),
         Rule::IsNull { field, negated } => {
             json!({"field": field.to_string(), "op": if *negated { "is not null" } else { "is null" }})
         }
@@ -73,14 +81,20 @@ fn condition(field: &Field, op: &str, value: Value) -> Value {
 fn literal_json(literal: &Literal) -> Value {
     match literal {
         Literal::String(s) => Value::String(s.clone()),
-        Literal::Number(n) => n.parse::<serde_json::Number>().map(Value::Number).unwrap_or_else(|_| Value::String(n.clone())),
+        Literal::Number(n) => n
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(n.clone())),
         Literal::Bool(b) => Value::Bool(*b),
     }
 }
 
 fn invalid(path: &str, message: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::InvalidText, format!("invalid rule JSON at {path}: {message}"))
-        .with_hint("See audience.rule_to_json of a rule for the expected shape.")
+    Error::new(
+        ErrorKind::InvalidText,
+        format!("invalid rule JSON at {path}: {message}"),
+    )
+    .with_hint("See audience.rule_to_json of a rule for the expected shape.")
 }
 
 pub fn from_json(value: &Value) -> Result<Rule> {
@@ -89,9 +103,14 @@ pub fn from_json(value: &Value) -> Result<Rule> {
 
 fn from_json_at(value: &Value, path: &str, depth: usize) -> Result<Rule> {
     if depth > super::parser::MAX_DEPTH {
-        return Err(Error::new(ErrorKind::TooComplex, "rule JSON is nested too deeply"));
+        return Err(Error::new(
+            ErrorKind::TooComplex,
+            "rule JSON is nested too deeply",
+        ));
     }
-    let object = value.as_object().ok_or_else(|| invalid(path, "expected an object"))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| invalid(path, "expected an object"))?;
     let text = |key: &str| -> Result<String> {
         object
             .get(key)
@@ -100,21 +119,38 @@ fn from_json_at(value: &Value, path: &str, depth: usize) -> Result<Rule> {
             .ok_or_else(|| invalid(path, format!("\"{key}\" must be a string")))
     };
     if object.contains_key("and") || object.contains_key("or") {
-        let key = if object.contains_key("and") { "and" } else { "or" };
-        let items = object[key].as_array().ok_or_else(|| invalid(path, format!("\"{key}\" must be an array")))?;
+        let key = if object.contains_key("and") {
+            "and"
+        } else {
+            "or"
+        };
+        let items = object[key]
+            .as_array()
+            .ok_or_else(|| invalid(path, format!("\"{key}\" must be an array")))?;
         let mut parts = items
             .iter()
             .enumerate()
             .map(|(i, item)| from_json_at(item, &format!("{path}.{key}[{i}]"), depth + 1))
             .collect::<Result<Vec<_>>>()?;
         return match parts.len() {
-            0 => Err(invalid(path, format!("\"{key}\" needs at least one condition"))),
+            0 => Err(invalid(
+                path,
+                format!("\"{key}\" needs at least one condition"),
+            )),
             1 => Ok(parts.pop().unwrap()),
-            _ => Ok(if key == "and" { Rule::And(parts) } else { Rule::Or(parts) }),
+            _ => Ok(if key == "and" {
+                Rule::And(parts)
+            } else {
+                Rule::Or(parts)
+            }),
         };
     }
     if let Some(inner) = object.get("not") {
-        return Ok(Rule::Not(Box::new(from_json_at(inner, &format!("{path}.not"), depth + 1)?)));
+        return Ok(Rule::Not(Box::new(from_json_at(
+            inner,
+            &format!("{path}.not"),
+            depth + 1,
+        )?)));
     }
     if object.contains_key("everyone") {
         return Ok(Rule::Everyone);
@@ -131,10 +167,17 @@ fn from_json_at(value: &Value, path: &str, depth: usize) -> Result<Rule> {
     if object.contains_key("field") {
         return field_from_json(object, path, &text);
     }
-    Err(invalid(path, "expected one of and, or, not, everyone, field, tag, segment, event"))
+    Err(invalid(
+        path,
+        "expected one of and, or, not, everyone, field, tag, segment, event",
+    ))
 }
 
-fn event_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) -> Result<String>) -> Result<Rule> {
+fn event_from_json(
+    object: &Map<String, Value>,
+    path: &str,
+    text: &dyn Fn(&str) -> Result<String>,
+) -> Result<Rule> {
     let count = |key: &str| -> Result<Option<u32>> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -162,19 +205,46 @@ fn event_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) 
         None | Some(Value::Null) => None,
         Some(_) => Some(span(&text("within")?, path)?),
     };
-    let url = if object.contains_key("url") { Some(text("url")?) } else { None };
-    Ok(Rule::Event(EventCondition { kind: text("event")?.to_lowercase(), url, campaign, count, within }))
+    let url = if object.contains_key("url") {
+        Some(text("url")?)
+    } else {
+        None
+    };
+    Ok(Rule::Event(EventCondition {
+        kind: text("event")?.to_lowercase(),
+        url,
+        campaign,
+        count,
+        within,
+    }))
 }
 
-fn field_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) -> Result<String>) -> Result<Rule> {
+fn field_from_json(
+    object: &Map<String, Value>,
+    path: &str,
+    text: &dyn Fn(&str) -> Result<String>,
+) -> Result<Rule> {
     let written = text("field")?;
     let name = written.trim().to_lowercase();
     let field = match name.strip_prefix("custom.") {
-        Some(custom) => Field { name: custom.to_string(), custom: true, position: 0 },
-        None => Field { name, custom: false, position: 0 },
+        Some(custom) => Field {
+            name: custom.to_string(),
+            custom: true,
+            position: 0,
+        },
+        None => Field {
+            name,
+            custom: false,
+            position: 0,
+        },
     };
     // The text form must read the field back as the same field.
-    if parse(&format!("{field} is null")).ok() != Some(Rule::IsNull { field: field.clone(), negated: false }) {
+    if parse(&format!("{field} is null")).ok()
+        != Some(Rule::IsNull {
+            field: field.clone(),
+            negated: false,
+        })
+    {
         return Err(invalid(path, format!("\"{written}\" is not a field name")));
     }
     let op = text("op")?.trim().to_lowercase();
@@ -184,15 +254,24 @@ fn field_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) 
             Value::String(s) => Ok(Literal::String(s.clone())),
             Value::Number(n) => Ok(Literal::Number(n.to_string())),
             Value::Bool(b) => Ok(Literal::Bool(*b)),
-            _ => Err(invalid(path, "\"value\" must be a string, number or boolean")),
+            _ => Err(invalid(
+                path,
+                "\"value\" must be a string, number or boolean",
+            )),
         }
     };
     let list = |v: &Value| -> Result<Vec<Literal>> {
-        let items = v.as_array().ok_or_else(|| invalid(path, format!("\"{op}\" needs an array \"value\"")))?;
+        let items = v
+            .as_array()
+            .ok_or_else(|| invalid(path, format!("\"{op}\" needs an array \"value\"")))?;
         items.iter().map(literal).collect()
     };
     if let Some(compare) = CompareOp::parse(&op) {
-        return Ok(Rule::Compare { field, op: compare, value: literal(value)? });
+        return Ok(Rule::Compare {
+            field,
+            op: compare,
+            value: literal(value)?,
+        });
     }
     Ok(match op.as_str() {
         "in" | "not in" => {
@@ -200,10 +279,18 @@ fn field_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) 
             if values.is_empty() {
                 return Err(invalid(path, "\"in\" needs at least one value"));
             }
-            Rule::In { field, values, negated: op == "not in" }
+            Rule::In {
+                field,
+                values,
+                negated: op == "not in",
+            }
         }
         "between" => match list(value)?.as_slice() {
-            [low, high] => Rule::Between { field, low: low.clone(), high: high.clone() },
+            [low, high] => Rule::Between {
+                field,
+                low: low.clone(),
+                high: high.clone(),
+            },
             _ => return Err(invalid(path, "\"between\" needs [low, high]")),
         },
         "contains" | "starts with" | "ends with" => {
@@ -212,12 +299,28 @@ fn field_from_json(object: &Map<String, Value>, path: &str, text: &dyn Fn(&str) 
                 "starts with" => TextOp::StartsWith,
                 _ => TextOp::EndsWith,
             };
-            Rule::Text { field, op, value: text("value")? }
+            Rule::Text {
+                field,
+                op,
+                value: text("value")?,
+            }
         }
-        "is null" => Rule::IsNull { field, negated: false },
-        "is not null" => Rule::IsNull { field, negated: true },
-        "within" => Rule::Within { field, span: span(&text("value")?, path)? },
-        "before" => Rule::Before { field, span: span(&text("value")?, path)? },
+        "is null" => Rule::IsNull {
+            field,
+            negated: false,
+        },
+        "is not null" => Rule::IsNull {
+            field,
+            negated: true,
+        },
+        "within" => Rule::Within {
+            field,
+            span: span(&text("value")?, path)?,
+        },
+        "before" => Rule::Before {
+            field,
+            span: span(&text("value")?, path)?,
+        },
         other => return Err(invalid(path, format!("unknown op \"{other}\""))),
     })
 }
@@ -229,10 +332,19 @@ fn span(text: &str, path: &str) -> Result<Span> {
         [amount, unit] => match (&amount.token, &unit.token) {
             (Token::Number(n), Token::Word(w)) => match (n.parse::<u32>(), Unit::parse(w)) {
                 (Ok(amount), Some(unit)) => Ok(Span { amount, unit }),
-                _ => Err(invalid(path, format!("\"{text}\" is not a span such as \"30 days\""))),
+                _ => Err(invalid(
+                    path,
+                    format!("\"{text}\" is not a span such as \"30 days\""),
+                )),
             },
-            _ => Err(invalid(path, format!("\"{text}\" is not a span such as \"30 days\""))),
+            _ => Err(invalid(
+                path,
+                format!("\"{text}\" is not a span such as \"30 days\""),
+            )),
         },
-        _ => Err(invalid(path, format!("\"{text}\" is not a span such as \"30 days\""))),
+        _ => Err(invalid(
+            path,
+            format!("\"{text}\" is not a span such as \"30 days\""),
+        )),
     }
 }

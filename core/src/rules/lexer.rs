@@ -42,7 +42,10 @@ pub struct Located {
 }
 
 pub fn syntax_error(position: usize, message: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Syntax, format!("invalid rule at position {position}: {message}"))
+    Error::new(
+        ErrorKind::Syntax,
+        format!("invalid rule at position {position}: {message}"),
+    )
 }
 
 /// A number written without redundant zeros or signs (`-007.50` → `-7.5`),
@@ -55,7 +58,11 @@ pub fn canonical_number(text: &str) -> String {
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
     let whole = whole.trim_start_matches('0');
     let fraction = fraction.trim_end_matches('0');
-    let mut number = if whole.is_empty() { "0".to_string() } else { whole.to_string() };
+    let mut number = if whole.is_empty() {
+        "0".to_string()
+    } else {
+        whole.to_string()
+    };
     if !fraction.is_empty() {
         number.push('.');
         number.push_str(fraction);
@@ -100,7 +107,9 @@ pub fn tokenize(text: &str) -> Result<Vec<Located>> {
                 loop {
                     match chars.get(i) {
                         None => return Err(syntax_error(position, "unterminated string literal")
-                            .with_hint("String literals use single quotes; write a quote inside one as ''.")),
+                            .with_hint(
+                            "String literals use single quotes; write a quote inside one as ''.",
+                        )),
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             value.push('\'');
                             i += 2;
@@ -119,14 +128,24 @@ pub fn tokenize(text: &str) -> Result<Vec<Located>> {
             }
             '=' | '!' | '<' | '>' => {
                 let two: String = chars[i..chars.len().min(i + 2)].iter().collect();
-                let op = if ["!=", "<>", "<=", ">="].contains(&two.as_str()) { two } else { c.to_string() };
+                let op = if ["!=", "<>", "<=", ">="].contains(&two.as_str()) {
+                    two
+                } else {
+                    c.to_string()
+                };
                 if op == "!" {
                     return Err(syntax_error(position, "expected \"!=\""));
                 }
                 i += op.chars().count();
                 Token::Operator(op)
             }
-            c if c.is_ascii_digit() || c == '.' || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit() || *d == '.')) => {
+            c if c.is_ascii_digit()
+                || c == '.'
+                || (c == '-'
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|d| d.is_ascii_digit() || *d == '.')) =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -134,7 +153,10 @@ pub fn tokenize(text: &str) -> Result<Vec<Located>> {
                 }
                 let number: String = chars[start..i].iter().collect();
                 if number.parse::<f64>().is_err() || number.matches('.').count() > 1 {
-                    return Err(syntax_error(position, format!("malformed number \"{number}\"")));
+                    return Err(syntax_error(
+                        position,
+                        format!("malformed number \"{number}\""),
+                    ));
                 }
                 Token::Number(canonical_number(&number))
             }
@@ -145,9 +167,19 @@ pub fn tokenize(text: &str) -> Result<Vec<Located>> {
                 while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
                     i += 1;
                 }
-                Token::Word(chars[start..i].iter().collect::<String>().to_ascii_lowercase())
+                Token::Word(
+                    chars[start..i]
+                        .iter()
+                        .collect::<String>()
+                        .to_ascii_lowercase(),
+                )
             }
-            other => return Err(syntax_error(position, format!("unexpected character \"{other}\""))),
+            other => {
+                return Err(syntax_error(
+                    position,
+                    format!("unexpected character \"{other}\""),
+                ))
+            }
         };
         tokens.push(Located { token, position });
     }

@@ -15,18 +15,29 @@ pub fn parse(text: &str) -> Result<Rule> {
     if text.len() > MAX_RULE_BYTES {
         return Err(Error::new(
             ErrorKind::TooComplex,
-            format!("rule is too long: {} bytes, at most {MAX_RULE_BYTES} are accepted", text.len()),
+            format!(
+                "rule is too long: {} bytes, at most {MAX_RULE_BYTES} are accepted",
+                text.len()
+            ),
         ));
     }
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, next: 0, depth: 0, end: text.chars().count() + 1 };
+    let mut parser = Parser {
+        tokens,
+        next: 0,
+        depth: 0,
+        end: text.chars().count() + 1,
+    };
     if parser.tokens.is_empty() {
-        return Err(syntax_error(1, "empty rule").with_hint("A rule that matches every contact is written: everyone"));
+        return Err(syntax_error(1, "empty rule")
+            .with_hint("A rule that matches every contact is written: everyone"));
     }
     let rule = parser.or_expr()?;
     match parser.peek() {
         None => Ok(rule),
-        Some(found) => Err(parser.unexpected(found.clone(), "\"and\", \"or\" or the end of the rule")),
+        Some(found) => {
+            Err(parser.unexpected(found.clone(), "\"and\", \"or\" or the end of the rule"))
+        }
     }
 }
 
@@ -44,7 +55,10 @@ impl Parser {
 
     fn peek_word(&self, offset: usize) -> Option<&str> {
         match self.tokens.get(self.next + offset) {
-            Some(Located { token: Token::Word(w), .. }) => Some(w),
+            Some(Located {
+                token: Token::Word(w),
+                ..
+            }) => Some(w),
             _ => None,
         }
     }
@@ -54,13 +68,19 @@ impl Parser {
     }
 
     fn unexpected(&self, found: Located, expected: &str) -> Error {
-        syntax_error(found.position, format!("expected {expected}, found {}", found.token.describe()))
+        syntax_error(
+            found.position,
+            format!("expected {expected}, found {}", found.token.describe()),
+        )
     }
 
     fn fail<T>(&self, expected: &str) -> Result<T> {
         Err(match self.peek() {
             Some(found) => self.unexpected(found.clone(), expected),
-            None => syntax_error(self.end, format!("expected {expected}, found the end of the rule")),
+            None => syntax_error(
+                self.end,
+                format!("expected {expected}, found the end of the rule"),
+            ),
         })
     }
 
@@ -80,7 +100,11 @@ impl Parser {
     }
 
     fn expect_word(&mut self, word: &str) -> Result<()> {
-        if self.eat_word(word) { Ok(()) } else { self.fail(&format!("\"{word}\"")) }
+        if self.eat_word(word) {
+            Ok(())
+        } else {
+            self.fail(&format!("\"{word}\""))
+        }
     }
 
     fn expect(&mut self, token: Token, expected: &str) -> Result<()> {
@@ -120,7 +144,10 @@ impl Parser {
         if self.depth > MAX_DEPTH {
             return Err(Error::new(
                 ErrorKind::TooComplex,
-                format!("rule is nested too deeply at position {}: at most {MAX_DEPTH} levels", self.position()),
+                format!(
+                    "rule is nested too deeply at position {}: at most {MAX_DEPTH} levels",
+                    self.position()
+                ),
             ));
         }
         let result = inner(self);
@@ -133,7 +160,11 @@ impl Parser {
         while self.eat_word("or") {
             parts.push(self.and_expr()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap() } else { Rule::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            Rule::Or(parts)
+        })
     }
 
     fn and_expr(&mut self) -> Result<Rule> {
@@ -141,7 +172,11 @@ impl Parser {
         while self.eat_word("and") {
             parts.push(self.not_expr()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap() } else { Rule::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            Rule::And(parts)
+        })
     }
 
     fn not_expr(&mut self) -> Result<Rule> {
@@ -167,7 +202,15 @@ impl Parser {
                 self.next += 1;
                 Ok(Rule::Everyone)
             }
-            "tag" if matches!(self.tokens.get(self.next + 1), Some(Located { token: Token::String(_), .. })) => {
+            "tag"
+                if matches!(
+                    self.tokens.get(self.next + 1),
+                    Some(Located {
+                        token: Token::String(_),
+                        ..
+                    })
+                ) =>
+            {
                 self.next += 1;
                 Ok(Rule::Tag(self.string("a tag in quotes")?))
             }
@@ -175,7 +218,15 @@ impl Parser {
                 self.next += 2;
                 Ok(Rule::InSegment(self.string("a segment name in quotes")?))
             }
-            "event" if matches!(self.tokens.get(self.next + 1), Some(Located { token: Token::String(_), .. })) => {
+            "event"
+                if matches!(
+                    self.tokens.get(self.next + 1),
+                    Some(Located {
+                        token: Token::String(_),
+                        ..
+                    })
+                ) =>
+            {
                 self.next += 1;
                 let kind = self.string("an event kind in quotes")?.to_lowercase();
                 self.event_tail(kind)
@@ -189,7 +240,13 @@ impl Parser {
     }
 
     fn event_tail(&mut self, kind: String) -> Result<Rule> {
-        let mut event = EventCondition { kind, url: None, campaign: None, count: None, within: None };
+        let mut event = EventCondition {
+            kind,
+            url: None,
+            campaign: None,
+            count: None,
+            within: None,
+        };
         loop {
             match self.peek().map(|t| t.token.clone()) {
                 Some(Token::String(url)) if event.url.is_none() => {
@@ -218,7 +275,11 @@ impl Parser {
                     if !self.eat_word("times") {
                         self.expect_word("time")?;
                     }
-                    event.count = Some(if least { CountBound::AtLeast(n) } else { CountBound::AtMost(n) });
+                    event.count = Some(if least {
+                        CountBound::AtLeast(n)
+                    } else {
+                        CountBound::AtMost(n)
+                    });
                 }
                 Some(Token::Word(w)) if w == "within" && event.within.is_none() => {
                     self.next += 1;
@@ -268,51 +329,94 @@ impl Parser {
         if first == "custom" && self.peek().map(|t| &t.token) == Some(&Token::Dot) {
             self.next += 1;
             match self.advance() {
-                Some(Token::Word(name)) => Ok(Field { name, custom: true, position }),
+                Some(Token::Word(name)) => Ok(Field {
+                    name,
+                    custom: true,
+                    position,
+                }),
                 _ => {
                     self.next -= 1;
                     self.fail("a custom field name after \"custom.\"")
                 }
             }
         } else {
-            Ok(Field { name: first, custom: false, position })
+            Ok(Field {
+                name: first,
+                custom: false,
+                position,
+            })
         }
     }
 
     fn field_condition(&mut self) -> Result<Rule> {
         let field = self.field()?;
-        if let Some(Located { token: Token::Operator(op), .. }) = self.peek().cloned() {
+        if let Some(Located {
+            token: Token::Operator(op),
+            ..
+        }) = self.peek().cloned()
+        {
             self.next += 1;
             let op = CompareOp::parse(&op).expect("the lexer yields only known operators");
-            return Ok(Rule::Compare { field, op, value: self.literal()? });
+            return Ok(Rule::Compare {
+                field,
+                op,
+                value: self.literal()?,
+            });
         }
         let Some(word) = self.peek_word(0).map(str::to_string) else {
             return self.fail("an operator (=, !=, <, in, between, contains, is null, within, …)");
         };
         self.next += 1;
         match word.as_str() {
-            "in" => Ok(Rule::In { field, values: self.list()?, negated: false }),
+            "in" => Ok(Rule::In {
+                field,
+                values: self.list()?,
+                negated: false,
+            }),
             "not" => {
                 self.expect_word("in")?;
-                Ok(Rule::In { field, values: self.list()?, negated: true })
+                Ok(Rule::In {
+                    field,
+                    values: self.list()?,
+                    negated: true,
+                })
             }
             "between" => {
                 let low = self.literal()?;
                 self.expect_word("and")?;
-                Ok(Rule::Between { field, low, high: self.literal()? })
+                Ok(Rule::Between {
+                    field,
+                    low,
+                    high: self.literal()?,
+                })
             }
-            "contains" => Ok(Rule::Text { field, op: TextOp::Contains, value: self.string("a 'string'")? }),
+            "contains" => Ok(Rule::Text {
+                field,
+                op: TextOp::Contains,
+                value: self.string("a 'string'")?,
+            }),
             "starts" | "ends" => {
                 self.expect_word("with")?;
-                let op = if word == "starts" { TextOp::StartsWith } else { TextOp::EndsWith };
-                Ok(Rule::Text { field, op, value: self.string("a 'string'")? })
+                let op = if word == "starts" {
+                    TextOp::StartsWith
+                } else {
+                    TextOp::EndsWith
+                };
+                Ok(Rule::Text {
+                    field,
+                    op,
+                    value: self.string("a 'string'")?,
+                })
             }
             "is" => {
                 let negated = self.eat_word("not");
                 self.expect_word("null")?;
                 Ok(Rule::IsNull { field, negated })
             }
-            "within" => Ok(Rule::Within { field, span: self.span()? }),
+            "within" => Ok(Rule::Within {
+                field,
+                span: self.span()?,
+            }),
             "before" => {
                 let span = self.span()?;
                 self.expect_word("ago")?;

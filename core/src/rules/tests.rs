@@ -34,9 +34,18 @@ fn catalogue() -> Catalogue {
             ("newsletter".into(), FieldType::Boolean),
         ]),
         segments: Some(vec![
-            ("Hot leads in Ontario".into(), "00000000-0000-0000-0000-000000000001".into()),
-            ("Suppressed".into(), "00000000-0000-0000-0000-000000000002".into()),
-            ("Everyone".into(), "00000000-0000-0000-0000-000000000003".into()),
+            (
+                "Hot leads in Ontario".into(),
+                "00000000-0000-0000-0000-000000000001".into(),
+            ),
+            (
+                "Suppressed".into(),
+                "00000000-0000-0000-0000-000000000002".into(),
+            ),
+            (
+                "Everyone".into(),
+                "00000000-0000-0000-0000-000000000003".into(),
+            ),
         ]),
         everyone: Some("00000000-0000-0000-0000-000000000003".into()),
     }
@@ -57,12 +66,28 @@ fn spec_examples_parse_print_and_parse_back() {
 #[test]
 fn canonical_form_normalises_case_spacing_and_numbers() {
     let rule = parse("  COUNTRY='US'  AND(Score>050.10 OR Tag 'x')").unwrap();
-    assert_eq!(rule.to_string(), "country = 'US' and (score > 50.1 or tag 'x')");
+    assert_eq!(
+        rule.to_string(),
+        "country = 'US' and (score > 50.1 or tag 'x')"
+    );
     let rule = parse("custom.budget <> -0 and city = 'O''Hare'").unwrap();
     assert_eq!(rule.to_string(), "custom.budget != 0 and city = 'O''Hare'");
-    assert_eq!(parse("not not everyone").unwrap().to_string(), "not not everyone");
-    assert_eq!(parse("(a = 'x' or b = 'y') and c = 'z'").unwrap().to_string(), "(a = 'x' or b = 'y') and c = 'z'");
-    assert_eq!(parse("clicked within 2 day at most 1 time").unwrap().to_string(), "clicked at most 1 times within 2 days");
+    assert_eq!(
+        parse("not not everyone").unwrap().to_string(),
+        "not not everyone"
+    );
+    assert_eq!(
+        parse("(a = 'x' or b = 'y') and c = 'z'")
+            .unwrap()
+            .to_string(),
+        "(a = 'x' or b = 'y') and c = 'z'"
+    );
+    assert_eq!(
+        parse("clicked within 2 day at most 1 time")
+            .unwrap()
+            .to_string(),
+        "clicked at most 1 times within 2 days"
+    );
 }
 
 #[test]
@@ -73,16 +98,26 @@ fn syntax_errors_give_the_position_and_what_was_expected() {
         ("country = 'US' and", "position 19: expected a condition"),
         ("(score > 1", "position 11: expected \")\""),
         ("city = 'Toronto", "position 8: unterminated string literal"),
-        ("score > 1 score < 2", "position 11: expected \"and\", \"or\" or the end"),
+        (
+            "score > 1 score < 2",
+            "position 11: expected \"and\", \"or\" or the end",
+        ),
         ("score ! 3", "position 7: expected \"!=\""),
-        ("opened within 3 fortnights", "position 17: expected hours, days, weeks or months"),
+        (
+            "opened within 3 fortnights",
+            "position 17: expected hours, days, weeks or months",
+        ),
         ("", "position 1: empty rule"),
         ("email @ 'x'", "position 7: unexpected character \"@\""),
     ];
     for (text, expected) in cases {
         let error = parse(text).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Syntax, "{text}");
-        assert!(error.message.contains(expected), "{text}: {}", error.message);
+        assert!(
+            error.message.contains(expected),
+            "{text}: {}",
+            error.message
+        );
     }
 }
 
@@ -102,13 +137,24 @@ fn hostile_sizes_are_errors_not_crashes() {
 fn checker_names_unknown_fields_and_lists_known_ones() {
     let error = check(&parse("shoe_size = 42").unwrap(), &catalogue()).unwrap_err();
     assert_eq!(error.kind, ErrorKind::UndefinedObject);
-    assert!(error.message.contains("\"shoe_size\" at position 1"), "{}", error.message);
+    assert!(
+        error.message.contains("\"shoe_size\" at position 1"),
+        "{}",
+        error.message
+    );
     let hint = error.hint.unwrap();
-    assert!(hint.contains("budget, industry, signed_up, newsletter") && hint.contains("reachability"), "{hint}");
+    assert!(
+        hint.contains("budget, industry, signed_up, newsletter") && hint.contains("reachability"),
+        "{hint}"
+    );
     // Without a tenant's catalogue (the type input), unknown names may be
     // custom fields of any type.
     assert!(check(&parse("shoe_size = '42'").unwrap(), &Catalogue::default()).is_ok());
-    assert!(check(&parse("custom.budget > 500000 and signed_up within 3 days").unwrap(), &Catalogue::default()).is_ok());
+    assert!(check(
+        &parse("custom.budget > 500000 and signed_up within 3 days").unwrap(),
+        &Catalogue::default()
+    )
+    .is_ok());
 }
 
 #[test]
@@ -124,7 +170,12 @@ fn checker_rejects_values_of_the_wrong_type() {
         "tags = 'VIP'",
     ] {
         let error = check(&parse(text).unwrap(), &catalogue()).unwrap_err();
-        assert_eq!(error.kind, ErrorKind::DatatypeMismatch, "{text}: {}", error.message);
+        assert_eq!(
+            error.kind,
+            ErrorKind::DatatypeMismatch,
+            "{text}: {}",
+            error.message
+        );
     }
     // Standard fields are checked even without the tenant's catalogue.
     assert!(check(&parse("score > 'high'").unwrap(), &Catalogue::default()).is_err());
@@ -136,57 +187,132 @@ fn unknown_segments_are_named() {
     let error = check(&parse("in segment 'Nope'").unwrap(), &catalogue()).unwrap_err();
     assert_eq!(error.kind, ErrorKind::UndefinedObject);
     assert!(error.hint.unwrap().contains("Hot leads in Ontario"));
-    assert!(check(&parse("in segment 'suppressed'").unwrap(), &catalogue()).is_ok(), "names compare case-insensitively");
+    assert!(
+        check(&parse("in segment 'suppressed'").unwrap(), &catalogue()).is_ok(),
+        "names compare case-insensitively"
+    );
 }
 
 #[test]
 fn compiled_sql_binds_every_value() {
-    let rule = parse("city = 'x''; DROP TABLE audience.contacts; --' and custom.industry contains '%_\\'").unwrap();
+    let rule =
+        parse("city = 'x''; DROP TABLE audience.contacts; --' and custom.industry contains '%_\\'")
+            .unwrap();
     let compiled = compile(&rule, &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(
         compiled.predicate,
         "((lower(c.city) = $2::text) AND (lower(c.attributes ->> $3::text) LIKE $4::text))"
     );
-    assert_eq!(compiled.params, vec!["x'; drop table audience.contacts; --", "industry", "%\\%\\_\\\\%"]);
-    assert_eq!(compiled.reads.iter().collect::<Vec<_>>(), vec!["attributes", "city"]);
+    assert_eq!(
+        compiled.params,
+        vec![
+            "x'; drop table audience.contacts; --",
+            "industry",
+            "%\\%\\_\\\\%"
+        ]
+    );
+    assert_eq!(
+        compiled.reads.iter().collect::<Vec<_>>(),
+        vec!["attributes", "city"]
+    );
     assert!(!compiled.time_relative);
 }
 
 #[test]
 fn compiled_sql_uses_stored_case_and_index_forms() {
-    let compiled = compile(&parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
+    let compiled = compile(
+        &parse("country = 'us' and tag 'VIP' and status in ('Active')").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
     assert_eq!(
         compiled.predicate,
         "((c.country = $2::text) AND (c.tag_keys @> ARRAY[$3::text]) AND (c.status IN ($4::text)))"
     );
     assert_eq!(compiled.params, vec!["US", "vip", "active"]);
-    let compiled = compile(&parse("not opened last campaign").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
-    assert!(compiled.predicate.starts_with("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
+    let compiled = compile(
+        &parse("not opened last campaign").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
+    assert!(
+        compiled
+            .predicate
+            .starts_with("((EXISTS (SELECT FROM audience.events e"),
+        "{}",
+        compiled.predicate
+    );
     assert!(compiled.predicate.ends_with(") IS NOT TRUE)"));
-    let compiled = compile(&parse("clicked at least 3 times within 90 days").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
+    let compiled = compile(
+        &parse("clicked at least 3 times within 90 days").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
     assert!(compiled.predicate.contains(">= 3)") && compiled.time_relative);
-    let compiled = compile(&parse("in segment 'suppressed'").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
-    assert_eq!(compiled.params, vec!["00000000-0000-0000-0000-000000000002"]);
+    let compiled = compile(
+        &parse("in segment 'suppressed'").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
+    assert_eq!(
+        compiled.params,
+        vec!["00000000-0000-0000-0000-000000000002"]
+    );
     assert_eq!(compiled.segments.len(), 1);
-    let compiled = compile(&parse("in segment 'everyone'").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
-    assert_eq!((compiled.predicate.as_str(), compiled.segments.len()), ("true", 0), "Everyone is not stored");
+    let compiled = compile(
+        &parse("in segment 'everyone'").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
+    assert_eq!(
+        (compiled.predicate.as_str(), compiled.segments.len()),
+        ("true", 0),
+        "Everyone is not stored"
+    );
 }
 
 #[test]
 fn grouped_scope_counts_each_contacts_events_once() {
     let rule = parse("opened at least 2 times and not clicked '/pricing' within 7 days and not opened last campaign").unwrap();
     let compiled = compile(&rule, &catalogue(), 4, Scope::Grouped).unwrap();
-    let aliases: Vec<&str> = compiled.event_counts.iter().map(|(alias, _)| alias.as_str()).collect();
+    let aliases: Vec<&str> = compiled
+        .event_counts
+        .iter()
+        .map(|(alias, _)| alias.as_str())
+        .collect();
     assert_eq!(aliases, vec!["n4", "n5"]);
-    assert!(compiled.predicate.starts_with("((ev.n4 >= 2) AND (((ev.n5 >= 1)) IS NOT TRUE)"), "{}", compiled.predicate);
+    assert!(
+        compiled
+            .predicate
+            .starts_with("((ev.n4 >= 2) AND (((ev.n5 >= 1)) IS NOT TRUE)"),
+        "{}",
+        compiled.predicate
+    );
     assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND lower(e.url) LIKE $6::text AND e.occurred_at >= (now() - '7 days'::interval)");
     // The last campaign is a subquery: probed per contact, as with Few.
-    assert!(compiled.predicate.contains("((EXISTS (SELECT FROM audience.events e"), "{}", compiled.predicate);
+    assert!(
+        compiled
+            .predicate
+            .contains("((EXISTS (SELECT FROM audience.events e"),
+        "{}",
+        compiled.predicate
+    );
 }
 
 #[test]
 fn json_form_matches_the_specification() {
-    let rule = parse("country = 'US' and not tag 'VIP' or clicked at least 3 times within 30 days").unwrap();
+    let rule = parse("country = 'US' and not tag 'VIP' or clicked at least 3 times within 30 days")
+        .unwrap();
     assert_eq!(
         to_json(&rule),
         serde_json::json!({"or": [
@@ -194,7 +320,8 @@ fn json_form_matches_the_specification() {
             {"event": "clicked", "within": "30 days", "min_count": 3}
         ]})
     );
-    let error = from_json(&serde_json::json!({"field": "score", "op": "~", "value": 1})).unwrap_err();
+    let error =
+        from_json(&serde_json::json!({"field": "score", "op": "~", "value": 1})).unwrap_err();
     assert!(error.message.contains("unknown op"), "{}", error.message);
     assert!(from_json(&serde_json::json!({"and": []})).is_err());
     assert!(from_json(&serde_json::json!([1])).is_err());
@@ -202,15 +329,24 @@ fn json_form_matches_the_specification() {
 
 #[test]
 fn json_field_names_are_ones_the_text_form_can_write() {
-    for name in ["c:untry", "opened", "everyone", "not", "custom.", "a b", "", "İ"] {
+    for name in [
+        "c:untry", "opened", "everyone", "not", "custom.", "a b", "", "İ",
+    ] {
         let error = from_json(&serde_json::json!({"field": name, "op": "is null"})).unwrap_err();
-        assert!(error.message.contains("is not a field name"), "{name}: {}", error.message);
+        assert!(
+            error.message.contains("is not a field name"),
+            "{name}: {}",
+            error.message
+        );
     }
     for name in ["City", "custom.opened", "custom.Budget_2", "event"] {
         let rule = from_json(&serde_json::json!({"field": name, "op": "is null"})).unwrap();
         assert_eq!(parse(&rule.to_string()).unwrap(), rule, "{name}");
     }
-    assert!(parse("İ = 'x'").unwrap_err().message.contains("unexpected character"));
+    assert!(parse("İ = 'x'")
+        .unwrap_err()
+        .message
+        .contains("unexpected character"));
 }
 
 proptest! {
@@ -254,12 +390,31 @@ fn renaming_a_segment_rewrites_references_in_any_case() {
 
 #[test]
 fn whole_tenant_scope_reads_matching_events_once() {
-    let all = |text: &str| compile(&parse(text).unwrap(), &catalogue(), 2, Scope::All).unwrap().predicate;
+    let all = |text: &str| {
+        compile(&parse(text).unwrap(), &catalogue(), 2, Scope::All)
+            .unwrap()
+            .predicate
+    };
     assert_eq!(all("opened within 30 days"), "c.id IN (SELECT e.contact_id FROM audience.events e WHERE e.tenant_id = $1::uuid AND e.kind = $2::text AND e.occurred_at >= (now() - '30 days'::interval))");
-    assert!(all("clicked at least 3 times").ends_with("GROUP BY e.contact_id HAVING count(*) >= 3)"));
-    assert!(all("clicked at most 2 times").starts_with("c.id NOT IN (") && all("clicked at most 2 times").ends_with("HAVING count(*) > 2)"));
+    assert!(
+        all("clicked at least 3 times").ends_with("GROUP BY e.contact_id HAVING count(*) >= 3)")
+    );
+    assert!(
+        all("clicked at most 2 times").starts_with("c.id NOT IN (")
+            && all("clicked at most 2 times").ends_with("HAVING count(*) > 2)")
+    );
     assert_eq!(all("clicked at least 0 times"), "true");
-    assert!(all("not opened last campaign").contains("(SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid"));
-    let few = compile(&parse("score > 5 and score < 5.5").unwrap(), &catalogue(), 2, Scope::Few).unwrap();
-    assert_eq!(few.predicate, "((c.score > $2::bigint) AND (c.score < $3::numeric))", "integer columns compare with integers");
+    assert!(all("not opened last campaign")
+        .contains("(SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid"));
+    let few = compile(
+        &parse("score > 5 and score < 5.5").unwrap(),
+        &catalogue(),
+        2,
+        Scope::Few,
+    )
+    .unwrap();
+    assert_eq!(
+        few.predicate, "((c.score > $2::bigint) AND (c.score < $3::numeric))",
+        "integer columns compare with integers"
+    );
 }
