@@ -91,11 +91,15 @@ BEGIN
         SELECT tenant, segment, contact FROM unnest(came) contact;
     END IF;
     IF cardinality(exited) > 0 THEN
-        -- = ANY: an index scan on (tenant, segment, contact); a join with
-        -- unnest() was planned as a scan of every member of the segment.
+        -- Members are found by the same probe and removed by their row
+        -- address: `contact_id = ANY` was planned as a scan of the whole
+        -- segment when its statistics were stale.
         WITH removed AS (
             DELETE FROM audience.segment_members m
-             WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
+             WHERE m.ctid = ANY (ARRAY(SELECT (SELECT s.ctid FROM audience.segment_members s
+                                                WHERE s.tenant_id = tenant AND s.segment_id = segment
+                                                  AND s.contact_id = e.contact)
+                                         FROM unnest(exited) e(contact)))
             RETURNING m.contact_id
         )
         SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;
@@ -127,13 +131,13 @@ DECLARE
     statuses text[];
     tenant uuid;
 BEGIN
-    -- Contacts are locked in id order before they are updated (as the
-    -- importer locks them), so that concurrent statements touching the
+    -- Contacts are locked in email order before they are updated (as the
+    -- importer writes them), so that concurrent statements touching the
     -- same contacts queue instead of deadlocking. One contact needs no order.
     IF (SELECT count(DISTINCT (n.tenant_id, n.contact_id)) > 1 FROM new_rows n) THEN
         PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
           JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
-         ORDER BY c.tenant_id, c.id
+         ORDER BY c.tenant_id, c.email
            FOR NO KEY UPDATE OF c;
     END IF;
     -- Events after the contact's latest reset add their points; a reset or

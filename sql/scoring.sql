@@ -143,13 +143,13 @@ DECLARE
     statuses text[];
     tenant uuid;
 BEGIN
-    -- Contacts are locked in id order before they are updated (as the
-    -- importer locks them), so that concurrent statements touching the
+    -- Contacts are locked in email order before they are updated (as the
+    -- importer writes them), so that concurrent statements touching the
     -- same contacts queue instead of deadlocking. One contact needs no order.
     IF (SELECT count(DISTINCT (n.tenant_id, n.contact_id)) > 1 FROM new_rows n) THEN
         PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
           JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
-         ORDER BY c.tenant_id, c.id
+         ORDER BY c.tenant_id, c.email
            FOR NO KEY UPDATE OF c;
     END IF;
     -- Events after the contact's latest reset add their points; a reset or

@@ -101,11 +101,15 @@ BEGIN
         SELECT tenant, segment, contact FROM unnest(came) contact;
     END IF;
     IF cardinality(exited) > 0 THEN
-        -- = ANY: an index scan on (tenant, segment, contact); a join with
-        -- unnest() was planned as a scan of every member of the segment.
+        -- Members are found by the same probe and removed by their row
+        -- address: `contact_id = ANY` was planned as a scan of the whole
+        -- segment when its statistics were stale.
         WITH removed AS (
             DELETE FROM audience.segment_members m
-             WHERE m.tenant_id = tenant AND m.segment_id = segment AND m.contact_id = ANY (exited)
+             WHERE m.ctid = ANY (ARRAY(SELECT (SELECT s.ctid FROM audience.segment_members s
+                                                WHERE s.tenant_id = tenant AND s.segment_id = segment
+                                                  AND s.contact_id = e.contact)
+                                         FROM unnest(exited) e(contact)))
             RETURNING m.contact_id
         )
         SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;

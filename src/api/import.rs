@@ -3,6 +3,7 @@
 //! `INSERT … SELECT FROM unnest(…) ON CONFLICT`, so the contacts triggers
 //! (normalisation, segments, fit points) run per batch like any bulk write.
 
+use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue};
 use crate::error::{raise, OrRaise};
 use audience_core::fields::STANDARD_FIELDS;
@@ -166,28 +167,28 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 format!("UPDATE SET {set} WHERE {changed}")
             }
         };
-        // Stored contacts are written, and so locked, in id order (as the
-        // events trigger locks them), new ones in email order (as every
-        // other import inserts them): concurrent writers queue instead of
-        // deadlocking. The stored id is a probe of the email index per
-        // row: a join was planned as a hash of every contact the tenant
-        // has, which grew with each batch of an import.
+        // Rows are written, and so stored contacts locked, in email order,
+        // as the events trigger locks them and every other import writes
+        // them: concurrent writers queue instead of deadlocking.
         format!(
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
-              ORDER BY (SELECT stored.id FROM audience.contacts stored
-                         WHERE stored.tenant_id = $1::uuid AND stored.email = x.email) NULLS LAST, x.email
+              ORDER BY x.email
              ON CONFLICT (tenant_id, email) DO {action}
-             RETURNING c.email, c.id::text, c.xmax = 0",
+             RETURNING c.email, c.id, c.xmax = 0",
             targets = target.join(", "),
-            values = target.iter().map(|c| format!("x.{c}")).collect::<Vec<_>>().join(", "),
+            values = target
+                .iter()
+                .map(|c| format!("x.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         )
     } else {
         let (set, changed) = assignments("x");
         format!(
             "UPDATE audience.contacts AS c SET {set} FROM {input}
               WHERE c.tenant_id = $1::uuid AND c.email = x.email AND {changed}
-             RETURNING c.email, c.id::text, false"
+             RETURNING c.email, c.id, false"
         )
     };
     (query, columns)
@@ -260,7 +261,7 @@ fn write_batch(
     rows: &[Row],
     tally: &mut Tally,
     rejections: &mut Vec<Value>,
-) -> Vec<String> {
+) -> Vec<pgrx::Uuid> {
     if rows.is_empty() {
         return Vec::new();
     }
@@ -299,19 +300,16 @@ fn write_batch(
             client.update(query, None, &args).expect("writing contacts")
         };
         let email_and_id = |row: &pgrx::spi::SpiHeapTupleData| {
-            (
-                row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                row.get::<String>(2).ok().flatten().unwrap_or_default(),
-            )
+            Some((row.get::<String>(1).ok()??, row.get::<pgrx::Uuid>(2).ok()??))
         };
         let (mut inserted, mut updated) = (0, 0);
-        let mut found: HashMap<String, String> = HashMap::with_capacity(rows.len());
+        let mut found: HashMap<String, pgrx::Uuid> = HashMap::with_capacity(rows.len());
         for row in written {
             match row.get::<bool>(3).ok().flatten() {
                 Some(true) => inserted += 1,
                 _ => updated += 1,
             }
-            found.extend([email_and_id(&row)]);
+            found.extend(email_and_id(&row));
         }
         // Rows the statement left alone (unchanged, skipped, or unknown
         // with insert false): looked up only when there are some.
@@ -322,18 +320,21 @@ fn write_batch(
             .map(str::to_string)
             .collect();
         if !untouched.is_empty() {
-            let existing = client
-                .select(
-                    // A join on unnest, so the planner probes the email
-                    // index row by row; `= ANY` of 10k emails was planned
-                    // as a scan of the whole table once it grew.
-                    "SELECT c.email, c.id::text FROM unnest($2::text[]) AS e(email)
+            // A join on unnest, on its generic plan: the email index is
+            // probed row by row. `= ANY` of 10k emails was planned as a
+            // scan of the whole table once it grew, and a custom plan for
+            // a tenant new since the table's statistics hashed all of its
+            // contacts, or scanned them all for each row.
+            let existing = plans::generic(|| {
+                plans::select(
+                    client,
+                    "SELECT c.email, c.id FROM unnest($2::text[]) AS e(email)
                        JOIN audience.contacts c ON c.tenant_id = $1::uuid AND c.email = e.email",
-                    None,
                     &[tenant.into(), untouched.into()],
                 )
-                .expect("reading imported ids");
-            found.extend(existing.map(|row| email_and_id(&row)));
+            })
+            .expect("reading imported ids");
+            found.extend(existing.filter_map(|row| email_and_id(&row)));
         }
         for row in rows.iter().filter(|r| !found.contains_key(r.email())) {
             rejections.push(
