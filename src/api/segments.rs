@@ -407,7 +407,9 @@ fn differences(
 /// Up to `FEW_CONTACTS` it returns each contact's rule results and stored
 /// segments; for more, the differences per segment (contacts come
 /// in through `unnest`: `= ANY` of a 10k-element parameter was planned as
-/// a scan comparing every stored membership with every element).
+/// a scan comparing every stored membership with every element). The
+/// segment ids (`$3`, text) are cast in a subquery, run once: cast where
+/// they are used, they were parsed again for every contact.
 fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (String, Vec<String>) {
     let compile_all = |scope: Scope| {
         let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
@@ -453,7 +455,7 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
             "SELECT touched.id::text,
                     CASE WHEN c.id IS NULL THEN '{{}}'::boolean[] ELSE ARRAY[{}] END,
                     ARRAY(SELECT m.segment_id::text FROM audience.segment_members m
-                           WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id AND m.segment_id = ANY($3::uuid[]))
+                           WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id AND m.segment_id = ANY((SELECT $3::uuid[])::uuid[]))
                FROM unnest($2::uuid[]) AS touched(id)
                LEFT JOIN LATERAL (SELECT * FROM audience.contacts c
                                    WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c ON true
@@ -476,14 +478,14 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
                    {}
              ), desired AS (
                  SELECT s.segment, e.id AS contact
-                   FROM evaluated e CROSS JOIN LATERAL unnest(e.matches, $3::uuid[]) AS s(matched, segment)
+                   FROM evaluated e CROSS JOIN LATERAL unnest(e.matches, (SELECT $3::uuid[])) AS s(matched, segment)
                   WHERE s.matched
              ), stored AS (
                  SELECT m.segment_id AS segment, m.contact_id AS contact
                    FROM unnest($2::uuid[]) AS touched(id)
                    CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM audience.segment_members m
                                         WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
-                                          AND m.segment_id = ANY($3::uuid[]) OFFSET 0) m
+                                          AND m.segment_id = ANY((SELECT $3::uuid[])::uuid[]) OFFSET 0) m
              )
              SELECT coalesce(d.segment, s.segment)::text,
                     coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),
