@@ -51,11 +51,13 @@ calc() { awk "BEGIN { print $1 }"; }
 # sql TEXT: runs it in tenant $TENANT_NAME (default "bench"); prints the result.
 sql() { "${PSQL[@]}" -c "SET audience.tenant = '${TENANT_NAME:-bench}'" -c "$1"; }
 # timed TEXT [RUNS]: the best wall time of RUNS (default REPEAT) runs in
-# $SECONDS_TAKEN, the result in $RESULT.
+# $SECONDS_TAKEN, the result in $RESULT. Each run starts after a
+# checkpoint, so that no run pays for writing pages the one before dirtied.
 timed() {
     local start elapsed i
     SECONDS_TAKEN=""
     for ((i = 0; i < ${2:-$REPEAT}; i++)); do
+        "${PSQL[@]}" -c "CHECKPOINT"
         start=$(now)
         RESULT=$(sql "$1")
         elapsed=$(calc "$(now) - $start")

@@ -133,8 +133,9 @@ DECLARE
 BEGIN
     -- Contacts are locked in email order before they are updated (as the
     -- importer writes them), so that concurrent statements touching the
-    -- same contacts queue instead of deadlocking. One contact needs no order.
-    IF (SELECT count(DISTINCT (n.tenant_id, n.contact_id)) > 1 FROM new_rows n) THEN
+    -- same contacts queue instead of deadlocking. One event (a track())
+    -- needs no order.
+    IF (SELECT count(*) > 1 FROM new_rows n) THEN
         PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
           JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
          ORDER BY c.tenant_id, c.email
