@@ -145,12 +145,13 @@ DECLARE
 BEGIN
     -- Contacts are locked in email order before they are updated (as the
     -- importer writes them), so that concurrent statements touching the
-    -- same contacts queue instead of deadlocking. One event (a track())
-    -- needs no order.
+    -- same contacts queue instead of deadlocking. Bytewise ("C"): the
+    -- order only has to be the same everywhere, and it sorts fastest. One
+    -- event (a track()) needs no order.
     IF (SELECT count(*) > 1 FROM new_rows n) THEN
         PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
           JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
-         ORDER BY c.tenant_id, c.email
+         ORDER BY c.tenant_id, c.email COLLATE "C"
            FOR NO KEY UPDATE OF c;
     END IF;
     -- Events after the contact's latest reset add their points; a reset or

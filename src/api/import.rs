@@ -167,13 +167,14 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 format!("UPDATE SET {set} WHERE {changed}")
             }
         };
-        // Rows are written, and so stored contacts locked, in email order,
-        // as the events trigger locks them and every other import writes
-        // them: concurrent writers queue instead of deadlocking.
+        // Rows are written, and so stored contacts locked, in bytewise
+        // email order, as the events trigger locks them and every other
+        // import writes them: concurrent writers queue instead of
+        // deadlocking.
         format!(
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
-              ORDER BY x.email
+              ORDER BY x.email COLLATE \"C\"
              ON CONFLICT (tenant_id, email) DO {action}
              RETURNING c.email, c.id, c.xmax = 0",
             targets = target.join(", "),
