@@ -449,33 +449,36 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
             columns.join(", ")
         )
     };
+    // Each touched contact is looked up through the index (a lateral
+    // subquery with OFFSET 0 is not flattened into a join, so it cannot
+    // become a scan of the whole table).
+    let contact = "(SELECT * FROM audience.contacts c
+                     WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c";
+    // Its stored memberships of the chosen segments.
+    let stored = "audience.segment_members m
+                   WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
+                     AND m.segment_id = ANY((SELECT $3::uuid[])::uuid[])";
     let query = if batch != Batch::Many {
         // A contact that does not exist (any more) matches no rule.
         format!(
             "SELECT touched.id::text,
-                    CASE WHEN c.id IS NULL THEN '{{}}'::boolean[] ELSE ARRAY[{}] END,
-                    ARRAY(SELECT m.segment_id::text FROM audience.segment_members m
-                           WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id AND m.segment_id = ANY((SELECT $3::uuid[])::uuid[]))
+                    CASE WHEN c.id IS NULL THEN '{{}}'::boolean[] ELSE ARRAY[{matches}] END,
+                    ARRAY(SELECT m.segment_id::text FROM {stored})
                FROM unnest($2::uuid[]) AS touched(id)
-               LEFT JOIN LATERAL (SELECT * FROM audience.contacts c
-                                   WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c ON true
-               {}",
-            matches.join(", "),
-            event_counts
+               LEFT JOIN LATERAL {contact} ON true
+               {event_counts}",
+            matches = matches.join(", "),
         )
     } else {
-        // Each contact is looked up through the index (a lateral subquery
-        // with OFFSET 0 is not flattened into a join, so it cannot become a
-        // scan of the whole table), and its rules are evaluated once
-        // (MATERIALIZED: inlined, the array was computed again for every
-        // segment it was compared with).
+        // Each contact's rules are evaluated once (MATERIALIZED: inlined,
+        // the array was computed again for every segment it was compared
+        // with).
         format!(
             "WITH evaluated AS MATERIALIZED (
-                 SELECT c.id, ARRAY[{}] AS matches
+                 SELECT c.id, ARRAY[{matches}] AS matches
                    FROM unnest($2::uuid[]) AS touched(id)
-                   CROSS JOIN LATERAL (SELECT * FROM audience.contacts c
-                                        WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c
-                   {}
+                   CROSS JOIN LATERAL {contact}
+                   {event_counts}
              ), desired AS (
                  SELECT s.segment, e.id AS contact
                    FROM evaluated e CROSS JOIN LATERAL unnest(e.matches, (SELECT $3::uuid[])) AS s(matched, segment)
@@ -483,9 +486,7 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
              ), stored AS (
                  SELECT m.segment_id AS segment, m.contact_id AS contact
                    FROM unnest($2::uuid[]) AS touched(id)
-                   CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM audience.segment_members m
-                                        WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
-                                          AND m.segment_id = ANY((SELECT $3::uuid[])::uuid[]) OFFSET 0) m
+                   CROSS JOIN LATERAL (SELECT m.segment_id, m.contact_id FROM {stored} OFFSET 0) m
              )
              SELECT coalesce(d.segment, s.segment)::text,
                     coalesce(array_agg(d.contact::text) FILTER (WHERE s.contact IS NULL), '{{}}'),
@@ -493,8 +494,7 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
                FROM desired d FULL JOIN stored s ON s.segment = d.segment AND s.contact = d.contact
               WHERE d.contact IS NULL OR s.contact IS NULL
               GROUP BY 1",
-            matches.join(", "),
-            event_counts
+            matches = matches.join(", "),
         )
     };
     (query, params)
