@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 thread_local! {
@@ -36,13 +37,18 @@ pub fn select<'conn>(
 /// PostgreSQL kept making them because a generic plan's estimate for an
 /// array parameter of unknown length is higher.
 pub fn generic<T>(run: impl FnOnce() -> T) -> T {
-    // As a function's SET clause does: a GUC nest level undone on return,
-    // and by (sub)transaction abort on error.
+    with_setting(c"plan_cache_mode", c"force_generic_plan", run)
+}
+
+/// Runs `run` with the setting `name` at `value`, as a function's SET
+/// clause does: a GUC nest level undone on return, and by
+/// (sub)transaction abort on error.
+pub fn with_setting<T>(name: &CStr, value: &CStr, run: impl FnOnce() -> T) -> T {
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
         pg_sys::set_config_option(
-            c"plan_cache_mode".as_ptr(),
-            c"force_generic_plan".as_ptr(),
+            name.as_ptr(),
+            value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
             pg_sys::GucAction::GUC_ACTION_SAVE,

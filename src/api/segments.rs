@@ -539,10 +539,16 @@ fn refresh_one(
           WHERE c.tenant_id = $1::uuid AND (({}) IS TRUE) <> (m.contact_id IS NOT NULL)",
         compiled.predicate
     );
-    let (entered, exited) = client
-        .select(&query, None, &args)
-        .and_then(|rows| rows.first().get_two::<Vec<String>, Vec<String>>())
-        .expect("computing membership difference");
+    // Few rows differ, but the planner expects half the tenant (the
+    // default selectivity of `<>`) and found passing them from parallel
+    // workers too dear: a serial join of 1M contacts took 1.5 s, a parallel
+    // one 0.8 s.
+    let (entered, exited) = plans::with_setting(c"parallel_tuple_cost", c"0", || {
+        client
+            .select(&query, None, &args)
+            .and_then(|rows| rows.first().get_two::<Vec<String>, Vec<String>>())
+    })
+    .expect("computing membership difference");
     let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
     apply(client, tenant, &segment.id, entered.clone(), exited.clone());
     client
