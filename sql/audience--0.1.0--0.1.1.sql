@@ -131,16 +131,15 @@ DECLARE
     statuses text[];
     tenant uuid;
 BEGIN
-    -- Contacts are locked in email order before they are updated (as the
-    -- importer writes them), so that concurrent statements touching the
-    -- same contacts queue instead of deadlocking. Bytewise ("C"): the
-    -- order only has to be the same everywhere, and it sorts fastest. One
-    -- event (a track()) needs no order.
+    -- Statements of several events update their contacts in no set order,
+    -- so two of them touching the same contacts could deadlock: they take
+    -- the tenant's bulk writes first, as imports do, and queue instead.
+    -- One lock costs less than locking each contact in a set order did
+    -- (~8 ms per 1,000 contacts), and also keeps two such transactions
+    -- from holding each other's segments. One event (a track()) needs none.
     IF (SELECT count(*) > 1 FROM new_rows n) THEN
-        PERFORM FROM (SELECT DISTINCT n.tenant_id, n.contact_id FROM new_rows n) n
-          JOIN audience.contacts c ON c.tenant_id = n.tenant_id AND c.id = n.contact_id
-         ORDER BY c.tenant_id, c.email COLLATE "C"
-           FOR NO KEY UPDATE OF c;
+        PERFORM pg_advisory_xact_lock(hashtext('audience bulk writes'), hashtext(t.id::text))
+           FROM (SELECT DISTINCT n.tenant_id AS id FROM new_rows n ORDER BY 1) t;
     END IF;
     -- Events after the contact's latest reset add their points; a reset or
     -- a back-dated event at or before it needs the contact's history.

@@ -5,6 +5,7 @@
 
 use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue};
+use crate::api::segments::{lock_bulk_writes, lock_rules};
 use crate::error::{raise, OrRaise};
 use audience_core::fields::STANDARD_FIELDS;
 use audience_core::import::{self, OnConflict, Options, Plan, Rejection, Row, COLUMNS};
@@ -167,14 +168,9 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 format!("UPDATE SET {set} WHERE {changed}")
             }
         };
-        // Rows are written, and so stored contacts locked, in bytewise
-        // email order, as the events trigger locks them and every other
-        // import writes them: concurrent writers queue instead of
-        // deadlocking.
         format!(
             "INSERT INTO audience.contacts AS c (tenant_id, {targets})
              SELECT $1::uuid, {values} FROM {input}
-              ORDER BY x.email COLLATE \"C\"
              ON CONFLICT (tenant_id, email) DO {action}
              RETURNING c.email, c.id, c.xmax = 0",
             targets = target.join(", "),
@@ -379,6 +375,11 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
             )
             .expect("running SQL");
         }
+        // Other imports and bulk event statements of the tenant wait until
+        // this one commits: they would lock the same contacts and segments
+        // in another order.
+        lock_rules(&tenant, false);
+        lock_bulk_writes(&tenant);
         let (query, columns) = write_statement(&plan, &parsed);
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;

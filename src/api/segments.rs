@@ -64,12 +64,25 @@ pub(crate) fn load_dynamic(
 /// them, exclusive to re-evaluate them. Queries after it read with a fresh
 /// snapshot, which sees every change committed by the holders it waited for.
 pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
+    advisory_xact_lock("audience rules", tenant, exclusive);
+}
+
+/// Takes the tenant's bulk writes for this transaction, as multi-row event
+/// statements do (`audience.events_inserted`): one import or bulk event
+/// writer of a tenant at a time, so that they never hold each other's
+/// contacts or segments. After `lock_rules`, in the same order as there.
+pub(crate) fn lock_bulk_writes(tenant: &str) {
+    advisory_xact_lock("audience bulk writes", tenant, true);
+}
+
+/// `pg_advisory_xact_lock(hashtext(class), hashtext(tenant))`, or its
+/// shared form.
+fn advisory_xact_lock(class: &str, tenant: &str, exclusive: bool) {
     let lock = if exclusive {
         sql_functions::pg_advisory_xact_lock_int4
     } else {
         sql_functions::pg_advisory_xact_lock_shared_int4
     };
-    // hashtext() of both keys, as the SQL function computes them.
     let key = |text: &str| unsafe {
         pg_sys::DirectFunctionCall1Coll(
             Some(sql_functions::hashtext),
@@ -81,7 +94,7 @@ pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
         pg_sys::DirectFunctionCall2Coll(
             Some(lock),
             pg_sys::InvalidOid,
-            key("audience rules"),
+            key(class),
             key(tenant),
         )
     };
