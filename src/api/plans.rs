@@ -37,25 +37,27 @@ pub fn select<'conn>(
 /// PostgreSQL kept making them because a generic plan's estimate for an
 /// array parameter of unknown length is higher.
 pub fn generic<T>(run: impl FnOnce() -> T) -> T {
-    with_setting(c"plan_cache_mode", c"force_generic_plan", run)
+    with_settings(&[(c"plan_cache_mode", c"force_generic_plan")], run)
 }
 
-/// Runs `run` with the setting `name` at `value`, as a function's SET
-/// clause does: a GUC nest level undone on return, and by
+/// Runs `run` with each `(name, value)` setting in force, as a function's
+/// SET clause does: a GUC nest level undone on return, and by
 /// (sub)transaction abort on error.
-pub fn with_setting<T>(name: &CStr, value: &CStr, run: impl FnOnce() -> T) -> T {
+pub fn with_settings<T>(settings: &[(&CStr, &CStr)], run: impl FnOnce() -> T) -> T {
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
+        for (name, value) in settings {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
         let result = run();
         pg_sys::AtEOXact_GUC(true, level);
         result
