@@ -105,7 +105,7 @@ BEGIN
         SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;
     END IF;
     IF cardinality(came) + cardinality(gone) > 0 THEN
-        INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)
+        INSERT INTO audience.membership_log (tenant_id, segment_id, contact_id, change)
         SELECT tenant, segment, contact, 'entered' FROM unnest(came) contact
         UNION ALL
         SELECT tenant, segment, contact, 'exited' FROM unnest(gone) contact;
@@ -597,3 +597,111 @@ CREATE TRIGGER normalize_contact_update
 -- Event kinds checked in Rust.
 CREATE OR REPLACE FUNCTION audience.check_event_kind("kind" TEXT) RETURNS TEXT
 IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'check_event_kind_wrapper';
+-- The change log is written without an index by contact (its entries
+-- landed at random places of a large index: ~5 µs of every change);
+-- audience.membership_changes becomes a view that leaves out forgotten
+-- contacts, whose history audience.purge_forgotten() removes in bulk.
+ALTER TABLE audience.membership_changes RENAME TO membership_log;
+ALTER INDEX audience.membership_changes_pkey RENAME TO membership_log_pkey;
+ALTER INDEX audience.membership_changes_segment RENAME TO membership_log_segment;
+ALTER SEQUENCE audience.membership_changes_id_seq RENAME TO membership_log_id_seq;
+ALTER TABLE audience.membership_log RENAME CONSTRAINT membership_changes_change_check TO membership_log_change_check;
+DROP INDEX audience.membership_changes_contact;
+COMMENT ON TABLE audience.membership_log IS 'Every contact entering or leaving a segment''s stored membership, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
+CREATE TABLE audience.forgotten_contacts (
+    tenant_id    uuid        NOT NULL DEFAULT audience.current_tenant()
+                             REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    contact_id   uuid        NOT NULL,
+    forgotten_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, contact_id)
+);
+COMMENT ON TABLE audience.forgotten_contacts IS 'Contacts erased by audience.forget_contact whose membership history audience.purge_forgotten() has yet to remove; audience.membership_changes already leaves it out';
+SELECT pg_catalog.pg_extension_config_dump('audience.forgotten_contacts', '');
+ALTER TABLE audience.forgotten_contacts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audience.forgotten_contacts
+    USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))
+    WITH CHECK ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()));
+COMMENT ON POLICY tenant_isolation ON audience.forgotten_contacts IS 'audience_user reads and writes rows of its current tenant only; audience_admin all';
+CREATE VIEW audience.membership_changes WITH (security_invoker = true) AS
+SELECT l.tenant_id, l.id, l.segment_id, l.contact_id, l.change, l.at
+  FROM audience.membership_log l
+ WHERE NOT EXISTS (SELECT FROM audience.forgotten_contacts f
+                    WHERE f.tenant_id = l.tenant_id AND f.contact_id = l.contact_id);
+COMMENT ON VIEW audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems (without forgotten contacts)';
+GRANT SELECT, INSERT, UPDATE, DELETE ON audience.forgotten_contacts, audience.membership_changes TO audience_user;
+CREATE FUNCTION audience.purge_forgotten() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    purged bigint := 0;
+BEGIN
+    -- One pass over the current tenant's log for all its forgotten
+    -- contacts, and none when there are none.
+    IF EXISTS (SELECT FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()) THEN
+        WITH done AS (
+            DELETE FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()
+            RETURNING f.tenant_id, f.contact_id
+        )
+        DELETE FROM audience.membership_log l USING done
+         WHERE l.tenant_id = done.tenant_id AND l.contact_id = done.contact_id;
+        GET DIAGNOSTICS purged = ROW_COUNT;
+    END IF;
+    RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION audience.purge_forgotten() IS 'Removes the membership history of the current tenant''s forgotten contacts from audience.membership_log (refresh_all_tenants runs it); returns the rows removed';
+CREATE OR REPLACE FUNCTION audience.refresh_all_tenants() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tenant record;
+    changes bigint := 0;
+    previous text := current_setting('audience.tenant', true);
+BEGIN
+    FOR tenant IN SELECT id FROM audience.tenants ORDER BY created_at LOOP
+        PERFORM set_config('audience.tenant', tenant.id::text, true);
+        changes := changes + audience.refresh();
+        -- Decay ages scores at most daily: each run rescores the tenant.
+        IF EXISTS (SELECT FROM audience.settings s
+                    WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
+                      AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
+            PERFORM audience.apply_decay();
+        END IF;
+        PERFORM audience.purge_forgotten();
+    END LOOP;
+    PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history; what schedule_refresh runs';
+CREATE OR REPLACE FUNCTION audience.segments_dropped() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM audience.segment_members m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    DELETE FROM audience.membership_log m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.segments_dropped() IS 'Statement trigger: removes the stored membership and change log of dropped segments';
+CREATE OR REPLACE FUNCTION audience.forget_contact(email text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    forgotten uuid;
+BEGIN
+    DELETE FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.email = audience.normalize_email(forget_contact.email)
+    RETURNING c.id INTO forgotten;
+    IF forgotten IS NULL THEN
+        RETURN false;
+    END IF;
+    -- Events and memberships went with the contact; its history leaves
+    -- audience.membership_changes now and the log at the next purge.
+    INSERT INTO audience.forgotten_contacts (tenant_id, contact_id) VALUES (audience.current_tenant(), forgotten);
+    DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots; false when there was none';

@@ -627,8 +627,9 @@ BEGIN
     IF forgotten IS NULL THEN
         RETURN false;
     END IF;
-    -- Events and memberships went with the contact; its history goes too.
-    DELETE FROM audience.membership_changes m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    -- Events and memberships went with the contact; its history leaves
+    -- audience.membership_changes now and the log at the next purge.
+    INSERT INTO audience.forgotten_contacts (tenant_id, contact_id) VALUES (audience.current_tenant(), forgotten);
     DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
     RETURN true;
 END

@@ -5,7 +5,7 @@
 --------------------------------------------------------------------------
 -- Membership change log and snapshots
 --------------------------------------------------------------------------
-CREATE TABLE audience.membership_changes (
+CREATE TABLE audience.membership_log (
     tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant(),
     id         bigint      GENERATED ALWAYS AS IDENTITY,
     segment_id uuid        NOT NULL,
@@ -16,13 +16,31 @@ CREATE TABLE audience.membership_changes (
     -- its log through the trigger below.
     PRIMARY KEY (tenant_id, id)
 );
-COMMENT ON TABLE audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems';
-SELECT pg_catalog.pg_extension_config_dump('audience.membership_changes', '');
-SELECT pg_catalog.pg_extension_config_dump('audience.membership_changes_id_seq', '');
-CREATE INDEX membership_changes_segment ON audience.membership_changes (tenant_id, segment_id, at);
-COMMENT ON INDEX audience.membership_changes_segment IS 'Serves reading a segment''s changes since a moment';
-CREATE INDEX membership_changes_contact ON audience.membership_changes (tenant_id, contact_id);
-COMMENT ON INDEX audience.membership_changes_contact IS 'Serves erasing a contact''s history';
+COMMENT ON TABLE audience.membership_log IS 'Every contact entering or leaving a segment''s stored membership, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
+SELECT pg_catalog.pg_extension_config_dump('audience.membership_log', '');
+SELECT pg_catalog.pg_extension_config_dump('audience.membership_log_id_seq', '');
+CREATE INDEX membership_log_segment ON audience.membership_log (tenant_id, segment_id, at);
+COMMENT ON INDEX audience.membership_log_segment IS 'Serves reading a segment''s changes since a moment';
+-- No index by contact: its entries land at random places of a large index
+-- (~5 µs of every logged change). A forgotten contact's history is hidden
+-- at once and removed in bulk instead.
+
+CREATE TABLE audience.forgotten_contacts (
+    tenant_id    uuid        NOT NULL DEFAULT audience.current_tenant()
+                             REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    contact_id   uuid        NOT NULL,
+    forgotten_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, contact_id)
+);
+COMMENT ON TABLE audience.forgotten_contacts IS 'Contacts erased by audience.forget_contact whose membership history audience.purge_forgotten() has yet to remove; audience.membership_changes already leaves it out';
+SELECT pg_catalog.pg_extension_config_dump('audience.forgotten_contacts', '');
+
+CREATE VIEW audience.membership_changes WITH (security_invoker = true) AS
+SELECT l.tenant_id, l.id, l.segment_id, l.contact_id, l.change, l.at
+  FROM audience.membership_log l
+ WHERE NOT EXISTS (SELECT FROM audience.forgotten_contacts f
+                    WHERE f.tenant_id = l.tenant_id AND f.contact_id = l.contact_id);
+COMMENT ON VIEW audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems (without forgotten contacts)';
 
 CREATE TABLE audience.snapshots (
     tenant_id  uuid        NOT NULL DEFAULT audience.current_tenant(),
@@ -115,7 +133,7 @@ BEGIN
         SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;
     END IF;
     IF cardinality(came) + cardinality(gone) > 0 THEN
-        INSERT INTO audience.membership_changes (tenant_id, segment_id, contact_id, change)
+        INSERT INTO audience.membership_log (tenant_id, segment_id, contact_id, change)
         SELECT tenant, segment, contact, 'entered' FROM unnest(came) contact
         UNION ALL
         SELECT tenant, segment, contact, 'exited' FROM unnest(gone) contact;
@@ -135,7 +153,7 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     DELETE FROM audience.segment_members m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
-    DELETE FROM audience.membership_changes m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    DELETE FROM audience.membership_log m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
     RETURN NULL;
 END
 $$;
@@ -580,6 +598,28 @@ COMMENT ON FUNCTION audience.tag_segment(text, text) IS 'Tags every member of a 
 --------------------------------------------------------------------------
 -- Scheduled refresh of time-relative rules
 --------------------------------------------------------------------------
+CREATE FUNCTION audience.purge_forgotten() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    purged bigint := 0;
+BEGIN
+    -- One pass over the current tenant's log for all its forgotten
+    -- contacts, and none when there are none.
+    IF EXISTS (SELECT FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()) THEN
+        WITH done AS (
+            DELETE FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()
+            RETURNING f.tenant_id, f.contact_id
+        )
+        DELETE FROM audience.membership_log l USING done
+         WHERE l.tenant_id = done.tenant_id AND l.contact_id = done.contact_id;
+        GET DIAGNOSTICS purged = ROW_COUNT;
+    END IF;
+    RETURN purged;
+END
+$$;
+COMMENT ON FUNCTION audience.purge_forgotten() IS 'Removes the membership history of the current tenant''s forgotten contacts from audience.membership_log (refresh_all_tenants runs it); returns the rows removed';
+
 CREATE FUNCTION audience.refresh_all_tenants() RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -597,12 +637,13 @@ BEGIN
                       AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
             PERFORM audience.apply_decay();
         END IF;
+        PERFORM audience.purge_forgotten();
     END LOOP;
     PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
     RETURN changes;
 END
 $$;
-COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant and applies due score decay; what schedule_refresh runs';
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history; what schedule_refresh runs';
 
 CREATE FUNCTION audience.schedule_refresh(cron text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE

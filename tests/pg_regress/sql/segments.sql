@@ -112,4 +112,15 @@ SELECT audience.in_segment(id, 'New this week') AS leaving_in_segment FROM audie
 SELECT audience.refresh('New this week') AS changes;
 SELECT audience.count('New this week') AS live, member_count AS stored FROM audience.segments WHERE name = 'New this week';
 SELECT refreshed_at IS NOT NULL AS refreshed, refresh_duration IS NOT NULL AS timed FROM audience.segments WHERE name = 'New this week';
+
+-- Forgetting a contact takes its history out of the change log at once;
+-- the purge then removes it from the table underneath.
+SELECT id AS cy FROM audience.contacts WHERE email = 'cy@example.com' \gset
+SELECT count(*) AS cy_changes FROM audience.membership_changes WHERE contact_id = :'cy';
+SELECT audience.forget_contact('cy@example.com');
+SELECT count(*) AS cy_changes FROM audience.membership_changes WHERE contact_id = :'cy';
+SELECT count(*) AS cy_logged FROM audience.membership_log WHERE contact_id = :'cy';
+SELECT audience.purge_forgotten() AS purged;
+SELECT count(*) AS cy_logged FROM audience.membership_log WHERE contact_id = :'cy';
+SELECT count(*) AS pending FROM audience.forgotten_contacts;
 RESET ROLE;
