@@ -225,6 +225,7 @@ pub(crate) fn maintain_membership(
             if chosen.is_empty() {
                 continue;
             }
+            lock_referring(client, tenant, &rules, &chosen);
             for (segment, entered, exited) in differences(client, tenant, &contacts, &rules, chosen)
             {
                 let applied = apply(client, tenant, &segment, entered, exited);
@@ -244,6 +245,34 @@ pub(crate) fn maintain_membership(
             || rule.segments.iter().any(|s| changed_segments.contains(s))
     });
     changes
+}
+
+/// Locks the rows of the chosen segments that refer to other segments
+/// before they are evaluated, in id order (their levels come in order).
+/// Two statements changing different segments one of them refers to (a
+/// list edit and an event, say) would otherwise each evaluate it without
+/// the other's uncommitted change and both leave a contact out; holding
+/// the row, the later one reads what the earlier committed. Segments
+/// without such references need no lock: their inputs are the contact's
+/// row and events, which the writer holds or wrote.
+fn lock_referring(client: &mut SpiClient, tenant: &str, rules: &TenantRules, chosen: &[usize]) {
+    let mut referring: Vec<String> = chosen
+        .iter()
+        .map(|&i| &rules.dynamic[i])
+        .filter(|s| !s.depends_on.is_empty())
+        .map(|s| s.id.clone())
+        .collect();
+    if referring.is_empty() {
+        return;
+    }
+    referring.sort_unstable();
+    plans::update(
+        client,
+        "SELECT FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.id = ANY($2::uuid[])
+          ORDER BY s.id FOR NO KEY UPDATE",
+        &[tenant.into(), referring.into()],
+    )
+    .expect("locking segments that refer to others");
 }
 
 /// After a send: re-evaluates, for everyone, the segments whose rules read
