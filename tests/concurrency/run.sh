@@ -5,7 +5,9 @@
 # succeed (no deadlock, no serialization failure reaches the client), and
 # afterwards no contact is duplicated, no event is lost from its contact,
 # scores equal a recompute, stored membership equals the rules and the
-# change history accounts for it. Runs against the cluster the caller started.
+# change history accounts for it. Then one interleaving is forced: a list
+# edit and a statement of events, each changing one of the two segments a
+# third refers to. Runs against the cluster the caller started.
 #   tests/concurrency/run.sh HOST_DIR PORT [SECONDS]
 source "$(dirname "$0")/../../scripts/lib.sh"
 HOST=$1 PORT=$2 SECONDS_RUN=${3:-20}
@@ -25,6 +27,24 @@ failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/pgb
 if [ $status -ne 0 ] || [ "${failed:-1}" != 0 ]; then
     cat "$work/pgbench.txt"
     echo "concurrent sessions failed (pgbench exit $status, $failed failed transactions)" >&2
+    exit 1
+fi
+# One interleaving forced: a list edit holds its transaction open while a
+# statement of clicks makes the same contact a clicker. "Listed clickers"
+# refers to both segments; the later writer must read what the earlier
+# committed, or neither puts the contact in.
+app() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U busy_app -X -q -A -t -v ON_ERROR_STOP=1 -d busy "$@"; }
+app -c "INSERT INTO audience.contacts (email) VALUES ('pair@example.com')"
+app -c "BEGIN" -c "SELECT audience.add_to_list('Hand picked', ARRAY(SELECT id FROM audience.contacts WHERE email = 'pair@example.com'))" \
+    -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+list_edit=$!
+sleep 0.7
+app -c "INSERT INTO audience.events (contact_id, kind)
+        SELECT id, 'clicked' FROM audience.contacts, generate_series(1, 2) WHERE email = 'pair@example.com'"
+wait $list_edit
+listed=$(app -c "SELECT audience.in_segment(id, 'Listed clickers') FROM audience.contacts WHERE email = 'pair@example.com'")
+if [ "$listed" != t ]; then
+    echo "a contact clicked while added to a list is missing from the segment that needs both" >&2
     exit 1
 fi
 psql_ -d busy -f "$HERE/check.sql" >"$work/check.txt"
