@@ -15,7 +15,6 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::mpsc::RecvTimeoutError;
 
 const BATCH_ROWS: usize = 10_000;
 const NOTICE_EVERY: u64 = 100_000;
@@ -385,36 +384,12 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;
         let mut batch_memory = PgMemoryContexts::new("audience import batch");
-        // The file is read and checked in a thread of its own while this one
-        // writes the batches before, at most two ahead (one waiting, one
-        // being read), so memory stays bounded. The thread runs plain Rust
-        // only (nothing of PostgreSQL's); it stops when this side stops
-        // listening, on an error too.
-        let (batches, received) = std::sync::mpsc::sync_channel(1);
-        let read = std::thread::scope(|scope| {
-            let (parsed, plan) = (&parsed, &plan);
-            // The sender moves into the thread: the batches end with it.
-            let reader = scope.spawn(move || {
-                block_signals();
-                import::read(data, parsed, plan, BATCH_ROWS, |rows, rejected, bytes_read| {
-                    // Only refused once this side has failed; its error is
-                    // the one reported.
-                    batches.send((rows, rejected, bytes_read)).map_err(|_| {
-                        Error::new(ErrorKind::InvalidParameter, "the import stopped writing")
-                    })
-                })
-            });
-            // Waiting for the reader, a cancel is still served.
-            let next_batch = || loop {
-                match received.recv_timeout(std::time::Duration::from_millis(100)) {
-                    Ok(batch) => return Some(batch),
-                    Err(RecvTimeoutError::Timeout) => {
-                        check_for_interrupts!();
-                    }
-                    Err(RecvTimeoutError::Disconnected) => return None,
-                }
-            };
-            while let Some((rows, rejected, bytes_read)) = next_batch() {
+        tally.rows = import::read(
+            data,
+            &parsed,
+            &plan,
+            BATCH_ROWS,
+            |rows, rejected, bytes_read| {
                 tally.rejected += import::rejected_rows(&rejected) as i64;
                 errors.extend(rejected.iter().map(Rejection::to_json));
                 // What PostgreSQL allocates for a batch (argument arrays, SPI
@@ -446,10 +421,10 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
                     notice!("audience.import_csv: {done} rows read");
                     next_notice += NOTICE_EVERY;
                 }
-            }
-            reader.join().expect("the import's reader")
-        });
-        tally.rows = read.or_raise();
+                Ok(())
+            },
+        )
+        .or_raise();
         progress::end();
     }
     Spi::get_one_with_args::<pgrx::Uuid>(
@@ -470,16 +445,6 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
     )
     .expect("running SQL")
     .expect("the import's id")
-}
-
-/// Blocks every signal in the calling thread: PostgreSQL's handlers (query
-/// cancel, timeouts, latches) belong to the backend's own thread.
-fn block_signals() {
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    }
 }
 
 /// The static list imported contacts join: the `segment` option's (made
