@@ -61,7 +61,10 @@ SET enable_mergejoin = off
 SET jit = off
 AS 'MODULE_PATHNAME', 'contacts_changed_wrapper';
 DROP FUNCTION audience.maintain_rows(text[], text[], text[]);
-CREATE OR REPLACE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[]) RETURNS bigint
+-- A new parameter: the caller may vouch that its entered contacts are new.
+DROP FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[]);
+CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
+                                            known_new boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -76,7 +79,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    IF cardinality(entered) > 0 THEN
+    IF known_new THEN
+        -- The caller held the segment when it found these contacts
+        -- outside it: nobody can have added them since.
+        came := entered;
+    ELSIF cardinality(entered) > 0 THEN
         -- Holding the segment, this statement sees every member other
         -- writers added, so a plain insert of those not yet members is
         -- safe; it costs a third less than ON CONFLICT DO NOTHING. The
@@ -87,6 +94,8 @@ BEGIN
                        WHERE (SELECT true FROM audience.segment_members m
                                WHERE m.tenant_id = tenant AND m.segment_id = segment
                                  AND m.contact_id = e.contact) IS NULL);
+    END IF;
+    IF cardinality(came) > 0 THEN
         INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
         SELECT tenant, segment, contact FROM unnest(came) contact;
     END IF;
@@ -105,10 +114,10 @@ BEGIN
         SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;
     END IF;
     IF cardinality(came) + cardinality(gone) > 0 THEN
-        INSERT INTO audience.membership_log (tenant_id, segment_id, contact_id, change)
-        SELECT tenant, segment, contact, 'entered' FROM unnest(came) contact
+        INSERT INTO audience.membership_log (tenant_id, segment_id, change, contacts)
+        SELECT tenant, segment, 'entered', came WHERE cardinality(came) > 0
         UNION ALL
-        SELECT tenant, segment, contact, 'exited' FROM unnest(gone) contact;
+        SELECT tenant, segment, 'exited', gone WHERE cardinality(gone) > 0;
         UPDATE audience.segments s SET member_count = s.member_count + cardinality(came) - cardinality(gone)
          WHERE s.tenant_id = tenant AND s.id = segment;
         PERFORM pg_notify('audience_membership', json_build_object(
@@ -117,6 +126,7 @@ BEGIN
     RETURN cardinality(came) + cardinality(gone);
 END
 $$;
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the caller locked the segment before finding its entered contacts outside it, and they are distinct), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
 CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
@@ -607,7 +617,18 @@ ALTER INDEX audience.membership_changes_segment RENAME TO membership_log_segment
 ALTER SEQUENCE audience.membership_changes_id_seq RENAME TO membership_log_id_seq;
 ALTER TABLE audience.membership_log RENAME CONSTRAINT membership_changes_change_check TO membership_log_change_check;
 DROP INDEX audience.membership_changes_contact;
-COMMENT ON TABLE audience.membership_log IS 'Every contact entering or leaving a segment''s stored membership, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
+-- A row per segment, direction and write (a row per contact cost more
+-- than the change itself): the rows of one write share tenant, segment,
+-- direction and moment, and keep the first one's id.
+ALTER TABLE audience.membership_log ADD COLUMN contacts uuid[];
+UPDATE audience.membership_log l SET contacts = g.contacts
+  FROM (SELECT tenant_id, min(id) AS id, array_agg(contact_id ORDER BY id) AS contacts
+          FROM audience.membership_log GROUP BY tenant_id, segment_id, change, at) g
+ WHERE l.tenant_id = g.tenant_id AND l.id = g.id;
+DELETE FROM audience.membership_log WHERE contacts IS NULL;
+ALTER TABLE audience.membership_log DROP COLUMN contact_id, ALTER COLUMN contacts SET NOT NULL;
+COMMENT ON TABLE audience.membership_log IS 'Contacts entering or leaving a segment''s stored membership, a row per segment, direction and write, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
+COMMENT ON COLUMN audience.membership_log.contacts IS 'The contacts that entered or exited in this write';
 CREATE TABLE audience.forgotten_contacts (
     tenant_id    uuid        NOT NULL DEFAULT audience.current_tenant()
                              REFERENCES audience.tenants (id) ON DELETE CASCADE,
@@ -623,33 +644,49 @@ CREATE POLICY tenant_isolation ON audience.forgotten_contacts
     WITH CHECK ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()));
 COMMENT ON POLICY tenant_isolation ON audience.forgotten_contacts IS 'audience_user reads and writes rows of its current tenant only; audience_admin all';
 CREATE VIEW audience.membership_changes WITH (security_invoker = true) AS
-SELECT l.tenant_id, l.id, l.segment_id, l.contact_id, l.change, l.at
+SELECT l.tenant_id, l.id, l.segment_id, c.contact_id, l.change, l.at
   FROM audience.membership_log l
+ CROSS JOIN LATERAL unnest(l.contacts) AS c(contact_id)
  WHERE NOT EXISTS (SELECT FROM audience.forgotten_contacts f
-                    WHERE f.tenant_id = l.tenant_id AND f.contact_id = l.contact_id);
-COMMENT ON VIEW audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems (without forgotten contacts)';
+                    WHERE f.tenant_id = l.tenant_id AND f.contact_id = c.contact_id);
+COMMENT ON VIEW audience.membership_changes IS 'Every contact entering or leaving a segment''s stored membership, for syncing delivery and CRM systems (without forgotten contacts); the changes one write made to one segment share an id, and ids grow with time';
 GRANT SELECT, INSERT, UPDATE, DELETE ON audience.forgotten_contacts, audience.membership_changes TO audience_user;
 CREATE FUNCTION audience.purge_forgotten() RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    purged bigint := 0;
+    forgotten uuid[];
+    purged bigint;
 BEGIN
-    -- One pass over the current tenant's log for all its forgotten
-    -- contacts, and none when there are none.
-    IF EXISTS (SELECT FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()) THEN
-        WITH done AS (
-            DELETE FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()
-            RETURNING f.tenant_id, f.contact_id
-        )
-        DELETE FROM audience.membership_log l USING done
-         WHERE l.tenant_id = done.tenant_id AND l.contact_id = done.contact_id;
-        GET DIAGNOSTICS purged = ROW_COUNT;
+    WITH done AS (
+        DELETE FROM audience.forgotten_contacts f WHERE f.tenant_id = audience.current_tenant()
+        RETURNING f.contact_id
+    )
+    SELECT array_agg(contact_id) INTO forgotten FROM done;
+    IF forgotten IS NULL THEN
+        RETURN 0;
     END IF;
+    -- One pass over the current tenant's log for all its forgotten
+    -- contacts, looked up in a hash (IN over a subquery), not compared
+    -- with each of them; rows left empty go.
+    WITH pruned AS (
+        SELECT l.id, cardinality(l.contacts) AS logged,
+               ARRAY(SELECT c FROM unnest(l.contacts) c WHERE c NOT IN (SELECT unnest(forgotten))) AS kept
+          FROM audience.membership_log l
+         WHERE l.tenant_id = audience.current_tenant()
+           AND EXISTS (SELECT FROM unnest(l.contacts) c WHERE c IN (SELECT unnest(forgotten)))
+    ), shortened AS (
+        UPDATE audience.membership_log l SET contacts = p.kept FROM pruned p
+         WHERE l.tenant_id = audience.current_tenant() AND l.id = p.id AND cardinality(p.kept) > 0
+    ), emptied AS (
+        DELETE FROM audience.membership_log l USING pruned p
+         WHERE l.tenant_id = audience.current_tenant() AND l.id = p.id AND cardinality(p.kept) = 0
+    )
+    SELECT coalesce(sum(p.logged - cardinality(p.kept)), 0) INTO purged FROM pruned p;
     RETURN purged;
 END
 $$;
-COMMENT ON FUNCTION audience.purge_forgotten() IS 'Removes the membership history of the current tenant''s forgotten contacts from audience.membership_log (refresh_all_tenants runs it); returns the rows removed';
+COMMENT ON FUNCTION audience.purge_forgotten() IS 'Removes the membership history of the current tenant''s forgotten contacts from audience.membership_log (refresh_all_tenants runs it); returns the changes removed';
 CREATE OR REPLACE FUNCTION audience.refresh_all_tenants() RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
