@@ -264,14 +264,16 @@ if wants update; then
     say "100k-row contact UPDATE with 0 and 50 dynamic segments"
     UPDATE="UPDATE audience.contacts SET reachability = (reachability + 37) % 101
              WHERE tenant_id = '$TENANT' AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))"
+    # Best of REPEAT runs on each side, as elsewhere: each run shifts
+    # reachability again, moving about as many memberships as the one before.
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts"
-    timed "$UPDATE" 1; base=$SECONDS_TAKEN
+    timed "$UPDATE"; base=$SECONDS_TAKEN
     base_rows=$(sql "$BASE AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))")
     start=$(now)
     sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
     printf 'created 50 dynamic segments in %.1fs\n' "$(calc "$(now) - $start")"
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.segment_members"
-    timed "$UPDATE" 1; ext=$SECONDS_TAKEN
+    timed "$UPDATE"; ext=$SECONDS_TAKEN
     report "UPDATE of $base_rows contacts, 50 segments vs none" "$ext" "$base" \
         "$(segments_off_their_rules)" "0"
 fi
