@@ -7,6 +7,13 @@ CREATE FUNCTION audience.restoring() RETURNS boolean
 STABLE PARALLEL SAFE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'restoring_wrapper';
 COMMENT ON FUNCTION audience.restoring() IS 'Whether this session is restoring a dump (pg_dump''s settings): insert triggers then leave loaded rows as they are';
 
+-- New contacts get time-ordered ids: contacts created together sit
+-- together in every index keyed by contact. Existing ids stay.
+CREATE FUNCTION audience.uuidv7() RETURNS uuid
+STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'uuidv7_wrapper';
+COMMENT ON FUNCTION audience.uuidv7() IS 'A new time-ordered UUID (version 7: the first 48 bits are the creation time in milliseconds), the default of contact ids';
+ALTER TABLE audience.contacts ALTER COLUMN id SET DEFAULT audience.uuidv7();
+
 DROP TRIGGER normalize_contact ON audience.contacts;
 CREATE TRIGGER normalize_contact BEFORE INSERT ON audience.contacts
     FOR EACH ROW WHEN (NOT audience.importing_normalised_rows() AND NOT audience.restoring())

@@ -180,7 +180,9 @@ COMMENT ON FUNCTION audience.field_catalogue(uuid) IS 'The tenant''s custom fiel
 CREATE TABLE audience.contacts (
     tenant_id        uuid        NOT NULL DEFAULT audience.current_tenant()
                                  REFERENCES audience.tenants (id) ON DELETE CASCADE,
-    id               uuid        NOT NULL DEFAULT gen_random_uuid(),
+    -- Time-ordered (see audience.uuidv7): contacts created together sit
+    -- together in every index keyed by contact.
+    id               uuid        NOT NULL DEFAULT audience.uuidv7(),
     email            text        NOT NULL,
     first_name       text,
     last_name        text,

@@ -44,6 +44,7 @@ COMMENT ON FUNCTION audience.rule_to_json(audience.rule) IS 'The JSON form of a 
 COMMENT ON FUNCTION audience.rule_from_json(jsonb) IS 'A rule from its JSON form';
 COMMENT ON FUNCTION audience.preview(audience.rule) IS 'How many of the current tenant''s contacts match the rule now';
 COMMENT ON FUNCTION audience.explain(audience.rule) IS 'The SQL the rule runs as for the current tenant, with its bound values';
+COMMENT ON FUNCTION audience.uuidv7() IS 'A new time-ordered UUID (version 7: the first 48 bits are the creation time in milliseconds), the default of contact ids';
 COMMENT ON FUNCTION audience.normalize_email(text) IS 'The email trimmed and lower-cased; raises 22P02 when it is not an email address';
 COMMENT ON FUNCTION audience.normalize_country(text) IS 'An ISO 3166-1 alpha-2 code from a code or an English country name; raises 22P02 otherwise';
 COMMENT ON FUNCTION audience.normalize_phone(text, text) IS '{number, type}: E.164 and mobile/landline/voip/unknown when the phone parses (read in the given country), else as given and unknown';

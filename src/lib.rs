@@ -19,6 +19,7 @@ extension_sql_file!(
         api::contacts::tag_keys,
         api::contacts::normalize_email,
         api::contacts::restoring,
+        api::contacts::uuidv7,
         api::import::importing_normalised_rows,
         api::tenant_rules::forget_kept_rules,
         api::tenants::current_tenant
