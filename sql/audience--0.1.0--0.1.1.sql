@@ -633,7 +633,8 @@ UPDATE audience.membership_log l SET contacts = g.contacts
           FROM audience.membership_log GROUP BY tenant_id, segment_id, change, at) g
  WHERE l.tenant_id = g.tenant_id AND l.id = g.id;
 DELETE FROM audience.membership_log WHERE contacts IS NULL;
-ALTER TABLE audience.membership_log DROP COLUMN contact_id, ALTER COLUMN contacts SET NOT NULL;
+ALTER TABLE audience.membership_log DROP COLUMN contact_id, ALTER COLUMN contacts SET NOT NULL,
+    ALTER COLUMN contacts SET STORAGE EXTERNAL;
 COMMENT ON TABLE audience.membership_log IS 'Contacts entering or leaving a segment''s stored membership, a row per segment, direction and write, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
 COMMENT ON COLUMN audience.membership_log.contacts IS 'The contacts that entered or exited in this write';
 CREATE TABLE audience.forgotten_contacts (

@@ -21,6 +21,9 @@ CREATE TABLE audience.membership_log (
 );
 COMMENT ON TABLE audience.membership_log IS 'Contacts entering or leaving a segment''s stored membership, a row per segment, direction and write, forgotten contacts included until audience.purge_forgotten(); read it through audience.membership_changes';
 COMMENT ON COLUMN audience.membership_log.contacts IS 'The contacts that entered or exited in this write';
+-- Stored uncompressed: time-ordered ids share their leading bytes, so
+-- pglz compressed them, at ~40 ns an id (a third of the log's cost).
+ALTER TABLE audience.membership_log ALTER COLUMN contacts SET STORAGE EXTERNAL;
 SELECT pg_catalog.pg_extension_config_dump('audience.membership_log', '');
 SELECT pg_catalog.pg_extension_config_dump('audience.membership_log_id_seq', '');
 CREATE INDEX membership_log_segment ON audience.membership_log (tenant_id, segment_id, at);

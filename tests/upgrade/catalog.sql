@@ -4,6 +4,7 @@ SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid) 
   FROM pg_proc p WHERE p.pronamespace = 'audience'::regnamespace AND p.prokind IN ('f', 'p') ORDER BY 1;
 SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+       || ' storage ' || a.attstorage::text
        || coalesce(' -- ' || col_description(a.attrelid, a.attnum), '')
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
