@@ -133,7 +133,7 @@ BEGIN
     RETURN cardinality(came) + cardinality(gone);
 END
 $$;
-COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the caller locked the segment before finding its entered contacts outside it, and they are distinct), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the entered contacts are distinct and none is or can meanwhile become a member: the caller locked the segment before finding them outside it, or created them), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
 CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
@@ -750,3 +750,25 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots; false when there was none';
+
+-- Imports add the contacts they created to their list without looking
+-- them up there first.
+DROP FUNCTION audience.import_to_list(text, uuid[]);
+CREATE FUNCTION audience.import_to_list(name text, contacts uuid[], created uuid[] DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    list audience.segments := audience.find_list(name);
+    changes bigint := audience.apply_membership(list.tenant_id, list.id, contacts, '{}');
+BEGIN
+    IF cardinality(created) > 0 THEN
+        changes := changes + audience.apply_membership(list.tenant_id, list.id, created, '{}', known_new => true);
+    END IF;
+    IF changes > 0 AND EXISTS (SELECT FROM audience.segments s
+                                WHERE s.tenant_id = list.tenant_id AND list.id = ANY (s.depends_on)) THEN
+        PERFORM audience.maintain_membership(list.tenant_id::text, (contacts || created)::text[], ARRAY[list.id::text]);
+    END IF;
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.import_to_list(text, uuid[], uuid[]) IS 'Adds contacts an import wrote to its list, those it created without looking them up (for import_csv)';

@@ -55,22 +55,27 @@ $$;
 COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
 
 -- Adds imported contacts (known to exist) to the import's list, and brings
--- segments that refer to the list up to date.
-CREATE FUNCTION audience.import_to_list(name text, contacts uuid[]) RETURNS bigint
+-- segments that refer to the list up to date. Contacts the import created
+-- (`created`) can be in no list yet, and nobody else sees them before it
+-- commits: they join without being looked up in the list first.
+CREATE FUNCTION audience.import_to_list(name text, contacts uuid[], created uuid[] DEFAULT '{}') RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
     list audience.segments := audience.find_list(name);
     changes bigint := audience.apply_membership(list.tenant_id, list.id, contacts, '{}');
 BEGIN
+    IF cardinality(created) > 0 THEN
+        changes := changes + audience.apply_membership(list.tenant_id, list.id, created, '{}', known_new => true);
+    END IF;
     IF changes > 0 AND EXISTS (SELECT FROM audience.segments s
                                 WHERE s.tenant_id = list.tenant_id AND list.id = ANY (s.depends_on)) THEN
-        PERFORM audience.maintain_membership(list.tenant_id::text, contacts::text[], ARRAY[list.id::text]);
+        PERFORM audience.maintain_membership(list.tenant_id::text, (contacts || created)::text[], ARRAY[list.id::text]);
     END IF;
     RETURN changes;
 END
 $$;
-COMMENT ON FUNCTION audience.import_to_list(text, uuid[]) IS 'Adds contacts an import wrote to its list (for import_csv)';
+COMMENT ON FUNCTION audience.import_to_list(text, uuid[], uuid[]) IS 'Adds contacts an import wrote to its list, those it created without looking them up (for import_csv)';
 
 CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
 LANGUAGE plpgsql

@@ -159,7 +159,7 @@ BEGIN
     RETURN cardinality(came) + cardinality(gone);
 END
 $$;
-COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the caller locked the segment before finding its entered contacts outside it, and they are distinct), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the entered contacts are distinct and none is or can meanwhile become a member: the caller locked the segment before finding them outside it, or created them), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
 
 -- Dropped segments (also with their tenant) take their membership and log.
 CREATE FUNCTION audience.segments_dropped() RETURNS trigger
