@@ -113,8 +113,9 @@ BEGIN
         RETURN 0;
     END IF;
     IF known_new THEN
-        -- The caller held the segment when it found these contacts
-        -- outside it: nobody can have added them since.
+        -- The caller vouches that none is or can meanwhile become a
+        -- member: it held the segment when it found them outside it, or
+        -- created them in this transaction.
         came := entered;
     ELSIF cardinality(entered) > 0 THEN
         -- Holding the segment, this statement sees every member other

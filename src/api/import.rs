@@ -475,18 +475,19 @@ fn join_list(list: &str, written: Written, separates_created: bool) {
     if created.is_empty() && existing.is_empty() {
         return;
     }
-    let args: Vec<DatumWithOid> = if separates_created {
-        vec![list.into(), existing.into(), created.into()]
+    if separates_created {
+        Spi::run_with_args(
+            "SELECT audience.import_to_list($1, $2, $3)",
+            &[list.into(), existing.into(), created.into()],
+        )
     } else {
         existing.extend(created);
-        vec![list.into(), existing.into()]
-    };
-    let query = if separates_created {
-        "SELECT audience.import_to_list($1, $2, $3)"
-    } else {
-        "SELECT audience.import_to_list($1, $2)"
-    };
-    Spi::run_with_args(query, &args).expect("running SQL");
+        Spi::run_with_args(
+            "SELECT audience.import_to_list($1, $2)",
+            &[list.into(), existing.into()],
+        )
+    }
+    .expect("running SQL");
 }
 
 /// The static list imported contacts join: the `segment` option's (made

@@ -156,7 +156,8 @@ pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
 
 /// Applies one segment's changes through the single write path.
 /// `known_new`: the segment was locked before `entered` was computed, so
-/// none of them is a member (nobody else could have added one since).
+/// none of them is a member (nobody else could have added one since);
+/// `audience.apply_membership` then does not look them up.
 fn apply(
     client: &mut SpiClient,
     tenant: &str,
@@ -200,7 +201,8 @@ pub(crate) fn maintain_membership(
     if contacts.is_empty() {
         return 0;
     }
-    let batch = Batch::of(contacts.len());
+    // A bulk statement locks every segment it evaluates (see lock_segments).
+    let lock_all = Batch::of(contacts.len()) == Batch::Many;
     let (rules, changes, changed_segments) = Spi::connect_mut(|client| {
         lock_rules(tenant, false);
         let rules = tenant_rules(client, tenant);
@@ -232,11 +234,10 @@ pub(crate) fn maintain_membership(
             if chosen.is_empty() {
                 continue;
             }
-            let locked_all = batch == Batch::Many;
-            lock_segments(client, tenant, &rules, &chosen, locked_all);
+            lock_segments(client, tenant, &rules, &chosen, lock_all);
             for (segment, entered, exited) in differences(client, tenant, &contacts, &rules, chosen)
             {
-                let applied = apply(client, tenant, &segment, entered, exited, locked_all);
+                let applied = apply(client, tenant, &segment, entered, exited, lock_all);
                 if applied > 0 {
                     changed_segments.insert(segment);
                 }
@@ -276,21 +277,21 @@ fn lock_segments(
     chosen: &[usize],
     all: bool,
 ) {
-    let mut referring: Vec<String> = chosen
+    let mut locked: Vec<String> = chosen
         .iter()
         .map(|&i| &rules.dynamic[i])
         .filter(|s| all || !s.depends_on.is_empty())
         .map(|s| s.id.clone())
         .collect();
-    if referring.is_empty() {
+    if locked.is_empty() {
         return;
     }
-    referring.sort_unstable();
+    locked.sort_unstable();
     plans::update(
         client,
         "SELECT FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.id = ANY($2::uuid[])
           ORDER BY s.id FOR NO KEY UPDATE",
-        &[tenant.into(), referring.into()],
+        &[tenant.into(), locked.into()],
     )
     .expect("locking segments before evaluating them");
 }
@@ -385,8 +386,8 @@ pub(crate) const FEW_CONTACTS: usize = 50_000;
 /// on generic plans: planning for them would take about as long as running.
 const GENERIC_PLAN_CONTACTS: usize = 100;
 
-/// How many contacts a maintenance query is for: its form and its plan
-/// depend on it.
+/// How many contacts a maintenance query is for: its plan, how it reads
+/// events, and which segments are locked before it depend on it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Batch {
     /// Up to `GENERIC_PLAN_CONTACTS`: a `track`, an upsert.
@@ -559,8 +560,7 @@ fn refresh_one(
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
     // One pass over the tenant's contacts joined with the stored members
     // (a left join, which PostgreSQL runs with parallel workers, where a
-    // full join it cannot): only the difference is turned into text and
-    // sent back. Members are existing contacts: deleting a contact takes
+    // full join it cannot): only the difference is sent back. Members are existing contacts: deleting a contact takes
     // it out of every segment.
     let query = format!(
         "SELECT coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NULL), '{{}}'),
