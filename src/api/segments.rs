@@ -91,12 +91,7 @@ fn advisory_xact_lock(class: &str, tenant: &str, exclusive: bool) {
         )
     };
     unsafe {
-        pg_sys::DirectFunctionCall2Coll(
-            Some(lock),
-            pg_sys::InvalidOid,
-            key(class),
-            key(tenant),
-        )
+        pg_sys::DirectFunctionCall2Coll(Some(lock), pg_sys::InvalidOid, key(class), key(tenant))
     };
 }
 
@@ -369,8 +364,14 @@ fn read_differences(client: &SpiClient, query: &str, args: &[DatumWithOid]) -> D
         .map(|row| {
             (
                 row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                row.get::<Vec<pgrx::Uuid>>(2).ok().flatten().unwrap_or_default(),
-                row.get::<Vec<pgrx::Uuid>>(3).ok().flatten().unwrap_or_default(),
+                row.get::<Vec<pgrx::Uuid>>(2)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                row.get::<Vec<pgrx::Uuid>>(3)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
             )
         })
         .collect()
@@ -591,7 +592,14 @@ fn refresh_one(
     })
     .expect("computing membership difference");
     let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
-    apply(client, tenant, &segment.id, entered.clone(), exited.clone(), false);
+    apply(
+        client,
+        tenant,
+        &segment.id,
+        entered.clone(),
+        exited.clone(),
+        false,
+    );
     client
         .update(
             "UPDATE audience.segments SET refreshed_at = now(), refresh_duration = make_interval(secs => $3)
@@ -621,7 +629,11 @@ fn refresh_chosen(
                 let (entered, exited) = refresh_one(client, tenant, segment, &rules.catalogue);
                 moved.push((
                     segment.id.clone(),
-                    entered.iter().chain(&exited).map(|c| c.to_string()).collect(),
+                    entered
+                        .iter()
+                        .chain(&exited)
+                        .map(|c| c.to_string())
+                        .collect(),
                 ));
             }
         }
