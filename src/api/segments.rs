@@ -579,15 +579,22 @@ fn refresh_one(
     // cached: priced as reads from disk while not yet marked all-visible,
     // it lost to a scan of every segment's members (11M rows, 0.25 s more
     // for a segment of 1M). Not JIT compiled, like the maintenance queries
-    // (60 ms of compiling for a 1 s query).
+    // (60 ms of compiling for a 1 s query). A generic plan: a segment
+    // created since the last ANALYZE is expected to have one member in a
+    // custom plan, so each process hashed all of them for itself (1.0 s
+    // for 940k members); the generic plan expects an average segment and
+    // shares one parallel hash (0.73 s). Where the statistics make even that
+    // estimate tiny, the leader leaves the join to the workers rather than
+    // build a third copy of the hash (0.8 s instead of 1.0 s).
     let settings = [
         (c"parallel_tuple_cost", c"0"),
         (c"random_page_cost", c"1.1"),
         (c"jit", c"off"),
+        (c"plan_cache_mode", c"force_generic_plan"),
+        (c"parallel_leader_participation", c"off"),
     ];
     let (entered, exited) = plans::with_settings(&settings, || {
-        client
-            .select(&query, None, &args)
+        plans::select(client, &query, &args)
             .and_then(|rows| rows.first().get_two::<Vec<pgrx::Uuid>, Vec<pgrx::Uuid>>())
     })
     .expect("computing membership difference");
