@@ -14,6 +14,48 @@ STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'uuidv7_wrapper';
 COMMENT ON FUNCTION audience.uuidv7() IS 'A new time-ordered UUID (version 7: the first 48 bits are the creation time in milliseconds), the default of contact ids';
 ALTER TABLE audience.contacts ALTER COLUMN id SET DEFAULT audience.uuidv7();
 
+-- The tenant of contacts is checked once per statement instead of once per
+-- row (a quarter of the time of inserting a million contacts): the
+-- contacts trigger holds the statement's tenants, and deleting a tenant
+-- deletes its contacts by a trigger of its own.
+ALTER TABLE audience.contacts DROP CONSTRAINT contacts_tenant_id_fkey;
+-- Called by the contacts trigger with the tenants of the rows a statement
+-- wrote. Runs as the extension's owner: locking rows of tenants takes a
+-- privilege applications do not have, as a foreign key check would.
+CREATE FUNCTION audience.hold_tenants(tenants uuid[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing uuid;
+BEGIN
+    -- Held until the transaction ends, as a foreign key check holds them:
+    -- a tenant being deleted meanwhile takes the new contacts with it.
+    PERFORM FROM audience.tenants t WHERE t.id = ANY (tenants) ORDER BY t.id FOR KEY SHARE OF t;
+    SELECT w.id INTO missing FROM unnest(tenants) w(id)
+     WHERE NOT EXISTS (SELECT FROM audience.tenants t WHERE t.id = w.id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', missing
+              USING ERRCODE = 'foreign_key_violation',
+                    HINT = 'Contacts belong to a tenant of audience.tenants; an administrator creates tenants with audience.create_tenant(name).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.hold_tenants(uuid[]) IS 'Raises 23503 unless every given tenant exists, and keeps them from being deleted until the transaction ends (for the contacts trigger)';
+REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) TO audience_user;
+
+CREATE FUNCTION audience.tenant_contacts_dropped() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.tenant_contacts_dropped() IS 'Statement trigger: deleting tenants deletes their contacts';
+CREATE TRIGGER tenant_contacts_dropped AFTER DELETE ON audience.tenants
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.tenant_contacts_dropped();
+
 DROP TRIGGER normalize_contact ON audience.contacts;
 CREATE TRIGGER normalize_contact BEFORE INSERT ON audience.contacts
     FOR EACH ROW WHEN (NOT audience.importing_normalised_rows() AND NOT audience.restoring())

@@ -178,8 +178,12 @@ COMMENT ON FUNCTION audience.field_catalogue(uuid) IS 'The tenant''s custom fiel
 -- Contacts
 --------------------------------------------------------------------------
 CREATE TABLE audience.contacts (
-    tenant_id        uuid        NOT NULL DEFAULT audience.current_tenant()
-                                 REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    -- An existing tenant, as a foreign key would check, but per statement:
+    -- the contacts trigger holds the statement's tenants (hold_tenants)
+    -- and deleting a tenant deletes its contacts (tenant_contacts_dropped).
+    -- A foreign key checked each of a million imported rows on its own,
+    -- a quarter of the time of inserting them.
+    tenant_id        uuid        NOT NULL DEFAULT audience.current_tenant(),
     -- Time-ordered (see audience.uuidv7): contacts created together sit
     -- together in every index keyed by contact.
     id               uuid        NOT NULL DEFAULT audience.uuidv7(),
@@ -235,6 +239,43 @@ COMMENT ON COLUMN audience.contacts.tag_keys IS 'The tags folded to lower case, 
 COMMENT ON COLUMN audience.contacts.tags IS 'Tags; compared case-insensitively, never twice on one contact';
 COMMENT ON COLUMN audience.contacts.attributes IS 'Custom field values, checked against audience.fields';
 SELECT pg_catalog.pg_extension_config_dump('audience.contacts', '');
+
+-- Called by the contacts trigger with the tenants of the rows a statement
+-- wrote. Runs as the extension's owner: locking rows of tenants takes a
+-- privilege applications do not have, as a foreign key check would.
+CREATE FUNCTION audience.hold_tenants(tenants uuid[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    missing uuid;
+BEGIN
+    -- Held until the transaction ends, as a foreign key check holds them:
+    -- a tenant being deleted meanwhile takes the new contacts with it.
+    PERFORM FROM audience.tenants t WHERE t.id = ANY (tenants) ORDER BY t.id FOR KEY SHARE OF t;
+    SELECT w.id INTO missing FROM unnest(tenants) w(id)
+     WHERE NOT EXISTS (SELECT FROM audience.tenants t WHERE t.id = w.id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'tenant % does not exist', missing
+              USING ERRCODE = 'foreign_key_violation',
+                    HINT = 'Contacts belong to a tenant of audience.tenants; an administrator creates tenants with audience.create_tenant(name).';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.hold_tenants(uuid[]) IS 'Raises 23503 unless every given tenant exists, and keeps them from being deleted until the transaction ends (for the contacts trigger)';
+REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) TO audience_user;
+
+CREATE FUNCTION audience.tenant_contacts_dropped() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.tenant_contacts_dropped() IS 'Statement trigger: deleting tenants deletes their contacts';
+CREATE TRIGGER tenant_contacts_dropped AFTER DELETE ON audience.tenants
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.tenant_contacts_dropped();
 
 CREATE INDEX contacts_tag_keys ON audience.contacts USING gin (tag_keys);
 COMMENT ON INDEX audience.contacts_tag_keys IS 'Serves case-insensitive tag conditions';

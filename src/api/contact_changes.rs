@@ -4,6 +4,7 @@
 //! over them, where SQL joined them in a query of its own and a one-row
 //! update (every `track`) paid ~100 µs for the trigger.
 
+use crate::api::plans;
 use crate::api::segments;
 use crate::api::tenant_rules::tenant_rules;
 use pgrx::prelude::*;
@@ -221,6 +222,25 @@ fn maintain(touched: Touched, changed: Option<Vec<String>>) {
     }
 }
 
+/// Checks that the tenants of the rows a statement wrote exist and keeps
+/// them until the transaction ends: the foreign key of contacts, checked
+/// once per statement rather than once per row.
+fn hold_tenants(touched: &Touched) {
+    let tenants: Vec<Uuid> = touched.keys().map(|t| Uuid::from_bytes(*t)).collect();
+    if tenants.is_empty() {
+        return;
+    }
+    Spi::connect_mut(|client| {
+        plans::update(
+            client,
+            "SELECT audience.hold_tenants($1)",
+            &[tenants.into()],
+        )
+        .map(|_| ())
+    })
+    .expect("checking the tenants of written contacts");
+}
+
 /// Removes contacts (deleted, or moved to another tenant) from every
 /// segment of the tenant they were in.
 fn leave<'k>(keys: impl IntoIterator<Item = &'k Key>) {
@@ -249,11 +269,14 @@ fn contacts_changed<'a>(
             Ok(PgTriggerOperation::Delete) => leave(&keys(data.tg_oldtable, desc, key)),
             // New contacts are in no segment yet: only rules can take them in.
             Ok(PgTriggerOperation::Insert) => {
-                maintain(by_tenant(&keys(data.tg_newtable, desc, key)), None)
+                let touched = by_tenant(&keys(data.tg_newtable, desc, key));
+                hold_tenants(&touched);
+                maintain(touched, None)
             }
             Ok(PgTriggerOperation::Update) => {
                 let update = compare_update(data, key);
                 if update.changed.is_none() {
+                    hold_tenants(&by_tenant(&update.new));
                     let staying: std::collections::HashSet<&Key> = update.new.iter().collect();
                     leave(update.old.iter().filter(|k| !staying.contains(k)));
                 }

@@ -74,3 +74,16 @@ SET audience.tenant = 'globex';
 SELECT * FROM audience.tag_summary;
 RESET ROLE;
 RESET audience.tenant;
+
+-- A contact belongs to an existing tenant, whoever writes it; deleting a
+-- tenant deletes its contacts.
+SET ROLE ops;
+INSERT INTO audience.contacts (tenant_id, email)
+VALUES ('00000000-0000-0000-0000-00000000dead', 'ghost@nowhere.test');
+\echo :SQLSTATE
+UPDATE audience.contacts SET tenant_id = '00000000-0000-0000-0000-00000000dead' WHERE email = 'carol@globex.test';
+\echo :SQLSTATE
+RESET ROLE;
+SELECT count(*) AS globex_contacts FROM audience.contacts WHERE tenant_id = audience.resolve_tenant('globex');
+DELETE FROM audience.tenants WHERE name = 'globex';
+SELECT count(*) AS contacts_left, string_agg(email, ', ' ORDER BY email) AS emails FROM audience.contacts;
