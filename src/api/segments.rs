@@ -575,20 +575,19 @@ fn refresh_one(
     // Few rows differ, but the planner expects half the tenant (the
     // default selectivity of `<>`) and found passing them from parallel
     // workers too dear: a serial join of 1M contacts took 1.5 s, a parallel
-    // one 0.8 s. The members are read through their index, whose pages are
-    // cached: priced as reads from disk while not yet marked all-visible,
-    // it lost to a scan of every segment's members (11M rows, 0.25 s more
-    // for a segment of 1M). Not JIT compiled, like the maintenance queries
-    // (60 ms of compiling for a 1 s query). A generic plan: a segment
-    // created since the last ANALYZE is expected to have one member in a
-    // custom plan, so each process hashed all of them for itself (1.0 s
-    // for 940k members); the generic plan expects an average segment and
-    // shares one parallel hash (0.73 s). Where the statistics make even that
-    // estimate tiny, the leader leaves the join to the workers rather than
-    // build a third copy of the hash (0.8 s instead of 1.0 s).
+    // one 0.8 s. Not JIT compiled, like the maintenance queries (60 ms of
+    // compiling for a 1 s query). A generic plan: in a custom plan, a
+    // segment created since the last ANALYZE is expected to have one
+    // member, so each process hashed all of them for itself, or sorted
+    // them (1.0–2.1 s for 940k members); the generic plan expects an
+    // average segment and shares one parallel hash (0.9 s, in a table of
+    // 2M contacts and 12M memberships). Where the statistics make even
+    // that estimate tiny, the leader leaves the join to the workers rather
+    // than build a third copy of the hash (0.8 s instead of 1.0 s). Random
+    // reads keep their default price: made cheap, they turned the scan of
+    // a tenant's contacts into a walk of their index (1.8 s).
     let settings = [
         (c"parallel_tuple_cost", c"0"),
-        (c"random_page_cost", c"1.1"),
         (c"jit", c"off"),
         (c"plan_cache_mode", c"force_generic_plan"),
         (c"parallel_leader_participation", c"off"),
