@@ -11,6 +11,13 @@ mod error;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// Rust's own allocations (the importer makes several for each CSV field)
+// go through mimalloc: with glibc's malloc, a quarter of reading a 1M-row
+// file went to allocating and consolidating freed chunks (4.1 s → 3.1 s).
+// PostgreSQL's memory (palloc) is not affected.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 extension_sql_file!(
     "../sql/schema.sql",
     name = "schema",

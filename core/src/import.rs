@@ -10,9 +10,9 @@ use crate::fields::{coerce, custom_field_name, FieldType};
 use crate::normalize;
 use crate::rules::check::parse_time;
 use serde_json::{Map, Value};
-use std::collections::hash_map::DefaultHasher;
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io::Cursor;
 
 /// What to do with a row whose email already exists.
@@ -474,14 +474,13 @@ fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<Cursor<&'a [u8]>
         .from_reader(Cursor::new(data))
 }
 
-fn decode(bytes: &[u8], encoding: Encoding) -> Option<String> {
+fn decode(bytes: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
-        Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_string),
+        Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
         Encoding::Windows1252 => Some(
             encoding_rs::WINDOWS_1252
                 .decode_without_bom_handling(bytes)
-                .0
-                .into_owned(),
+                .0,
         ),
     }
 }
@@ -589,10 +588,33 @@ fn check_quotes(data: &[u8], delimiter: u8) -> Result<()> {
     Ok(())
 }
 
-fn email_hash(email: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    email.hash(&mut hasher);
-    hasher.finish()
+/// Hashes emails as the importer stores them (trimmed, lower case),
+/// without allocating for each: both passes over a file use one.
+struct EmailKeys {
+    state: foldhash::quality::RandomState,
+    folded: String,
+}
+
+impl EmailKeys {
+    fn new() -> Self {
+        EmailKeys {
+            state: foldhash::quality::RandomState::default(),
+            folded: String::new(),
+        }
+    }
+
+    fn key(&mut self, email: &str) -> u64 {
+        let email = email.trim();
+        self.folded.clear();
+        if email.is_ascii() {
+            self.folded.push_str(email);
+            self.folded.make_ascii_lowercase();
+        } else {
+            // As the email is stored: str::to_lowercase knows final sigma.
+            self.folded.push_str(&email.to_lowercase());
+        }
+        self.state.hash_one(self.folded.as_str())
+    }
 }
 
 /// Reads rows in batches: `on_batch` gets good rows (at most `batch_size`,
@@ -617,7 +639,8 @@ pub fn read(
         lines.at(record.position().map_or(0, |p| p.byte()))
     };
     // First pass: the line on which each email last occurs (last wins).
-    let mut last_line: HashMap<u64, u64> = HashMap::new();
+    let mut email_keys = EmailKeys::new();
+    let mut last_line: HashMap<u64, u64, foldhash::fast::FixedState> = HashMap::default();
     let mut reader = reader(data, options);
     reader.byte_headers().map_err(|e| malformed(1, &e))?;
     let first_record = reader.position().clone();
@@ -631,10 +654,7 @@ pub fn read(
             .get(email_column)
             .and_then(|e| decode(e, options.encoding))
             .unwrap_or_default();
-        last_line.insert(
-            email_hash(&email.trim().to_lowercase()),
-            start_line(&record, &mut lines),
-        );
+        last_line.insert(email_keys.key(&email), start_line(&record, &mut lines));
     }
     reader.seek(first_record).map_err(|e| malformed(1, &e))?;
     let mut lines = Lines::new(data_without_bom);
@@ -650,7 +670,7 @@ pub fn read(
         match read_row(&record, line, options, plan) {
             Ok(row) => {
                 let last = last_line
-                    .get(&email_hash(row.email()))
+                    .get(&email_keys.key(row.email()))
                     .copied()
                     .unwrap_or(line);
                 if last != line {
@@ -713,7 +733,7 @@ pub fn read_row(
             message,
         });
     };
-    let mut cells: Vec<(usize, String)> = Vec::new();
+    let mut cells: Vec<(usize, Cow<str>)> = Vec::new();
     for (i, bytes) in record.iter().enumerate() {
         if plan.targets[i] == Target::Skip {
             continue;

@@ -255,13 +255,15 @@ fn write_batch(
     columns: &[&str],
     tenant: &str,
     options: &Options,
-    rows: &[Row],
+    rows: &mut [Row],
     tally: &mut Tally,
     rejections: &mut Vec<Value>,
 ) -> Written {
     if rows.is_empty() {
         return Written::default();
     }
+    // Values move into the argument arrays; only the email stays, for
+    // matching what the statement returns.
     let mut args: Vec<DatumWithOid> = vec![tenant.into()];
     for column in columns {
         let at = COLUMNS
@@ -269,16 +271,23 @@ fn write_batch(
             .position(|c| c == column)
             .expect("a known column");
         args.push(
-            rows.iter()
-                .map(|r| r.values[at].clone())
+            rows.iter_mut()
+                .map(|r| {
+                    if *column == "email" {
+                        r.values[at].clone()
+                    } else {
+                        r.values[at].take()
+                    }
+                })
                 .collect::<Vec<Option<String>>>()
                 .into(),
         );
     }
     let attributes: Vec<Option<String>> = rows
-        .iter()
+        .iter_mut()
         .map(|r| {
-            (!r.attributes.is_empty()).then(|| Value::Object(r.attributes.clone()).to_string())
+            (!r.attributes.is_empty())
+                .then(|| Value::Object(std::mem::take(&mut r.attributes)).to_string())
         })
         .collect();
     let tags: Vec<Option<String>> = rows
@@ -413,7 +422,7 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
             &parsed,
             &plan,
             BATCH_ROWS,
-            |rows, rejected, bytes_read| {
+            |mut rows, rejected, bytes_read| {
                 tally.rejected += import::rejected_rows(&rejected) as i64;
                 errors.extend(rejected.iter().map(Rejection::to_json));
                 // What PostgreSQL allocates for a batch (argument arrays, SPI
@@ -425,7 +434,7 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
                             &columns,
                             &tenant,
                             &parsed,
-                            &rows,
+                            &mut rows,
                             &mut tally,
                             &mut errors,
                         );
