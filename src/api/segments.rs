@@ -568,7 +568,7 @@ fn refresh_one(
                 coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NOT NULL), '{{}}')
            FROM audience.contacts c
            LEFT JOIN audience.segment_members m
-                  ON m.tenant_id = $1::uuid AND m.segment_id = $2::uuid AND m.contact_id = c.id
+                  ON m.tenant_id = $1::uuid AND m.segment_id = (SELECT $2::uuid) AND m.contact_id = c.id
           WHERE c.tenant_id = $1::uuid AND (({}) IS TRUE) <> (m.contact_id IS NOT NULL)",
         compiled.predicate
     );
@@ -576,24 +576,26 @@ fn refresh_one(
     // default selectivity of `<>`) and found passing them from parallel
     // workers too dear: a serial join of 1M contacts took 1.5 s, a parallel
     // one 0.8 s. Not JIT compiled, like the maintenance queries (60 ms of
-    // compiling for a 1 s query). A generic plan: in a custom plan, a
-    // segment created since the last ANALYZE is expected to have one
-    // member, so each process hashed all of them for itself, or sorted
-    // them (1.0–2.1 s for 940k members); the generic plan expects an
-    // average segment and shares one parallel hash (0.9 s, in a table of
-    // 2M contacts and 12M memberships). Where the statistics make even
-    // that estimate tiny, the leader leaves the join to the workers rather
-    // than build a third copy of the hash (0.8 s instead of 1.0 s). Random
-    // reads keep their default price: made cheap, they turned the scan of
-    // a tenant's contacts into a walk of their index (1.8 s).
+    // compiling for a 1 s query). The segment is a subquery's value, which
+    // the planner does not know: for a segment created since the last
+    // ANALYZE, it expected one member and each process hashed all of them
+    // for itself, or sorted them (1.0–2.1 s for 940k members); for a
+    // segment it does not know, it expects an average one and shares one
+    // parallel hash (0.9 s, in a table of 2M contacts and 12M
+    // memberships). Where the statistics make even that estimate tiny, the
+    // leader leaves the join to the workers rather than build a third copy
+    // of the hash (0.8 s instead of 1.0 s). Planned each time: a kept plan
+    // (SPI_prepare) never runs in parallel. Random reads keep their
+    // default price: made cheap, they turned the scan of a tenant's
+    // contacts into a walk of their index (1.8 s).
     let settings = [
         (c"parallel_tuple_cost", c"0"),
         (c"jit", c"off"),
-        (c"plan_cache_mode", c"force_generic_plan"),
         (c"parallel_leader_participation", c"off"),
     ];
     let (entered, exited) = plans::with_settings(&settings, || {
-        plans::select(client, &query, &args)
+        client
+            .select(&query, None, &args)
             .and_then(|rows| rows.first().get_two::<Vec<pgrx::Uuid>, Vec<pgrx::Uuid>>())
     })
     .expect("computing membership difference");

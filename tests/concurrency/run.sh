@@ -47,6 +47,22 @@ if [ "$listed" != t ]; then
     echo "a contact clicked while added to a list is missing from the segment that needs both" >&2
     exit 1
 fi
+# A tenant deleted while a contact is written for it: the deletion waits
+# for the writer to commit and takes the contact with it, as a foreign key
+# would (the contacts trigger holds the tenant).
+psql_ -d busy -c "SELECT audience.create_tenant('doomed')" >/dev/null
+app -c "SET audience.tenant = 'doomed'" -c "BEGIN" -c "INSERT INTO audience.contacts (email) VALUES ('late@example.com')" \
+    -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
+late_insert=$!
+sleep 0.7
+psql_ -d busy -c "DELETE FROM audience.tenants WHERE name = 'doomed'" >/dev/null
+wait $late_insert
+orphans=$(psql_ -d busy -c "SELECT count(*) FROM audience.contacts c
+                             WHERE NOT EXISTS (SELECT FROM audience.tenants t WHERE t.id = c.tenant_id)")
+if [ "$orphans" != 0 ]; then
+    echo "a contact written while its tenant was deleted outlived the tenant" >&2
+    exit 1
+fi
 psql_ -d busy -f "$HERE/check.sql" >"$work/check.txt"
 if grep -vq ': 0$' "$work/check.txt"; then
     cat "$work/check.txt"
