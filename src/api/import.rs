@@ -270,10 +270,11 @@ fn write_batch(
             .iter()
             .position(|c| c == column)
             .expect("a known column");
+        let kept = *column == "email";
         args.push(
             rows.iter_mut()
                 .map(|r| {
-                    if *column == "email" {
+                    if kept {
                         r.values[at].clone()
                     } else {
                         r.values[at].take()

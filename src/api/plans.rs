@@ -2,6 +2,9 @@
 //! triggers run them once per statement, so `track` and `upsert_contact`
 //! run them once per call. Parsed and planned once per backend instead of
 //! every time; PostgreSQL re-plans them when the tables they read change.
+//! A kept plan never runs in parallel (pgrx prepares it without
+//! CURSOR_OPT_PARALLEL_OK): a query that scans a whole tenant, as refresh
+//! does, is planned each time instead.
 
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;

@@ -561,8 +561,8 @@ fn refresh_one(
     args.extend(compiled.params.iter().map(|p| p.as_str().into()));
     // One pass over the tenant's contacts joined with the stored members
     // (a left join, which PostgreSQL runs with parallel workers, where a
-    // full join it cannot): only the difference is sent back. Members are existing contacts: deleting a contact takes
-    // it out of every segment.
+    // full join it cannot): only the difference is sent back. Members are
+    // existing contacts: deleting a contact takes it out of every segment.
     let query = format!(
         "SELECT coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NULL), '{{}}'),
                 coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NOT NULL), '{{}}')
@@ -584,8 +584,8 @@ fn refresh_one(
     // parallel hash (0.9 s, in a table of 2M contacts and 12M
     // memberships). Where the statistics make even that estimate tiny, the
     // leader leaves the join to the workers rather than build a third copy
-    // of the hash (0.8 s instead of 1.0 s). Planned each time: a kept plan
-    // (SPI_prepare) never runs in parallel. Random reads keep their
+    // of the hash (0.8 s instead of 1.0 s). Planned each time, not kept
+    // (see plans): kept plans never run in parallel. Random reads keep their
     // default price: made cheap, they turned the scan of a tenant's
     // contacts into a walk of their index (1.8 s).
     let settings = [

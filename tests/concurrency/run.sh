@@ -5,9 +5,10 @@
 # succeed (no deadlock, no serialization failure reaches the client), and
 # afterwards no contact is duplicated, no event is lost from its contact,
 # scores equal a recompute, stored membership equals the rules and the
-# change history accounts for it. Then one interleaving is forced: a list
-# edit and a statement of events, each changing one of the two segments a
-# third refers to. Runs against the cluster the caller started.
+# change history accounts for it. Then two interleavings are forced: a
+# list edit and a statement of events, each changing one of the two
+# segments a third refers to; and a tenant deleted while a contact is
+# written for it. Runs against the cluster the caller started.
 #   tests/concurrency/run.sh HOST_DIR PORT [SECONDS]
 source "$(dirname "$0")/../../scripts/lib.sh"
 HOST=$1 PORT=$2 SECONDS_RUN=${3:-20}
