@@ -377,4 +377,27 @@ impl Rule {
             _ => false,
         }
     }
+
+    /// Whether the passing of time alone can only take contacts out of
+    /// the rule, never bring one in: each `within` counts as it is, each
+    /// `before … ago` negated, as `and`, `or` and `not` carry them. Event
+    /// conditions over a span and segment references are not judged
+    /// (false).
+    pub fn time_only_removes(&self) -> bool {
+        self.time_moves_out(true)
+    }
+
+    /// `time_only_removes` for this part, where `kept` says whether the
+    /// part counts as it is (true) or negated.
+    fn time_moves_out(&self, kept: bool) -> bool {
+        match self {
+            Rule::Within { .. } => kept,
+            Rule::Before { .. } => !kept,
+            Rule::Event(event) => event.within.is_none(),
+            Rule::InSegment(_) => false,
+            Rule::And(parts) | Rule::Or(parts) => parts.iter().all(|p| p.time_moves_out(kept)),
+            Rule::Not(inner) => inner.time_moves_out(!kept),
+            _ => true,
+        }
+    }
 }

@@ -418,3 +418,24 @@ fn whole_tenant_scope_reads_matching_events_once() {
         "integer columns compare with integers"
     );
 }
+
+#[test]
+fn time_only_removes_follows_negation() {
+    let judged = |text: &str| parse(text).unwrap().time_only_removes();
+    assert!(judged("last_activity_at within 30 days"));
+    assert!(judged(
+        "country = 'US' and (created_at within 7 days or score > 3)"
+    ));
+    assert!(judged("not last_activity_at before 90 days ago"));
+    assert!(judged("not (tag 'x' or not created_at within 7 days)"));
+    assert!(judged("country = 'US'"));
+    assert!(!judged("last_activity_at before 90 days ago"));
+    assert!(!judged("not created_at within 7 days"));
+    assert!(!judged(
+        "created_at within 7 days and last_activity_at before 9 days ago"
+    ));
+    assert!(!judged("clicked at least 3 times within 90 days"));
+    assert!(!judged(
+        "created_at within 7 days and in segment 'Suppressed'"
+    ));
+}
