@@ -110,44 +110,63 @@ SET enable_mergejoin = off
 SET jit = off
 AS 'MODULE_PATHNAME', 'contacts_changed_wrapper';
 DROP FUNCTION audience.maintain_rows(text[], text[], text[]);
--- A new parameter: the caller may vouch that its entered contacts are new.
+-- Memberships of several segments are written in one call; the one-segment
+-- function (with a new parameter: the caller may vouch that its entered
+-- contacts are new) goes through it.
 DROP FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[]);
-CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
-                                            known_new boolean DEFAULT false) RETURNS bigint
+CREATE FUNCTION audience.apply_memberships(tenant uuid, segments uuid[],
+                                          entered_to uuid[], entered uuid[],
+                                          exited_from uuid[], exited uuid[],
+                                          known_new boolean DEFAULT false)
+RETURNS TABLE (segment uuid, changes bigint)
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+    held uuid[];
+    came_to uuid[] := '{}';
     came uuid[] := '{}';
+    gone_from uuid[] := '{}';
     gone uuid[] := '{}';
 BEGIN
-    -- The segment's row is locked before its members: every writer takes
-    -- them in that order (update_segment and refresh too), so concurrent
-    -- writers queue instead of deadlocking. A segment deleted in the same
-    -- statement (a tenant being dropped) has no membership left to keep.
-    PERFORM FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        RETURN 0;
-    END IF;
-    IF known_new THEN
-        -- The caller vouches that none is or can meanwhile become a
-        -- member: it held the segment when it found them outside it, or
-        -- created them in this transaction.
-        came := entered;
-    ELSIF cardinality(entered) > 0 THEN
-        -- Holding the segment, this statement sees every member other
-        -- writers added, so a plain insert of those not yet members is
-        -- safe; it costs a third less than ON CONFLICT DO NOTHING. The
-        -- probe is a subquery per contact, always an index lookup: a join
-        -- was planned as a scan of the whole segment when its statistics
-        -- were stale.
-        came := ARRAY(SELECT DISTINCT e.contact FROM unnest(entered) e(contact)
-                       WHERE (SELECT true FROM audience.segment_members m
-                               WHERE m.tenant_id = tenant AND m.segment_id = segment
-                                 AND m.contact_id = e.contact) IS NULL);
-    END IF;
-    IF cardinality(came) > 0 THEN
+    -- The segments' rows are locked before their members, in id order:
+    -- every writer takes them so (update_segment and refresh too), so
+    -- concurrent writers queue instead of deadlocking. A segment deleted
+    -- in the same statement (a tenant being dropped) has no membership
+    -- left to keep.
+    SELECT coalesce(array_agg(h.id), '{}') INTO held
+      FROM (SELECT s.id FROM audience.segments s
+             WHERE s.tenant_id = tenant AND s.id = ANY (segments)
+             ORDER BY s.id FOR NO KEY UPDATE) h;
+    IF cardinality(entered) > 0 THEN
+        IF known_new AND cardinality(held) = (SELECT count(DISTINCT s) FROM unnest(segments) s) THEN
+            -- The caller vouches that none is or can meanwhile become a
+            -- member: it held the segments when it found them outside, or
+            -- created them in this transaction.
+            came_to := entered_to;
+            came := entered;
+        ELSE
+            -- Holding the segments, this statement sees every member other
+            -- writers added, so a plain insert of those not yet members is
+            -- safe; it costs a third less than ON CONFLICT DO NOTHING. The
+            -- probe is a subquery per pair, always an index lookup: a join
+            -- was planned as a scan of the whole segment when its
+            -- statistics were stale.
+            SELECT coalesce(array_agg(e.segment ORDER BY e.contact, e.segment), '{}'),
+                   coalesce(array_agg(e.contact ORDER BY e.contact, e.segment), '{}')
+              INTO came_to, came
+              FROM (SELECT DISTINCT e.segment, e.contact
+                      FROM unnest(entered_to, entered) e(segment, contact)
+                     WHERE e.segment = ANY (held)
+                       AND (known_new
+                            OR (SELECT true FROM audience.segment_members m
+                                 WHERE m.tenant_id = tenant AND m.segment_id = e.segment
+                                   AND m.contact_id = e.contact) IS NULL)) e;
+        END IF;
+        -- In the order given: by contact, all segments in one pass, each
+        -- page of the by-contact index is changed once (an insert per
+        -- segment swept that index once per segment).
         INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
-        SELECT tenant, segment, contact FROM unnest(came) contact;
+        SELECT tenant, e.segment, e.contact FROM unnest(came_to, came) e(segment, contact);
     END IF;
     IF cardinality(exited) > 0 THEN
         -- Members are found by the same probe and removed by their row
@@ -156,27 +175,76 @@ BEGIN
         WITH removed AS (
             DELETE FROM audience.segment_members m
              WHERE m.ctid = ANY (ARRAY(SELECT (SELECT s.ctid FROM audience.segment_members s
-                                                WHERE s.tenant_id = tenant AND s.segment_id = segment
+                                                WHERE s.tenant_id = tenant AND s.segment_id = e.segment
                                                   AND s.contact_id = e.contact)
-                                         FROM unnest(exited) e(contact)))
-            RETURNING m.contact_id
+                                         FROM unnest(exited_from, exited) e(segment, contact)
+                                        WHERE e.segment = ANY (held)))
+            RETURNING m.segment_id, m.contact_id
         )
-        SELECT coalesce(array_agg(contact_id), '{}') INTO gone FROM removed;
+        SELECT coalesce(array_agg(r.segment_id), '{}'), coalesce(array_agg(r.contact_id), '{}')
+          INTO gone_from, gone
+          FROM removed r;
     END IF;
-    IF cardinality(came) + cardinality(gone) > 0 THEN
+    IF cardinality(came) + cardinality(gone) = 0 THEN
+        RETURN;
+    END IF;
+    -- Per segment: a log row for each direction, the count, one NOTIFY.
+    RETURN QUERY
+    WITH came_by AS (
+        SELECT e.segment, array_agg(e.contact) AS contacts
+          FROM unnest(came_to, came) e(segment, contact) GROUP BY e.segment
+    ), gone_by AS (
+        SELECT g.segment, array_agg(g.contact) AS contacts
+          FROM unnest(gone_from, gone) g(segment, contact) GROUP BY g.segment
+    ), per_segment AS (
+        SELECT coalesce(c.segment, g.segment) AS segment,
+               c.contacts AS came, coalesce(cardinality(c.contacts), 0) AS entered,
+               g.contacts AS gone, coalesce(cardinality(g.contacts), 0) AS exited
+          FROM came_by c FULL JOIN gone_by g ON g.segment = c.segment
+    ), logged AS (
         INSERT INTO audience.membership_log (tenant_id, segment_id, change, contacts)
-        SELECT tenant, segment, 'entered', came WHERE cardinality(came) > 0
-        UNION ALL
-        SELECT tenant, segment, 'exited', gone WHERE cardinality(gone) > 0;
-        UPDATE audience.segments s SET member_count = s.member_count + cardinality(came) - cardinality(gone)
-         WHERE s.tenant_id = tenant AND s.id = segment;
-        PERFORM pg_notify('audience_membership', json_build_object(
-            'tenant', tenant, 'segment', segment, 'entered', cardinality(came), 'exited', cardinality(gone))::text);
-    END IF;
-    RETURN cardinality(came) + cardinality(gone);
+        SELECT tenant, p.segment, v.change, v.contacts
+          FROM per_segment p
+         CROSS JOIN LATERAL (VALUES ('entered', p.came), ('exited', p.gone)) v(change, contacts)
+         WHERE v.contacts IS NOT NULL
+         ORDER BY p.segment, v.change
+    ), counted AS (
+        UPDATE audience.segments s SET member_count = s.member_count + p.entered - p.exited
+          FROM per_segment p
+         WHERE s.tenant_id = tenant AND s.id = p.segment
+    )
+    SELECT n.segment, n.changes
+      FROM (SELECT p.segment, (p.entered + p.exited)::bigint AS changes,
+                   pg_notify('audience_membership', json_build_object(
+                       'tenant', tenant, 'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text)
+              FROM per_segment p
+             ORDER BY p.segment) n;
 END
 $$;
-COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment (known_new: the entered contacts are distinct and none is or can meanwhile become a member: the caller locked the segment before finding them outside it, or created them), logs the changes, keeps member_count and sends NOTIFY audience_membership; returns the number of changes';
+COMMENT ON FUNCTION audience.apply_memberships(uuid, uuid[], uuid[], uuid[], uuid[], uuid[], boolean) IS 'Adds and removes stored members of several segments in one write (segments: those written; entered_to/entered and exited_from/exited: parallel arrays of segment and contact; known_new: the entered pairs are distinct (best in contact order) and none is or can meanwhile become a member: the caller locked the segments before finding them outside, or created the contacts), logs the changes, keeps member_count and sends NOTIFY audience_membership per segment; returns the changes per segment';
+
+CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
+                                         known_new boolean DEFAULT false) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT coalesce(sum(a.changes), 0)::bigint
+      FROM audience.apply_memberships(tenant, ARRAY[segment],
+                                      array_fill(segment, ARRAY[cardinality(entered)]), entered,
+                                      array_fill(segment, ARRAY[cardinality(exited)]), exited, known_new) a
+$$;
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment through audience.apply_memberships; returns the number of changes';
+
+-- array_agg for uuids that combines partial results, so that a query
+-- collecting a few ids while scanning a whole tenant runs in parallel
+-- (PostgreSQL 15's array_agg does not).
+CREATE AGGREGATE audience.uuid_list(uuid) (
+    SFUNC = array_append,
+    STYPE = uuid[],
+    COMBINEFUNC = array_cat,
+    INITCOND = '{}',
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE audience.uuid_list(uuid) IS 'The ids, as array_agg collects them but in parallel; an empty array for none';
 CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
