@@ -35,3 +35,45 @@ SELECT s.name, l.change, count(*) AS log_rows, sum(cardinality(l.contacts)) AS c
  WHERE s.kind = 'dynamic' AND l.at = (SELECT max(l2.at) FROM audience.membership_log l2 WHERE l2.tenant_id = l.tenant_id)
  GROUP BY s.name, l.change ORDER BY s.name, l.change;
 RESET ROLE;
+
+-- Refresh of a segment holding most of the tenant: the members that no
+-- longer match are looked up among the contacts that do not match, and the
+-- counts tell whether anyone new matches (then the whole difference is
+-- computed). Time is played forward by writing behind the triggers' back,
+-- as the passing of days would.
+UPDATE audience.contacts
+   SET last_activity_at = now() - CASE WHEN reachability < 10 THEN interval '40 days' ELSE interval '1 day' END;
+SELECT audience.create_segment('Recently active', 'last_activity_at within 30 days') IS NOT NULL AS created;
+RESET ROLE;
+ANALYZE audience.contacts;
+SELECT id AS bulk_tenant FROM audience.tenants WHERE name = 'bulk_test' \gset
+SET session_replication_role = replica;
+UPDATE audience.contacts SET last_activity_at = now() - interval '40 days'
+ WHERE tenant_id = :'bulk_tenant' AND reachability BETWEEN 50 AND 54;
+RESET session_replication_role;
+SET ROLE bulk_app;
+SELECT audience.refresh('Recently active') AS changes;
+SELECT s.member_count, audience.preview(s.rule) AS live,
+       (SELECT count(*) FROM ((SELECT m.contact_id FROM audience.segment_members m WHERE m.segment_id = s.id
+                               EXCEPT SELECT unnest(audience.live_members(s.rule))::uuid)
+                              UNION ALL
+                              (SELECT unnest(audience.live_members(s.rule))::uuid
+                               EXCEPT SELECT m.contact_id FROM audience.segment_members m WHERE m.segment_id = s.id)) off) AS off_rule
+  FROM audience.segments s WHERE s.name = 'Recently active';
+-- Contacts entering and leaving at once.
+RESET ROLE;
+SET session_replication_role = replica;
+UPDATE audience.contacts
+   SET last_activity_at = now() - CASE WHEN reachability < 2 THEN interval '1 day' ELSE interval '40 days' END
+ WHERE tenant_id = :'bulk_tenant' AND (reachability < 2 OR reachability = 60);
+RESET session_replication_role;
+SET ROLE bulk_app;
+SELECT audience.refresh('Recently active') AS changes;
+SELECT s.member_count, audience.preview(s.rule) AS live,
+       (SELECT count(*) FROM ((SELECT m.contact_id FROM audience.segment_members m WHERE m.segment_id = s.id
+                               EXCEPT SELECT unnest(audience.live_members(s.rule))::uuid)
+                              UNION ALL
+                              (SELECT unnest(audience.live_members(s.rule))::uuid
+                               EXCEPT SELECT m.contact_id FROM audience.segment_members m WHERE m.segment_id = s.id)) off) AS off_rule
+  FROM audience.segments s WHERE s.name = 'Recently active';
+RESET ROLE;
