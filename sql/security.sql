@@ -54,6 +54,8 @@ COMMENT ON FUNCTION audience.custom_field_name(text) IS 'The canonical name of a
 COMMENT ON FUNCTION audience.field_type(text) IS 'The canonical spelling of a custom field type; raises on an unknown type';
 COMMENT ON FUNCTION audience.coerce_attributes(jsonb, jsonb) IS 'Custom field values checked against a field catalogue and converted to their stored form';
 COMMENT ON FUNCTION audience.standard_fields() IS 'The standard contact columns, in table order';
+COMMENT ON FUNCTION audience.writable_fields() IS 'The standard contact columns a caller may set by name (scores and activity times follow from events)';
+COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a contact by email; keys are standard fields or custom field names; returns its id';
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';

@@ -33,6 +33,104 @@ pub const STANDARD_FIELDS: &[&str] = &[
     "last_clicked_at",
 ];
 
+/// The standard columns a caller may set by name (scores and activity
+/// times follow from events; ids, tenants and times are the table's).
+pub const WRITABLE_FIELDS: &[&str] = &[
+    "email",
+    "first_name",
+    "last_name",
+    "company",
+    "job_title",
+    "phone",
+    "country",
+    "city",
+    "status",
+    "lead_status",
+    "source",
+    "assigned_to",
+    "reachability",
+    "tags",
+];
+
+/// What one `upsert_contact` call writes.
+#[derive(Debug, PartialEq)]
+pub struct Upsert {
+    /// The standard columns given, in `WRITABLE_FIELDS` order: the same
+    /// keys in any order or case make the same statement.
+    pub columns: Vec<&'static str>,
+    /// Their values, by column name.
+    pub standard: Map<String, Value>,
+    /// Every other key, as given: custom fields, checked by the contacts
+    /// trigger. An `attributes` object contributes its keys.
+    pub custom: Map<String, Value>,
+}
+
+/// Splits `upsert_contact`'s argument (None for SQL NULL) into standard
+/// columns, matched by name trimmed of spaces and in any case, and custom
+/// fields. Keys are taken in jsonb's order (shorter first), so that an
+/// `attributes` object and a key of the same name resolve as jsonb_each
+/// would.
+pub fn split_upsert(data: Option<&Value>) -> Result<Upsert> {
+    let object = match data {
+        Some(Value::Object(object)) => object,
+        other => {
+            let kind = match other {
+                None | Some(Value::Null) => "null",
+                Some(Value::Bool(_)) => "boolean",
+                Some(Value::Number(_)) => "number",
+                Some(Value::String(_)) => "string",
+                Some(Value::Array(_)) => "array",
+                Some(Value::Object(_)) => unreachable!("matched above"),
+            };
+            return Err(Error::new(
+                ErrorKind::InvalidParameter,
+                format!("upsert_contact expects a JSON object, not {kind}"),
+            )
+            .with_hint(r#"Pass e.g. '{"email": "ann@example.com", "city": "Toronto"}'."#));
+        }
+    };
+    let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+    entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+    let mut standard = Map::new();
+    let mut named: Vec<(&'static str, &str)> = Vec::new();
+    let mut custom = Map::new();
+    for (key, value) in entries {
+        let name = key.trim_matches(' ').to_lowercase();
+        if let Some(&column) = WRITABLE_FIELDS.iter().find(|c| **c == name) {
+            if let Some((_, first)) = named.iter().find(|(c, _)| *c == column) {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!(r#"upsert_contact got two keys for "{column}": "{first}" and "{key}""#),
+                )
+                .with_hint("Give each field once."));
+            }
+            named.push((column, key));
+            standard.insert(column.to_string(), value.clone());
+        } else if let (true, Value::Object(fields)) = (name == "attributes", value) {
+            custom.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        } else {
+            custom.insert(key.clone(), value.clone());
+        }
+    }
+    if !standard.contains_key("email") {
+        return Err(Error::new(
+            ErrorKind::InvalidParameter,
+            "upsert_contact needs an \"email\" key",
+        )
+        .with_hint("Contacts are matched by email."));
+    }
+    let columns = WRITABLE_FIELDS
+        .iter()
+        .copied()
+        .filter(|c| standard.contains_key(*c))
+        .collect();
+    Ok(Upsert {
+        columns,
+        standard,
+        custom,
+    })
+}
+
 /// The type of a custom field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -192,6 +290,75 @@ pub fn coerce_attributes(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn upsert_splits_standard_columns_from_custom_fields() {
+        let data = json!({" Email ": "a@b.c", "CITY": "Berlin", "Industry": "SaaS",
+                          "attributes": {"budget": 5}, "tags": ["VIP"]});
+        let upsert = split_upsert(Some(&data)).unwrap();
+        assert_eq!(upsert.columns, ["email", "city", "tags"]);
+        assert_eq!(
+            upsert.standard,
+            json!({"email": "a@b.c", "city": "Berlin", "tags": ["VIP"]})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(
+            upsert.custom,
+            json!({"Industry": "SaaS", "budget": 5})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
+    }
+
+    #[test]
+    fn upsert_columns_follow_the_table_whatever_the_key_order() {
+        let one = split_upsert(Some(&json!({"city": "x", "email": "a@b.c"}))).unwrap();
+        let other = split_upsert(Some(&json!({"email": "a@b.c", "city": "x"}))).unwrap();
+        assert_eq!(one.columns, ["email", "city"]);
+        assert_eq!(one, other);
+    }
+
+    #[test]
+    fn upsert_resolves_a_key_and_an_attributes_object_as_jsonb_orders_them() {
+        // jsonb_each yields "budget" (shorter) before "attributes".
+        let data = json!({"budget": 2, "attributes": {"budget": 1}, "email": "a@b.c"});
+        assert_eq!(
+            split_upsert(Some(&data)).unwrap().custom["budget"],
+            json!(1)
+        );
+        // An `attributes` key that is not an object is a custom field.
+        let data = json!({"attributes": "x", "email": "a@b.c"});
+        assert_eq!(
+            split_upsert(Some(&data)).unwrap().custom["attributes"],
+            json!("x")
+        );
+    }
+
+    #[test]
+    fn upsert_rejects_what_it_cannot_write() {
+        let error = |data: Option<&Value>| split_upsert(data).unwrap_err();
+        assert_eq!(
+            error(Some(&json!([1, 2]))).message,
+            "upsert_contact expects a JSON object, not array"
+        );
+        assert_eq!(
+            error(None).message,
+            "upsert_contact expects a JSON object, not null"
+        );
+        assert_eq!(
+            error(Some(&json!({"first_name": "Ann"}))).message,
+            "upsert_contact needs an \"email\" key"
+        );
+        let twice = error(Some(&json!({"Email": "a@b.c", "email": "a@b.c"})));
+        assert_eq!(twice.kind, ErrorKind::InvalidParameter);
+        assert_eq!(
+            twice.message,
+            "upsert_contact got two keys for \"email\": \"Email\" and \"email\""
+        );
+    }
 
     #[test]
     fn keys_read_headers_the_way_people_write_them() {

@@ -4,6 +4,7 @@
 use crate::error::OrRaise;
 use audience_core::fields::{self, FieldType};
 use audience_core::normalize;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
@@ -96,6 +97,47 @@ fn coerce_attributes(attributes: JsonB, catalogue: JsonB) -> JsonB {
 #[pg_extern(immutable, parallel_safe)]
 fn standard_fields() -> Vec<&'static str> {
     fields::STANDARD_FIELDS.to_vec()
+}
+
+/// The standard contact columns a caller may set by name.
+#[pg_extern(immutable, parallel_safe)]
+fn writable_fields() -> Vec<&'static str> {
+    fields::WRITABLE_FIELDS.to_vec()
+}
+
+/// Inserts or updates the current tenant's contact with `data`'s email;
+/// returns its id. The statement is built from the standard columns given
+/// (names from `WRITABLE_FIELDS`, never from the caller's text; values
+/// bound) and kept, planned once per set of columns: built and planned on
+/// every call, it took a fifth of the call.
+#[pg_extern(volatile)]
+fn upsert_contact(data: Option<JsonB>) -> pgrx::Uuid {
+    let upsert = fields::split_upsert(data.as_ref().map(|d| &d.0)).or_raise();
+    let columns = upsert.columns.join(", ");
+    let updates: Vec<String> = upsert
+        .columns
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    let query = format!(
+        "INSERT INTO audience.contacts AS c (tenant_id, attributes, {columns})
+         SELECT $1, $2, {columns} FROM jsonb_populate_record(NULL::audience.contacts, $3)
+         ON CONFLICT (tenant_id, email) DO UPDATE
+            SET attributes = c.attributes || EXCLUDED.attributes, {updates}
+         RETURNING id",
+        updates = updates.join(", ")
+    );
+    let args: Vec<DatumWithOid> = vec![
+        super::tenants::current_tenant().into(),
+        JsonB(serde_json::Value::Object(upsert.custom)).into(),
+        JsonB(serde_json::Value::Object(upsert.standard)).into(),
+    ];
+    Spi::connect_mut(|client| {
+        super::plans::generic(|| super::plans::update(client, &query, &args))
+            .and_then(|rows| rows.first().get_one::<pgrx::Uuid>())
+    })
+    .expect("upserting a contact")
+    .expect("the upserted contact's id")
 }
 
 /// Whether this session is restoring a dump: pg_dump's scripts turn off

@@ -43,6 +43,10 @@ SELECT audience.upsert_contact('{"email": "bob@example.com", "colour": "red"}');
 \echo :SQLSTATE
 SELECT audience.upsert_contact('{"first_name": "No Email"}');
 SELECT audience.upsert_contact('[1, 2]');
+SELECT audience.upsert_contact(NULL);
+-- Keys naming the same column (matched trimmed and in any case) are refused.
+SELECT audience.upsert_contact('{"email": "bob@example.com", " Email": "rob@example.com"}');
+\echo :SQLSTATE
 UPDATE audience.contacts SET attributes = '{"signed_up": "29/07/2026"}';
 -- An update changes only the given keys.
 SELECT audience.upsert_contact('{"email": "bob@example.com", "city": "Toronto", "budget": 900000}') IS NOT NULL AS updated;
