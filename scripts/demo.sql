@@ -3,9 +3,13 @@
 CREATE EXTENSION audience;
 SELECT audience.create_tenant('acme') IS NOT NULL AS "created tenant acme";
 SELECT audience.use_tenant('acme') IS NOT NULL AS "using tenant acme";
--- Applications log in as a role granted audience_user; this one lands in acme.
+-- Applications log in as a role granted audience_user and their tenants;
+-- this one lands in acme. An analyst reads acme and writes nothing.
 CREATE ROLE app LOGIN IN ROLE audience_user;
 ALTER ROLE app SET audience.tenant = 'acme';
+CREATE ROLE analyst LOGIN IN ROLE audience_reader;
+SELECT audience.grant_tenant('app', 'acme') AS "granted acme to app",
+       audience.grant_tenant('analyst', 'acme') AS "granted acme to analyst";
 
 SELECT audience.define_field('Industry', 'text') AS industry,
        audience.define_field('Budget', 'number') AS budget,

@@ -10,14 +10,18 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audience_user') THEN
         CREATE ROLE audience_user NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audience_reader') THEN
+        CREATE ROLE audience_reader NOLOGIN;
+    END IF;
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audience_admin') THEN
         CREATE ROLE audience_admin NOLOGIN;
     END IF;
 END
 $roles$;
 GRANT audience_user TO audience_admin;
-COMMENT ON ROLE audience_user IS 'audience: may use every API function and table, for the current tenant only';
-COMMENT ON ROLE audience_admin IS 'audience: as audience_user, across all tenants, and may create tenants';
+COMMENT ON ROLE audience_user IS 'audience: may use every API function and table, for the tenants granted to it (audience.grant_tenant)';
+COMMENT ON ROLE audience_reader IS 'audience: may read the tables and views and call the read functions, for the tenants granted to it; writes nothing';
+COMMENT ON ROLE audience_admin IS 'audience: as audience_user, for every tenant; creates tenants and grants them to roles';
 
 --------------------------------------------------------------------------
 -- Tenants and the current tenant
@@ -49,58 +53,117 @@ CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE ON audience.tenant
     FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
 ALTER TABLE audience.tenants ENABLE ALWAYS TRIGGER rules_changed;
 
--- SECURITY DEFINER so that a role that sees only its own tenant's row can
--- still resolve the name it was given.
-CREATE FUNCTION audience.find_tenant(tenant text) RETURNS uuid
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
-        RETURN (SELECT id FROM audience.tenants WHERE id = tenant::uuid);
-    END IF;
-    RETURN (SELECT id FROM audience.tenants WHERE name = tenant);
-END
-$$;
-COMMENT ON FUNCTION audience.find_tenant(text) IS 'The id of a tenant given by name or id; null when there is none';
+-- Which roles may select which tenants. A role may select a tenant when
+-- it, or a role it is a member of, holds a grant for that tenant or for
+-- every tenant (tenant_id null, shown as '*'), or is a member of
+-- audience_admin. Row Level Security shows a role its own grants, and
+-- audience.tenants only the tenants it may select: current_tenant()
+-- resolves the setting audience.tenant through both, as the session's role.
+CREATE TABLE audience.tenant_access (
+    tenant_id  uuid        REFERENCES audience.tenants (id) ON DELETE CASCADE,
+    role       regrole     NOT NULL,
+    granted_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tenant_access_key UNIQUE NULLS NOT DISTINCT (tenant_id, role)
+);
+COMMENT ON TABLE audience.tenant_access IS 'Tenant grants: the roles that may select each tenant (tenant_id null: every tenant); audience.tenant_grants shows them by name';
+COMMENT ON COLUMN audience.tenant_access.tenant_id IS 'The tenant granted, or null for every tenant';
+COMMENT ON COLUMN audience.tenant_access.role IS 'The role granted the tenant, and with it every member of that role';
+COMMENT ON COLUMN audience.tenant_access.granted_at IS 'When the grant was made';
+SELECT pg_catalog.pg_extension_config_dump('audience.tenant_access', '');
+CREATE TRIGGER rules_changed AFTER INSERT OR UPDATE OR DELETE ON audience.tenant_access
+    FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
+ALTER TABLE audience.tenant_access ENABLE ALWAYS TRIGGER rules_changed;
 
-CREATE FUNCTION audience.resolve_tenant(tenant text) RETURNS uuid
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    found uuid := audience.find_tenant(tenant);
-BEGIN
-    IF found IS NULL THEN
-        RAISE EXCEPTION 'unknown tenant "%"', tenant
-            USING ERRCODE = 'undefined_object',
-                  HINT = 'Check the value of audience.tenant; an administrator creates tenants with audience.create_tenant(name).';
-    END IF;
-    RETURN found;
-END
-$$;
-COMMENT ON FUNCTION audience.resolve_tenant(text) IS 'The id of a tenant given by name or id; raises 42704 when there is none';
+CREATE VIEW audience.tenant_grants WITH (security_invoker = true) AS
+    SELECT g.role::text AS role, coalesce(t.name, '*') AS tenant, g.granted_at
+      FROM audience.tenant_access g
+      LEFT JOIN audience.tenants t ON t.id = g.tenant_id
+     ORDER BY 1, 2;
+COMMENT ON VIEW audience.tenant_grants IS 'Which role may select which tenant (''*'': every tenant); a role sees its own grants, audience_admin all';
+COMMENT ON COLUMN audience.tenant_grants.role IS 'The role granted the tenant, and with it every member of that role';
+COMMENT ON COLUMN audience.tenant_grants.tenant IS 'The tenant''s name, or * for every tenant';
+COMMENT ON COLUMN audience.tenant_grants.granted_at IS 'When the grant was made';
 
 -- audience.current_tenant() is in Rust (src/api/tenants.rs): each backend
--- keeps the tenants it resolved.
-COMMENT ON FUNCTION audience.current_tenant() IS 'The tenant named by the setting audience.tenant; raises when it is unset or unknown';
+-- keeps the tenants it resolved for each role, forgotten when tenants,
+-- grants or role memberships change.
+COMMENT ON FUNCTION audience.current_tenant() IS 'The tenant named by the setting audience.tenant; raises when it is unset (22023) or not one the session''s role may select (42501)';
 
 CREATE FUNCTION audience.sees_all_tenants() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.pg_has_role('audience_admin', 'MEMBER') $$;
 COMMENT ON FUNCTION audience.sees_all_tenants() IS 'True for members of audience_admin, whom Row Level Security lets see every tenant';
 
+-- The tenant a grant names: by name or id, '*' for every tenant (null).
+CREATE FUNCTION audience.granted_tenant(tenant text) RETURNS uuid
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found uuid;
+BEGIN
+    IF btrim(tenant) = '*' THEN
+        RETURN NULL;
+    END IF;
+    IF tenant ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        SELECT t.id INTO found FROM audience.tenants t WHERE t.id = tenant::uuid;
+    ELSE
+        SELECT t.id INTO found FROM audience.tenants t WHERE t.name = btrim(tenant);
+    END IF;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'unknown tenant "%"', tenant
+            USING ERRCODE = 'undefined_object', HINT = 'audience.tenants lists the tenants; ''*'' grants every tenant.';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.granted_tenant(text) IS 'The id of the tenant a grant names (by name or id), null for ''*''; raises 42704 for an unknown tenant';
+
+CREATE FUNCTION audience.grant_tenant(role regrole, tenant text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    granted uuid;
+BEGIN
+    IF role IS NULL OR tenant IS NULL THEN
+        RAISE EXCEPTION 'grant_tenant needs a role and a tenant' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    granted := audience.granted_tenant(tenant);
+    INSERT INTO audience.tenant_access (tenant_id, role) VALUES (granted, grant_tenant.role)
+    ON CONFLICT ON CONSTRAINT tenant_access_key DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION audience.grant_tenant(regrole, text) IS 'Lets a role (and its members) select a tenant, by name or id, or every tenant with ''*''; false when it already could (audience_admin only)';
+
+CREATE FUNCTION audience.revoke_tenant(role regrole, tenant text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    revoked uuid := audience.granted_tenant(tenant);
+BEGIN
+    DELETE FROM audience.tenant_access g
+     WHERE g.role = revoke_tenant.role AND g.tenant_id IS NOT DISTINCT FROM revoked;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION audience.revoke_tenant(regrole, text) IS 'Takes back a grant made by grant_tenant (''*'': the grant of every tenant); false when there was none (audience_admin only)';
+
 CREATE FUNCTION audience.use_tenant(tenant text) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    found uuid := audience.resolve_tenant(tenant);
+    found uuid;
 BEGIN
+    -- current_tenant() checks the choice; an error undoes the setting.
+    PERFORM pg_catalog.set_config('audience.tenant', tenant, false);
+    found := audience.current_tenant();
     PERFORM pg_catalog.set_config('audience.tenant', found::text, false);
     RETURN found;
 END
 $$;
-COMMENT ON FUNCTION audience.use_tenant(text) IS 'Selects the current tenant (by name or id) for the rest of the session';
+COMMENT ON FUNCTION audience.use_tenant(text) IS 'Selects the current tenant (by name or id) for the rest of the session; 42501 unless the role may select it';
 
-CREATE FUNCTION audience.create_tenant(name text) RETURNS uuid
+CREATE FUNCTION audience.create_tenant(name text, owner regrole DEFAULT NULL) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
@@ -109,17 +172,24 @@ BEGIN
     IF name IS NULL OR btrim(name) = '' THEN
         RAISE EXCEPTION 'a tenant needs a name' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = create_tenant.name) THEN
+    IF btrim(name) = '*' THEN
+        RAISE EXCEPTION 'a tenant cannot be named "*"' USING ERRCODE = 'invalid_parameter_value',
+            HINT = '''*'' stands for every tenant in audience.grant_tenant.';
+    END IF;
+    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = btrim(create_tenant.name)) THEN
         RAISE EXCEPTION 'tenant "%" already exists', name
             USING ERRCODE = 'unique_violation', HINT = 'Tenant names are unique; choose another.';
     END IF;
     INSERT INTO audience.tenants (name) VALUES (btrim(create_tenant.name)) RETURNING id INTO created;
     INSERT INTO audience.segments (tenant_id, name, kind, description)
     VALUES (created, 'Everyone', 'everyone', 'Every contact of the tenant');
+    IF owner IS NOT NULL THEN
+        INSERT INTO audience.tenant_access (tenant_id, role) VALUES (created, owner);
+    END IF;
     RETURN created;
 END
 $$;
-COMMENT ON FUNCTION audience.create_tenant(text) IS 'Creates a tenant and returns its id (audience_admin only)';
+COMMENT ON FUNCTION audience.create_tenant(text, regrole) IS 'Creates a tenant, grants it to owner when given, and returns its id (audience_admin only)';
 
 --------------------------------------------------------------------------
 -- Custom fields
@@ -164,15 +234,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.define_field(text, text, text) IS 'Defines (or relabels) a custom field of type text, number, date or boolean; returns its canonical name';
-
--- name → type of the current tenant's custom fields, for coerce_attributes.
-CREATE FUNCTION audience.field_catalogue(tenant uuid) RETURNS jsonb
-LANGUAGE sql STABLE
-AS $$
-    SELECT coalesce(jsonb_object_agg(f.name, f.type), '{}')
-      FROM audience.fields f WHERE f.tenant_id = tenant
-$$;
-COMMENT ON FUNCTION audience.field_catalogue(uuid) IS 'The tenant''s custom fields as {"name": "type"}';
 
 --------------------------------------------------------------------------
 -- Contacts
@@ -262,8 +323,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.hold_tenants(uuid[]) IS 'Raises 23503 unless every given tenant exists, and keeps them from being deleted until the transaction ends (for the contacts trigger)';
-REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) TO audience_user;
 
 CREATE FUNCTION audience.tenant_contacts_dropped() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -323,7 +382,8 @@ BEGIN
     END IF;
     IF NEW.attributes IS DISTINCT FROM '{}'::jsonb
        AND (TG_OP = 'INSERT' OR NEW.attributes IS DISTINCT FROM OLD.attributes) THEN
-        NEW.attributes := audience.coerce_attributes(NEW.attributes, audience.field_catalogue(NEW.tenant_id));
+        NEW.attributes := audience.coerce_attributes(NEW.attributes,
+            (SELECT coalesce(jsonb_object_agg(f.name, f.type), '{}') FROM audience.fields f WHERE f.tenant_id = NEW.tenant_id));
     END IF;
     IF TG_OP = 'UPDATE' THEN
         NEW.updated_at := now();

@@ -150,7 +150,7 @@ BEGIN
     -- (~8 ms per 1,000 contacts), and also keeps two such transactions
     -- from holding each other's segments. One event (a track()) needs none.
     IF (SELECT count(*) > 1 FROM new_rows n) THEN
-        PERFORM pg_advisory_xact_lock(hashtext('audience bulk writes'), hashtext(t.id::text))
+        PERFORM audience.lock_bulk_writes(t.id)
            FROM (SELECT DISTINCT n.tenant_id AS id FROM new_rows n ORDER BY 1) t;
     END IF;
     -- Events after the contact's latest reset add their points; a reset or

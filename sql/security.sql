@@ -1,14 +1,24 @@
--- Row Level Security and grants. Runs last (pgrx `finalize`), after every
--- table, view and function exists, so that none is left out.
+-- Row Level Security, grants and who may call what. Runs last (pgrx
+-- `finalize`), after every table, view and function exists, so that none
+-- is left out.
 
+-- A role sees the tenants it may select (audience.tenant_access), its own
+-- grants, and rows of its current tenant only; audience_admin everything.
 -- Policies read the tenant through (SELECT …) so it is computed once per
 -- query, and only when the role does not see every tenant.
 ALTER TABLE audience.tenants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON audience.tenants
-    USING ((SELECT audience.sees_all_tenants()) OR id = (SELECT audience.current_tenant()));
-COMMENT ON POLICY tenant_isolation ON audience.tenants IS 'audience_user sees its current tenant only';
+    USING ((SELECT audience.sees_all_tenants())
+           OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL OR g.tenant_id = tenants.id));
+COMMENT ON POLICY tenant_isolation ON audience.tenants IS 'A role sees the tenants it may select; audience_admin all';
 
--- Every table with a tenant_id column: rows of the current tenant only.
+ALTER TABLE audience.tenant_access ENABLE ROW LEVEL SECURITY;
+CREATE POLICY grants_of_role ON audience.tenant_access
+    USING ((SELECT audience.sees_all_tenants()) OR pg_catalog.pg_has_role(role, 'MEMBER'))
+    WITH CHECK ((SELECT audience.sees_all_tenants()));
+COMMENT ON POLICY grants_of_role ON audience.tenant_access IS 'A role sees the grants it holds, directly or through membership; audience_admin sees and makes all';
+
+-- Every other table with a tenant_id column: rows of the current tenant only.
 DO $policies$
 DECLARE
     scoped regclass;
@@ -17,6 +27,7 @@ BEGIN
         SELECT c.oid::regclass FROM pg_class c
           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
          WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind = 'r'
+           AND c.oid <> 'audience.tenant_access'::regclass
     LOOP
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', scoped);
         EXECUTE format($p$CREATE POLICY tenant_isolation ON %s
@@ -28,12 +39,67 @@ BEGIN
 END
 $policies$;
 
-GRANT USAGE ON SCHEMA audience TO audience_user;
+GRANT USAGE ON SCHEMA audience TO audience_user, audience_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA audience TO audience_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audience TO audience_user;
-REVOKE INSERT, UPDATE, DELETE ON audience.tenants FROM audience_user;
+REVOKE INSERT, UPDATE, DELETE ON audience.tenants, audience.tenant_access FROM audience_user;
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
-REVOKE EXECUTE ON FUNCTION audience.create_tenant(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audience.create_tenant(text) TO audience_admin;
+GRANT INSERT, DELETE ON audience.tenant_access TO audience_admin;
+
+-- Who may call what. Nothing is executable by PUBLIC. The API of SPEC.md
+-- is granted by role; everything else (trigger functions, and the helpers
+-- that triggers and the API call, which take any tenant's id or bypass
+-- the rules) is reachable only through it: API functions and triggers
+-- that call such helpers run as the extension's owner, with a fixed
+-- search_path, and work on the tenant current_tenant() checked for the
+-- session's role. tests/pg_regress/sql/catalog.sql holds the same lists.
+-- (Re-run by upgrade scripts: every statement here is idempotent.)
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA audience FROM PUBLIC;
+DO $access$
+DECLARE
+    -- Reads, and what policies, column defaults, generated columns,
+    -- trigger conditions and views evaluate as the caller.
+    reads text[] := ARRAY[
+        'current_tenant', 'use_tenant', 'sees_all_tenants', 'membership_channel',
+        'uuidv7', 'tag_keys', 'restoring', 'importing_normalised_rows',
+        'normalize_email', 'normalize_country', 'normalize_phone', 'normalize_tags', 'coerce_attributes',
+        'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
+        'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
+        'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
+        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches'];
+    writes text[] := ARRAY[
+        'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
+        'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
+        'duplicate_segment', 'drop_segment', 'refresh', 'schedule_refresh', 'snapshot',
+        'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
+        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
+    administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants'];
+    -- Those that call internal helpers (hold_tenants and
+    -- tenant_contacts_dropped say so where they are created).
+    as_owner text[] := ARRAY[
+        'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'tag', 'untag', 'search',
+        'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
+        'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
+        'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
+        'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
+        'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed'];
+    f record;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef
+               FROM pg_proc p WHERE p.pronamespace = 'audience'::regnamespace LOOP
+        IF f.name = ANY (reads) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO audience_user, audience_reader', f.signature);
+        ELSIF f.name = ANY (writes) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO audience_user', f.signature);
+        ELSIF f.name = ANY (administration) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO audience_admin', f.signature);
+        END IF;
+        IF f.name = ANY (as_owner) AND NOT f.prosecdef THEN
+            EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f.signature);
+        END IF;
+    END LOOP;
+END
+$access$;
 
 -- Comments on what is written in Rust (pgrx emits none), so that \df+
 -- explains these too.
@@ -57,6 +123,8 @@ COMMENT ON FUNCTION audience.standard_fields() IS 'The standard contact columns,
 COMMENT ON FUNCTION audience.writable_fields() IS 'The standard contact columns a caller may set by name (scores and activity times follow from events)';
 COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a contact by email; keys are standard fields or custom field names; returns its id';
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
+COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
+COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic segments (one, or all when null), applying only the difference; returns how many memberships changed';

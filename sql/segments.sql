@@ -83,18 +83,15 @@ COMMENT ON INDEX audience.snapshot_members_contact IS 'Serves erasing a contact 
 -- evaluate a rule against data the other is changing: without it, a
 -- contact written while its segment's rule changed could keep the
 -- membership the old rule gave it.
-CREATE FUNCTION audience.lock_rules(tenant uuid, exclusive boolean) RETURNS void
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    IF exclusive THEN
-        PERFORM pg_advisory_xact_lock(hashtext('audience rules'), hashtext(tenant::text));
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(hashtext('audience rules'), hashtext(tenant::text));
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
+-- audience.lock_rules(tenant, exclusive) and audience.lock_bulk_writes(tenant)
+-- are in Rust (src/api/segments.rs), where both locks are defined.
+
+-- Each tenant's membership changes are announced on a channel of its own,
+-- named after its id, which only roles that may select the tenant see.
+CREATE FUNCTION audience.membership_channel(tenant uuid DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT 'audience_membership_' || replace(coalesce(tenant, audience.current_tenant())::text, '-', '') $$;
+COMMENT ON FUNCTION audience.membership_channel(uuid) IS 'The NOTIFY channel announcing a tenant''s membership changes (the current tenant''s when null): LISTEN to it, then read audience.membership_changes';
 
 CREATE FUNCTION audience.apply_memberships(tenant uuid, segments uuid[],
                                           entered_to uuid[], entered uuid[],
@@ -197,13 +194,13 @@ BEGIN
     )
     SELECT n.segment, n.changes
       FROM (SELECT p.segment, (p.entered + p.exited)::bigint AS changes,
-                   pg_notify('audience_membership', json_build_object(
-                       'tenant', tenant, 'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text)
+                   pg_notify(audience.membership_channel(tenant), json_build_object(
+                       'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text)
               FROM per_segment p
              ORDER BY p.segment) n;
 END
 $$;
-COMMENT ON FUNCTION audience.apply_memberships(uuid, uuid[], uuid[], uuid[], uuid[], uuid[], boolean) IS 'Adds and removes stored members of several segments in one write (segments: those written; entered_to/entered and exited_from/exited: parallel arrays of segment and contact; known_new: the entered pairs are distinct (best in contact order) and none is or can meanwhile become a member: the caller locked the segments before finding them outside, or created the contacts), logs the changes, keeps member_count and sends NOTIFY audience_membership per segment; returns the changes per segment';
+COMMENT ON FUNCTION audience.apply_memberships(uuid, uuid[], uuid[], uuid[], uuid[], uuid[], boolean) IS 'Adds and removes stored members of several segments in one write (segments: those written; entered_to/entered and exited_from/exited: parallel arrays of segment and contact; known_new: the entered pairs are distinct (best in contact order) and none is or can meanwhile become a member: the caller locked the segments before finding them outside, or created the contacts), logs the changes, keeps member_count and announces each segment''s changes on the tenant''s membership_channel; returns the changes per segment';
 
 CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
                                          known_new boolean DEFAULT false) RETURNS bigint

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     DatatypeMismatch,
     /// 54001: input nested or sized beyond what is accepted.
     TooComplex,
+    /// 42501: a tenant the session's role may not select.
+    InsufficientPrivilege,
 }
 
 /// A user error: what happened, and optionally a detail and a hint.

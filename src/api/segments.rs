@@ -60,21 +60,33 @@ pub(crate) fn load_dynamic(
     .collect()
 }
 
-/// Takes the tenant's rules for this transaction, as `audience.lock_rules`
-/// does (the same lock, taken directly so that this library also works
-/// with the SQL of the release before): shared to maintain membership by
-/// them, exclusive to re-evaluate them. Queries after it read with a fresh
-/// snapshot, which sees every change committed by the holders it waited for.
+/// Takes the tenant's rules for this transaction: shared to maintain
+/// membership by them, exclusive to re-evaluate them (rule changes and
+/// refresh). Queries after it read with a fresh snapshot, which sees every
+/// change committed by the holders it waited for.
 pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
     advisory_xact_lock("audience rules", tenant, exclusive);
 }
 
-/// Takes the tenant's bulk writes for this transaction, as multi-row event
-/// statements do (`audience.events_inserted`): one import or bulk event
-/// writer of a tenant at a time, so that they never hold each other's
-/// contacts or segments. After `lock_rules`, in the same order as there.
+/// `audience.lock_rules(tenant, exclusive)`, for the SQL that changes
+/// rules (internal: no application role may call it).
+#[pg_extern(name = "lock_rules")]
+fn lock_rules_sql(tenant: pgrx::Uuid, exclusive: bool) {
+    lock_rules(&tenant.to_string(), exclusive);
+}
+
+/// Takes the tenant's bulk writes for this transaction, as imports and
+/// multi-row event statements do: one such writer of a tenant at a time,
+/// so that they never hold each other's contacts or segments. After
+/// `lock_rules`, in the same order as there.
 pub(crate) fn lock_bulk_writes(tenant: &str) {
     advisory_xact_lock("audience bulk writes", tenant, true);
+}
+
+/// `audience.lock_bulk_writes(tenant)`, for the events trigger (internal).
+#[pg_extern(name = "lock_bulk_writes")]
+fn lock_bulk_writes_sql(tenant: pgrx::Uuid) {
+    lock_bulk_writes(&tenant.to_string());
 }
 
 /// `pg_advisory_xact_lock(hashtext(class), hashtext(tenant))`, or its

@@ -136,12 +136,18 @@ fn watch() -> bool {
     }
     if !CALLBACK_REGISTERED.get() {
         unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0))
+            pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0));
+            // Which tenants a role may select follows its memberships and
+            // attributes (audience_admin, superuser) too.
+            for roles in [pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM, pg_sys::SysCacheIdentifier::AUTHOID] {
+                pg_sys::CacheRegisterSyscacheCallback(roles as _, Some(roles_changed), pg_sys::Datum::from(0));
+            }
         };
         CALLBACK_REGISTERED.set(true);
     }
     // Kept tenants need the trigger on audience.tenants too, added in the
-    // same release.
+    // same release (and the one on audience.tenant_access, in the same as
+    // that table, which the lookup only reads when it exists).
     let announced = Spi::connect(|client| {
         client
             .select(
@@ -168,6 +174,12 @@ unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relation: pg_s
         GENERATION.set(GENERATION.get() + 1);
         WATCHED.set(None);
     }
+}
+
+/// Syscache invalidation callback for roles and role memberships.
+#[pg_guard]
+unsafe extern "C-unwind" fn roles_changed(_arg: pg_sys::Datum, _cache: core::ffi::c_int, _hash: u32) {
+    GENERATION.set(GENERATION.get() + 1);
 }
 
 fn read(client: &SpiClient, tenant: &str) -> TenantRules {

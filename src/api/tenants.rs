@@ -1,10 +1,16 @@
 //! The current tenant: the setting `audience.tenant` (a tenant's name or
-//! id) resolved to the tenant's id. Policies, column defaults and triggers
-//! ask for it in every statement, so each backend keeps what it resolved
-//! the way PostgreSQL keeps catalog rows: looked up with the latest
-//! snapshot, and forgotten on the invalidation that a change of
-//! `audience.tenants` queues (its trigger `audience.rules_changed`, see
-//! `tenant_rules`).
+//! id) resolved to the tenant's id, for the session's role. A role may
+//! select the tenants Row Level Security shows it in `audience.tenants`
+//! (those granted to it or to a role it is a member of, every tenant for
+//! a grant of '*' or audience_admin); any other choice, existing or not,
+//! fails alike with 42501.
+//!
+//! Policies, column defaults and triggers ask for the tenant in every
+//! statement, so each backend keeps what it resolved for each role the
+//! way PostgreSQL keeps catalog rows: looked up with the latest snapshot,
+//! and forgotten on the invalidations that a change of tenants or grants
+//! (their trigger `audience.rules_changed`, see `tenant_rules`) or of role
+//! memberships queues.
 
 use crate::api::plans;
 use crate::api::tenant_rules::{self, Kept};
@@ -13,14 +19,24 @@ use pgrx::prelude::*;
 use pgrx::Uuid;
 use std::cell::RefCell;
 
-thread_local! {
-    /// Tenant ids by the setting that named them, with the invalidation
-    /// generation they were looked up in.
-    static RESOLVED: RefCell<Kept<Uuid>> = RefCell::new(Kept::new(KEPT_SETTINGS));
+/// What a setting names, as one role sees it.
+#[derive(Clone, Copy)]
+struct Resolved {
+    /// The tenant, when the role may select it.
+    tenant: Option<Uuid>,
+    /// Whether the role may select every tenant (so that it may also be
+    /// told that one does not exist).
+    sees_all: bool,
 }
 
-/// Settings kept at most (a pool switching between tenants); then all are
-/// dropped and looked up again as they come.
+thread_local! {
+    /// By role and setting, with the invalidation generation they were
+    /// looked up in.
+    static RESOLVED: RefCell<Kept<Resolved>> = RefCell::new(Kept::new(KEPT_SETTINGS));
+}
+
+/// Settings kept at most (a pool switching between tenants and roles);
+/// then all are dropped and looked up again as they come.
 const KEPT_SETTINGS: usize = 256;
 
 /// The setting `audience.tenant`, trimmed; None when unset or blank.
@@ -35,9 +51,11 @@ fn setting() -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// The id of the tenant named (by name or id) by `name`; None when there
-/// is none.
-fn find(name: &str) -> Option<Uuid> {
+/// What `name` (a tenant's name or id) names for the session's role: the
+/// role set by SET ROLE or the login, also inside functions that run as
+/// the extension's owner, so that none of them widens what it may select.
+fn find(name: &str) -> Resolved {
+    let role = unsafe { pg_sys::GetOuterUserId() };
     // Parallel workers may take no snapshot of their own; they look up
     // without keeping (current_tenant is parallel safe).
     let parallel = unsafe { pg_sys::IsInParallelMode() };
@@ -46,44 +64,89 @@ fn find(name: &str) -> Option<Uuid> {
     } else {
         tenant_rules::generation()
     };
+    let key = format!("{}:{name}", role.to_u32());
     if let Some(generation) = generation {
-        if let Some(id) = RESOLVED.with(|kept| kept.borrow().get(name, generation)) {
-            return Some(id);
+        if let Some(resolved) = RESOLVED.with(|kept| kept.borrow().get(&key, generation)) {
+            return resolved;
         }
     }
-    let look_up = || {
-        Spi::connect(|client| {
-            plans::select(client, "SELECT audience.find_tenant($1)", &[name.into()])
-                .and_then(|rows| rows.first().get_one::<Uuid>())
-                .expect("looking up the tenant")
-        })
-    };
     let Some(generation) = generation else {
-        return look_up();
+        return as_role(role, || look_up(name));
     };
     // With the latest snapshot, as catalog caches read: a lookup with an
-    // older one could keep a tenant whose deletion this backend has
-    // already been told of.
-    let found = unsafe {
+    // older one could keep a tenant or grant whose removal this backend
+    // has already been told of.
+    let resolved = unsafe {
         pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
-        let found = look_up();
+        let resolved = as_role(role, || look_up(name));
         pg_sys::PopActiveSnapshot();
-        found
+        resolved
     };
-    if let Some(id) = found {
-        RESOLVED.with(|kept| kept.borrow_mut().keep(name, generation, id));
-    }
-    found
+    RESOLVED.with(|kept| kept.borrow_mut().keep(&key, generation, resolved));
+    resolved
 }
 
-/// The tenant the setting names, or None when it names none (unset, or a
-/// tenant being dropped): for triggers, which then have no rules to keep.
+/// Runs `f` as `role` when the current user is another (inside a function
+/// that runs as the extension's owner), as PostgreSQL's foreign key checks
+/// switch user; an error in `f` ends the (sub)transaction, whose abort
+/// restores the user.
+fn as_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
+    let mut user = pg_sys::InvalidOid;
+    let mut context = 0;
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    if user == role {
+        return f();
+    }
+    unsafe {
+        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)
+    };
+    let result = f();
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    result
+}
+
+/// Looks `name` up as the current user, through Row Level Security.
+fn look_up(name: &str) -> Resolved {
+    Spi::connect(|client| {
+        // A database still at the SQL of a release before tenant grants
+        // (before ALTER EXTENSION audience UPDATE) resolves every tenant.
+        let granted = plans::select(client, "SELECT to_regclass('audience.tenant_access') IS NOT NULL", &[])
+            .and_then(|rows| rows.first().get_one::<bool>())
+            .expect("looking for audience.tenant_access")
+            .unwrap_or(false);
+        if !granted {
+            let tenant = plans::select(client, "SELECT audience.find_tenant($1)", &[name.into()])
+                .and_then(|rows| rows.first().get_one::<Uuid>())
+                .expect("looking up the tenant");
+            return Resolved { tenant, sees_all: true };
+        }
+        let by_id = uuid::Uuid::parse_str(name).is_ok();
+        let query = if by_id {
+            "SELECT (SELECT t.id FROM audience.tenants t WHERE t.id = $1::uuid),
+                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
+        } else {
+            "SELECT (SELECT t.id FROM audience.tenants t WHERE t.name = $1),
+                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
+        };
+        let rows = plans::select(client, query, &[name.into()]).expect("looking up the tenant");
+        let row = rows.first();
+        Resolved {
+            tenant: row.get::<Uuid>(1).expect("tenant id"),
+            sees_all: row.get::<bool>(2).expect("sees all").unwrap_or(false),
+        }
+    })
+}
+
+/// The tenant the setting names, or None when it names none the role may
+/// select (unset, unknown, not granted, or being dropped): for triggers,
+/// which then have no rules to keep.
 pub(crate) fn selected_tenant() -> Option<Uuid> {
-    setting().and_then(|name| find(&name))
+    setting().and_then(|name| find(&name).tenant)
 }
 
 /// The tenant named by the setting `audience.tenant`; raises 22023 when it
-/// is unset and 42704 when there is no such tenant.
+/// is unset and 42501 when the session's role may not select it (42704
+/// when it does not exist, to a role that may select every tenant).
 #[pg_extern(stable, parallel_safe)]
 pub(crate) fn current_tenant() -> Uuid {
     let Some(name) = setting() else {
@@ -92,9 +155,17 @@ pub(crate) fn current_tenant() -> Uuid {
                 .with_hint("Run SET audience.tenant = '<tenant name or id>' or SELECT audience.use_tenant('<tenant name>')."),
         );
     };
-    find(&name).unwrap_or_else(|| {
-        crate::error::raise(Error::new(ErrorKind::UndefinedObject, format!("unknown tenant \"{name}\"")).with_hint(
-            "Check the value of audience.tenant; an administrator creates tenants with audience.create_tenant(name).",
-        ))
-    })
+    match find(&name) {
+        Resolved { tenant: Some(tenant), .. } => tenant,
+        Resolved { sees_all: true, .. } => crate::error::raise(
+            Error::new(ErrorKind::UndefinedObject, format!("unknown tenant \"{name}\"")).with_hint(
+                "Check the value of audience.tenant; an administrator creates tenants with audience.create_tenant(name).",
+            ),
+        ),
+        Resolved { sees_all: false, .. } => crate::error::raise(
+            Error::new(ErrorKind::InsufficientPrivilege, format!("permission denied for tenant \"{name}\""))
+                .with_detail("The setting audience.tenant names a tenant this role may not select, or none.")
+                .with_hint("audience.tenants lists the tenants this role may select; an administrator grants others with audience.grant_tenant(role, tenant)."),
+        ),
+    }
 }

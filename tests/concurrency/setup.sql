@@ -18,3 +18,4 @@ DROP ROLE IF EXISTS busy_app;
 CREATE ROLE busy_app LOGIN;
 GRANT audience_user TO busy_app;
 ALTER ROLE busy_app SET audience.tenant = 'busy';
+SELECT audience.grant_tenant('busy_app', 'busy') AS granted;

@@ -2,6 +2,8 @@
 -- an upgraded database and a fresh install must print the same.
 SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid) || coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM pg_proc p WHERE p.pronamespace = 'audience'::regnamespace AND p.prokind IN ('f', 'p') ORDER BY 1;
+SELECT 'privileges ' || p.oid::regprocedure || ' ' || coalesce(array_to_string(ARRAY(SELECT a::text FROM unnest(p.proacl) a ORDER BY 1), ','), 'default')
+  FROM pg_proc p WHERE p.pronamespace = 'audience'::regnamespace ORDER BY 1;
 SELECT 'column ' || a.attrelid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
        || ' storage ' || a.attstorage::text
@@ -23,7 +25,7 @@ SELECT 'view ' || c.oid::regclass || E'\n' || pg_get_viewdef(c.oid) FROM pg_clas
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind = 'v' ORDER BY 1;
 SELECT 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
   FROM pg_policies WHERE schemaname = 'audience' ORDER BY 1;
-SELECT 'grant ' || c.oid::regclass || ' ' || coalesce(array_to_string(c.relacl, ','), '')
+SELECT 'grant ' || c.oid::regclass || ' ' || coalesce(array_to_string(ARRAY(SELECT a::text FROM unnest(c.relacl) a ORDER BY 1), ','), '')
   FROM pg_class c WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind IN ('r', 'v', 'S') ORDER BY 1;
 SELECT 'type ' || t.oid::regtype || coalesce(' -- ' || obj_description(t.oid, 'pg_type'), '')
   FROM pg_type t WHERE t.typnamespace = 'audience'::regnamespace AND t.typtype IN ('b', 'c', 'e') ORDER BY 1;

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Upgrades: installs the 0.1.0 release's SQL (kept here as released), fills
-# it with data, runs ALTER EXTENSION audience UPDATE, and checks that the
-# data is intact, the API works, and the upgraded schema is exactly that of
-# a fresh install of the current version. Runs against the caller's cluster.
+# Upgrades: installs each earlier release's SQL (kept here as released),
+# fills it with data, runs ALTER EXTENSION audience UPDATE, and checks that
+# the data is intact, the API works, an application role keeps its tenant,
+# and the upgraded schema is exactly that of a fresh install of the current
+# version. Runs against the caller's cluster.
 #   tests/upgrade/run.sh HOST_DIR PORT
 source "$(dirname "$0")/../../scripts/lib.sh"
 HOST=$1 PORT=$2
 BIN=$("$PG_CONFIG" --bindir)
 EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
-if [ -w "$EXTDIR" ]; then cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; else as_root cp "$(dirname "$0")/audience--0.1.0.sql" "$EXTDIR"/; fi
+RELEASES=(0.1.0 0.1.1)
+for release in "${RELEASES[@]}"; do
+    if [ -w "$EXTDIR" ]; then cp "$(dirname "$0")/audience--$release.sql" "$EXTDIR"/; else as_root cp "$(dirname "$0")/audience--$release.sql" "$EXTDIR"/; fi
+done
 psql_() { as_pg "$BIN/psql" -h "$HOST" -p "$PORT" -U postgres -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS upgraded" -c "DROP DATABASE IF EXISTS fresh" \
-      -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
+psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS fresh" -c "CREATE DATABASE fresh" \
+      -c "DROP ROLE IF EXISTS upgrade_app" -c "CREATE ROLE upgrade_app IN ROLE audience_user"
 psql_ -d fresh -c "CREATE EXTENSION audience"
-psql_ -d upgraded <<'SQL'
-CREATE EXTENSION audience VERSION '0.1.0';
+psql_ -d fresh -f "$(dirname "$0")/catalog.sql" >/tmp/audience-fresh.txt
+for release in "${RELEASES[@]}"; do
+psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS upgraded" -c "CREATE DATABASE upgraded"
+psql_ -d upgraded -v release="$release" <<'SQL'
+CREATE EXTENSION audience VERSION :'release';
 SELECT audience.create_tenant('old');
 SET audience.tenant = 'old';
 SELECT audience.define_field('budget', 'number');
@@ -37,13 +44,24 @@ BEGIN
     END IF;
 END
 $check$;
+-- Members of audience_user keep every existing tenant.
+SET ROLE upgrade_app;
+DO $check$
+BEGIN
+    IF (SELECT count(*) FROM audience.contacts) <> 2 THEN
+        RAISE EXCEPTION 'an audience_user member lost its tenant in the upgrade';
+    END IF;
+END
+$check$;
+RESET ROLE;
 SQL
-# Same functions, tables, triggers, policies and comments as a fresh install.
+# Same functions, privileges, tables, triggers, policies and comments as a
+# fresh install.
 psql_ -d upgraded -f "$(dirname "$0")/catalog.sql" >/tmp/audience-upgraded.txt
-psql_ -d fresh -f "$(dirname "$0")/catalog.sql" >/tmp/audience-fresh.txt
 if ! diff -u /tmp/audience-fresh.txt /tmp/audience-upgraded.txt; then
-    echo "the upgraded schema differs from a fresh install" >&2
+    echo "the schema upgraded from $release differs from a fresh install" >&2
     exit 1
 fi
+echo "upgrade from $release: data intact, API working, schema identical to a fresh install"
+done
 rm -f /tmp/audience-upgraded.txt /tmp/audience-fresh.txt
-echo "upgrade from 0.1.0: data intact, API working, schema identical to a fresh install"

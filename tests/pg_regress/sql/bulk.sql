@@ -4,7 +4,7 @@
 -- equal the stored rows, and the change log accounts for every member.
 \set SHOW_CONTEXT never
 CREATE ROLE bulk_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('bulk_test') IS NOT NULL AS created;
+SELECT audience.create_tenant('bulk_test', 'bulk_app') IS NOT NULL AS created;
 SET ROLE bulk_app;
 SET audience.tenant = 'bulk_test';
 INSERT INTO audience.contacts (email, reachability, country)

@@ -2,7 +2,7 @@
 -- tags, search and GDPR, as an application role.
 \set SHOW_CONTEXT never
 CREATE ROLE app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('contacts_test') IS NOT NULL AS created;
+SELECT audience.create_tenant('contacts_test', 'app') IS NOT NULL AS created;
 SET ROLE app;
 SET audience.tenant = 'contacts_test';
 

@@ -2,8 +2,8 @@
 -- every option, every kind of bad input, the report, and a round trip.
 \set SHOW_CONTEXT never
 CREATE ROLE import_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('import_test') IS NOT NULL AS created;
-SELECT audience.create_tenant('import_copy') IS NOT NULL AS created;
+SELECT audience.create_tenant('import_test', 'import_app') IS NOT NULL AS created;
+SELECT audience.create_tenant('import_copy', 'import_app') IS NOT NULL AS created;
 SET ROLE import_app;
 SET audience.tenant = 'import_test';
 SELECT audience.define_field('budget', 'number');

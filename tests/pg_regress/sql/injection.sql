@@ -6,7 +6,7 @@
 -- exactly as they were.
 \set SHOW_CONTEXT never
 CREATE ROLE inj_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('inj_a') IS NOT NULL AS a, audience.create_tenant('inj_b') IS NOT NULL AS b;
+SELECT audience.create_tenant('inj_a', 'inj_app') IS NOT NULL AS a, audience.create_tenant('inj_b') IS NOT NULL AS b;
 CREATE TABLE public.canary (n int);
 INSERT INTO public.canary VALUES (1);
 SET audience.tenant = 'inj_b';

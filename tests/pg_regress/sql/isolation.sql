@@ -3,7 +3,7 @@
 -- view, directly and through the API. All of it fails or sees nothing.
 \set SHOW_CONTEXT never
 CREATE ROLE iso_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('iso_a') IS NOT NULL AS a, audience.create_tenant('iso_b') IS NOT NULL AS b;
+SELECT audience.create_tenant('iso_a', 'iso_app') IS NOT NULL AS a, audience.create_tenant('iso_b') IS NOT NULL AS b;
 
 -- Tenant B gets a row in every table, through the API.
 SET audience.tenant = 'iso_b';
@@ -43,11 +43,11 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s WHERE tenant_id = %L', rel, current_setting('iso.b_tenant')) INTO seen;
         updated := NULL;
         deleted := NULL;
-        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' AND rel <> 'audience.events'::regclass THEN
+        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' AND has_table_privilege(rel, 'UPDATE') AND rel <> 'audience.events'::regclass THEN
             EXECUTE format('UPDATE %s SET tenant_id = tenant_id WHERE tenant_id = %L', rel, current_setting('iso.b_tenant'));
             GET DIAGNOSTICS updated = ROW_COUNT;
         END IF;
-        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' THEN
+        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' AND has_table_privilege(rel, 'DELETE') THEN
             EXECUTE format('DELETE FROM %s WHERE tenant_id = %L', rel, current_setting('iso.b_tenant'));
             GET DIAGNOSTICS deleted = ROW_COUNT;
         END IF;

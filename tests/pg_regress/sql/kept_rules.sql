@@ -5,7 +5,7 @@
 \set SHOW_CONTEXT never
 CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE ROLE kept_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('kept_rules') IS NOT NULL AS created;
+SELECT audience.create_tenant('kept_rules', 'kept_app') IS NOT NULL AS created;
 SELECT dblink_connect('other', format('host=%s port=%s dbname=%s user=%s',
        split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port'),
        current_database(), current_user));

@@ -2,7 +2,7 @@
 -- tenant's fields, explain and preview, as an application role.
 \set SHOW_CONTEXT never
 CREATE ROLE rules_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('rules_test') IS NOT NULL AS created;
+SELECT audience.create_tenant('rules_test', 'rules_app') IS NOT NULL AS created;
 SET ROLE rules_app;
 
 -- Every example of the language, in canonical form.

@@ -3,8 +3,8 @@
 -- rules, tiers, fit points, decay, engagement segments and bad input.
 \set SHOW_CONTEXT never
 CREATE ROLE score_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('scoring_test') IS NOT NULL AS created;
-SELECT audience.create_tenant('scoring_other') IS NOT NULL AS created;
+SELECT audience.create_tenant('scoring_test', 'score_app') IS NOT NULL AS created;
+SELECT audience.create_tenant('scoring_other', 'score_app') IS NOT NULL AS created;
 SET ROLE score_app;
 SET audience.tenant = 'scoring_other';
 INSERT INTO audience.contacts (email) VALUES ('stranger@example.com');

@@ -3,7 +3,7 @@
 -- campaign helpers, views, and bad input.
 \set SHOW_CONTEXT never
 CREATE ROLE seg_app LOGIN IN ROLE audience_user;
-SELECT audience.create_tenant('segments_test') IS NOT NULL AS created;
+SELECT audience.create_tenant('segments_test', 'seg_app') IS NOT NULL AS created;
 SET ROLE seg_app;
 SET audience.tenant = 'segments_test';
 SELECT audience.define_field('industry', 'text');

@@ -1,5 +1,6 @@
 -- Tenants, the audience.tenant setting, roles and Row Level Security:
--- an application role sees and touches only its current tenant.
+-- an application role selects only the tenants granted to it, and sees
+-- and touches only its current tenant.
 \set SHOW_CONTEXT never
 CREATE EXTENSION audience;
 SELECT audience.create_tenant('acme') IS NOT NULL AS acme;
@@ -13,11 +14,15 @@ SET audience.tenant = 'initech';
 SELECT audience.current_tenant();                -- unknown tenant
 \echo :SQLSTATE
 RESET audience.tenant;
+SELECT id AS acme_id FROM audience.tenants WHERE name = 'acme' \gset
+SELECT id AS globex_id FROM audience.tenants WHERE name = 'globex' \gset
 
 CREATE ROLE app_acme LOGIN IN ROLE audience_user;
 CREATE ROLE app_globex LOGIN IN ROLE audience_user;
 CREATE ROLE ops LOGIN IN ROLE audience_admin;
 ALTER ROLE app_acme SET audience.tenant = 'acme';
+SELECT audience.grant_tenant('app_acme', 'acme') AS granted, audience.grant_tenant('app_globex', :'globex_id') AS granted;
+SELECT audience.grant_tenant('app_acme', 'acme') AS granted_again;
 
 -- Each application writes its own tenant's data with plain SQL.
 SET ROLE app_acme;
@@ -49,8 +54,8 @@ SELECT audience.tag('00000000-0000-0000-0000-0000000000a1', 'owned');
 SELECT audience.untag('00000000-0000-0000-0000-0000000000a1', 'VIP');
 -- Writing into acme, or moving a row there, is refused.
 INSERT INTO audience.contacts (tenant_id, email)
-VALUES ((SELECT audience.resolve_tenant('acme')), 'mole@globex.test');
-UPDATE audience.contacts SET tenant_id = audience.resolve_tenant('acme') WHERE email = 'carol@globex.test';
+VALUES (:'acme_id', 'mole@globex.test');
+UPDATE audience.contacts SET tenant_id = :'acme_id' WHERE email = 'carol@globex.test';
 RESET ROLE;
 
 -- acme's rows are unchanged.
@@ -84,6 +89,6 @@ VALUES ('00000000-0000-0000-0000-00000000dead', 'ghost@nowhere.test');
 UPDATE audience.contacts SET tenant_id = '00000000-0000-0000-0000-00000000dead' WHERE email = 'carol@globex.test';
 \echo :SQLSTATE
 RESET ROLE;
-SELECT count(*) AS globex_contacts FROM audience.contacts WHERE tenant_id = audience.resolve_tenant('globex');
+SELECT count(*) AS globex_contacts FROM audience.contacts WHERE tenant_id = :'globex_id';
 DELETE FROM audience.tenants WHERE name = 'globex';
 SELECT count(*) AS contacts_left, string_agg(email, ', ' ORDER BY email) AS emails FROM audience.contacts;
