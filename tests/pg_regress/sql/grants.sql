@@ -3,7 +3,7 @@
 -- reader reads and writes nothing; no application role reaches the
 -- functions that triggers and the API use inside.
 \set SHOW_CONTEXT never
-CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE EXTENSION dblink;
 SELECT audience.create_tenant('grant_a') IS NOT NULL AS a, audience.create_tenant('grant_b') IS NOT NULL AS b;
 SELECT id AS a_id FROM audience.tenants WHERE name = 'grant_a' \gset
 SELECT id AS b_id FROM audience.tenants WHERE name = 'grant_b' \gset
@@ -26,12 +26,12 @@ SET ROLE grants_server;
 SELECT name FROM audience.tenants WHERE name LIKE 'grant%' ORDER BY name;
 SET audience.tenant = 'grant_b';
 SELECT audience.define_field('secret', 'text');
-SELECT audience.upsert_contact('{"email": "b1@b.test", "secret": "b-only"}') IS NOT NULL AS b1;
-SELECT audience.create_segment('B secrets', 'secret = ''b-only''') IS NOT NULL AS b_segment;
-SELECT audience.create_list('B list') IS NOT NULL AS b_list;
+SELECT audience.upsert_contact('{"email": "b1@grant-b.test", "secret": "b-only"}') IS NOT NULL AS b1;
+SELECT audience.create_segment('Grant B secrets', 'secret = ''b-only''') IS NOT NULL AS b_segment;
+SELECT audience.create_list('Grant B list') IS NOT NULL AS b_list;
 SET audience.tenant = 'grant_a';
-SELECT audience.upsert_contact('{"email": "a1@a.test", "city": "Rome"}') IS NOT NULL AS a1;
-SELECT audience.upsert_contact('{"email": "a2@a.test", "city": "Oslo"}') IS NOT NULL AS a2;
+SELECT audience.upsert_contact('{"email": "a1@grant-a.test", "city": "Rome"}') IS NOT NULL AS a1;
+SELECT audience.upsert_contact('{"email": "a2@grant-a.test", "city": "Oslo"}') IS NOT NULL AS a2;
 SELECT audience.create_segment('Romans', 'city = ''Rome''') IS NOT NULL AS romans;
 -- It may learn that a tenant does not exist; nobody else may.
 SET audience.tenant = 'no_such_tenant';
@@ -39,8 +39,8 @@ SELECT audience.current_tenant();
 \echo :SQLSTATE
 RESET audience.tenant;
 RESET ROLE;
-SELECT c.id AS a_contact FROM audience.contacts c WHERE c.email = 'a1@a.test' \gset
-SELECT c.id AS b_contact FROM audience.contacts c WHERE c.email = 'b1@b.test' \gset
+SELECT c.id AS a_contact FROM audience.contacts c WHERE c.email = 'a1@grant-a.test' \gset
+SELECT c.id AS b_contact FROM audience.contacts c WHERE c.email = 'b1@grant-b.test' \gset
 SELECT s.id AS a_segment FROM audience.segments s WHERE s.name = 'Romans' \gset
 
 -- grants_app may select A only. B by name or id, and a tenant that does
@@ -60,7 +60,7 @@ SELECT count(*) FROM audience.contacts;
 \echo :SQLSTATE
 -- Functions that run as the extension's owner check the session's role.
 SET audience.tenant = 'grant_b';
-SELECT audience.count('B secrets');
+SELECT audience.count('Grant B secrets');
 SELECT audience.create_list('planted');
 SELECT audience.preview('everyone');
 RESET audience.tenant;
@@ -80,16 +80,16 @@ SELECT audience.resolve_tenant('grant_b');
 SELECT audience.granted_tenant('grant_b');
 SELECT audience.lock_rules(:'b_id', true);
 SELECT audience.lock_bulk_writes(:'b_id');
-SELECT audience.apply_membership(:'a_id', :'a_segment', ARRAY[:'a_contact'::uuid, (SELECT id FROM audience.contacts WHERE email = 'a2@a.test')], '{}', true);
+SELECT audience.apply_membership(:'a_id', :'a_segment', ARRAY[:'a_contact'::uuid, (SELECT id FROM audience.contacts WHERE email = 'a2@grant-a.test')], '{}', true);
 SELECT audience.apply_memberships(:'a_id', ARRAY[:'a_segment'::uuid], '{}', '{}', ARRAY[:'a_segment'::uuid], ARRAY[:'a_contact'::uuid]);
 SELECT audience.maintain_membership(:'b_id', ARRAY['00000000-0000-0000-0000-000000000000'], NULL);
 SELECT audience.maintain_fit(:'b_id', NULL);
 SELECT audience.campaign_sent(:'b_id');
 SELECT audience.rescore(:'b_id');
 SELECT audience.hold_tenants(ARRAY[:'b_id'::uuid]);
-SELECT audience.edit_list('B list', ARRAY[:'b_contact'::uuid], true);
-SELECT audience.import_to_list('B list', ARRAY[:'b_contact'::uuid]);
-SELECT audience.import_rows(convert_to(E'email\nx@a.test\n', 'UTF8'), '{}');
+SELECT audience.edit_list('Grant B list', ARRAY[:'b_contact'::uuid], true);
+SELECT audience.import_to_list('Grant B list', ARRAY[:'b_contact'::uuid]);
+SELECT audience.import_rows(convert_to(E'email\nx@grant-a.test\n', 'UTF8'), '{}');
 SELECT audience.member_ids(s) FROM audience.segments s;
 SELECT audience.find_segment('Romans');
 SELECT audience.forget_kept_rules();
@@ -114,11 +114,11 @@ SET ROLE grants_app;
 SET audience.tenant = 'grant_a';
 BEGIN;
 SELECT audience.update_segment('Romans', rule => 'city = ''Rome'' or city = ''Oslo''');
-SELECT rows FROM audience.import_csv(E'email,city\na3@a.test,Rome\n', '{"segment": "A import"}');
-SELECT * FROM dblink('tenant_b', 'SELECT audience.upsert_contact(''{"email": "b2@b.test", "secret": "b-only"}'') IS NOT NULL') AS b(upserted boolean);
-SELECT * FROM dblink('tenant_b', 'SELECT audience.count(''B secrets'')') AS b(members bigint);
-SELECT * FROM dblink('tenant_b', 'SELECT rows FROM audience.import_csv(E''email\nb3@b.test\n'', ''{"segment": "B list"}'')') AS b(imported bigint);
-SELECT * FROM dblink('tenant_b', 'SELECT count(*) FROM (SELECT audience.update_segment(''B secrets'', rule => ''everyone'')) u') AS b(updated bigint);
+SELECT rows FROM audience.import_csv(E'email,city\na3@grant-a.test,Rome\n', '{"segment": "Grant A import"}');
+SELECT * FROM dblink('tenant_b', 'SELECT audience.upsert_contact(''{"email": "b2@grant-b.test", "secret": "b-only"}'') IS NOT NULL') AS b(upserted boolean);
+SELECT * FROM dblink('tenant_b', 'SELECT audience.count(''Grant B secrets'')') AS b(members bigint);
+SELECT * FROM dblink('tenant_b', 'SELECT rows FROM audience.import_csv(E''email\nb3@grant-b.test\n'', ''{"segment": "Grant B list"}'')') AS b(imported bigint);
+SELECT * FROM dblink('tenant_b', 'SELECT count(*) FROM (SELECT audience.update_segment(''Grant B secrets'', rule => ''everyone'')) u') AS b(updated bigint);
 COMMIT;
 RESET ROLE;
 SELECT dblink_disconnect('tenant_b');
@@ -141,16 +141,16 @@ SELECT audience.segments_of(:'a_contact');
 SELECT email FROM audience.search('city:Rome') ORDER BY email;
 SELECT audience.export_csv('Romans', ARRAY['email', 'city']);
 SELECT count(*) AS batched FROM audience.batches('Romans', 1);
-SELECT audience.export_contact('a1@a.test') -> 'segments' AS segments;
+SELECT audience.export_contact('a1@grant-a.test') -> 'segments' AS segments;
 -- and writes nothing, by any path.
 \set VERBOSITY terse
-INSERT INTO audience.contacts (email) VALUES ('r@a.test');
+INSERT INTO audience.contacts (email) VALUES ('r@grant-a.test');
 UPDATE audience.contacts SET city = 'Paris';
 DELETE FROM audience.contacts;
 INSERT INTO audience.events (contact_id, kind) VALUES (:'a_contact', 'opened');
 INSERT INTO audience.segments (name, kind) VALUES ('planted', 'static');
-SELECT audience.upsert_contact('{"email": "r@a.test"}');
-SELECT audience.track('a1@a.test', 'opened');
+SELECT audience.upsert_contact('{"email": "r@grant-a.test"}');
+SELECT audience.track('a1@grant-a.test', 'opened');
 SELECT audience.tag(:'a_contact', 'planted');
 SELECT audience.untag(:'a_contact', 'planted');
 SELECT audience.tag_segment('Romans', 'planted');
@@ -158,14 +158,14 @@ SELECT audience.rename_tag('a', 'b');
 SELECT audience.define_field('planted', 'text');
 SELECT audience.create_segment('planted', 'everyone');
 SELECT audience.create_list('planted');
-SELECT audience.add_to_list('A import', ARRAY[:'a_contact'::uuid]);
-SELECT audience.remove_from_list('A import', ARRAY[:'a_contact'::uuid]);
+SELECT audience.add_to_list('Grant A import', ARRAY[:'a_contact'::uuid]);
+SELECT audience.remove_from_list('Grant A import', ARRAY[:'a_contact'::uuid]);
 SELECT audience.update_segment('Romans', new_name => 'planted');
 SELECT audience.duplicate_segment('Romans', 'planted');
 SELECT audience.drop_segment('Romans');
 SELECT audience.refresh();
 SELECT audience.snapshot('Romans');
-SELECT audience.import_csv(E'email\nr@a.test\n');
+SELECT audience.import_csv(E'email\nr@grant-a.test\n');
 SELECT audience.set_score('opened', 3);
 SELECT audience.set_score_reset('opened');
 SELECT audience.set_tiers(90, 10);
@@ -173,7 +173,7 @@ SELECT audience.set_fit_score('planted', 'everyone', 1);
 SELECT audience.set_score_decay(10, '30 days');
 SELECT audience.apply_decay();
 SELECT audience.recompute_scores();
-SELECT audience.forget_contact('a1@a.test');
+SELECT audience.forget_contact('a1@grant-a.test');
 SELECT audience.purge_forgotten();
 SELECT audience.schedule_refresh('* * * * *');
 \set VERBOSITY default
@@ -218,3 +218,4 @@ SELECT audience.grant_tenant('grants_app', 'grant_b') AS granted, audience.revok
 SELECT email, attributes FROM audience.contacts WHERE tenant_id = :'b_id' ORDER BY email;
 SELECT name, member_count FROM audience.segments WHERE tenant_id = :'b_id' ORDER BY name;
 RESET ROLE;
+DROP EXTENSION dblink;
