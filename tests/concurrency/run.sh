@@ -51,7 +51,7 @@ fi
 # A tenant deleted while a contact is written for it: the deletion waits
 # for the writer to commit and takes the contact with it, as a foreign key
 # would (the contacts trigger holds the tenant).
-psql_ -d busy -c "SELECT audience.create_tenant('doomed')" >/dev/null
+psql_ -d busy -c "SELECT audience.create_tenant('doomed', 'busy_app')" >/dev/null
 app -c "SET audience.tenant = 'doomed'" -c "BEGIN" -c "INSERT INTO audience.contacts (email) VALUES ('late@example.com')" \
     -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null &
 late_insert=$!
