@@ -1,7 +1,8 @@
 -- 0.1.1 → 0.2.0: tenants bound to roles. A session may select only the
 -- tenants granted to its role (audience.grant_tenant); audience_reader
 -- reads and writes nothing; functions that exist for triggers and the API
--- can no longer be called by application roles; each tenant's membership
+-- can no longer be called by application roles, nor can tables other than
+-- contacts and events be written directly; each tenant's membership
 -- changes are announced on a channel of its own.
 
 DO $roles$
@@ -424,6 +425,140 @@ END
 $$;
 COMMENT ON FUNCTION audience.apply_memberships(uuid, uuid[], uuid[], uuid[], uuid[], uuid[], boolean) IS 'Adds and removes stored members of several segments in one write (segments: those written; entered_to/entered and exited_from/exited: parallel arrays of segment and contact; known_new: the entered pairs are distinct (best in contact order) and none is or can meanwhile become a member: the caller locked the segments before finding them outside, or created the contacts), logs the changes, keeps member_count and announces each segment''s changes on the tenant''s membership_channel; returns the changes per segment';
 
+-- Integrity under odd but legal input: renames that would make a rule too
+-- long are refused before anything changes, and rewrite fit rules too;
+-- dropping a segment a fit rule uses is refused; the cycle check visits
+-- each segment once; a fit rule may not read the score through segments;
+-- one tenant's failure no longer stops the scheduled refresh of the
+-- others; decay compares ages in seconds, whatever the session's time zone.
+DROP FUNCTION audience.check_no_cycle(audience.segments, uuid[]);
+CREATE FUNCTION audience.check_no_cycle(tenant uuid, segment uuid, refs uuid[]) RETURNS void
+STABLE STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'check_no_cycle_wrapper';
+
+-- Points of one event, shrunk by decay_percent for every full period of
+-- its age at `decayed_at`. Ages and periods are compared in seconds: a
+-- period subtracted from a timestamp depends on the session's time zone
+-- (60 days across a change of summer time are an hour more or less), and
+-- a score must not. Inlined into the queries below (STABLE: declared
+-- IMMUTABLE it was run as a separate query for every statement).
+CREATE OR REPLACE FUNCTION audience.decayed_points(points integer, occurred_at timestamptz, decayed_at timestamptz,
+                                        percent integer, every interval) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN coalesce(percent, 0) = 0 OR decayed_at IS NULL
+                  OR extract(epoch FROM decayed_at - occurred_at) < extract(epoch FROM every) THEN points
+                ELSE round(points * power(1 - percent / 100.0,
+                           floor(extract(epoch FROM decayed_at - occurred_at) / extract(epoch FROM every))))::integer
+           END
+$$;
+COMMENT ON FUNCTION audience.decayed_points(integer, timestamptz, timestamptz, integer, interval) IS 'An event''s points after decay: minus percent for every full period of age at decayed_at';
+
+CREATE OR REPLACE FUNCTION audience.update_segment(name text, new_name text DEFAULT NULL, rule audience.rule DEFAULT NULL,
+                                        description text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    refs uuid[];
+BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
+    IF segment.kind = 'everyone' AND (new_name IS NOT NULL OR rule IS NOT NULL) THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be renamed or given a rule' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rule IS NOT NULL AND segment.kind <> 'dynamic' THEN
+        RAISE EXCEPTION 'segment "%" is a static list and has no rule', segment.name
+            USING ERRCODE = 'wrong_object_type', HINT = 'Create a dynamic segment with audience.create_segment.';
+    END IF;
+    IF new_name IS NOT NULL AND btrim(new_name) <> segment.name THEN
+        new_name := audience.check_segment_name(new_name, segment.id);
+        -- Rules refer to segments by name: rewrite the segments' and fit
+        -- rules that name this one (raising, before anything is renamed,
+        -- when one would grow beyond what a rule may be).
+        UPDATE audience.fit_rules f
+           SET rule = audience.rule_rename_segment(f.rule, segment.name, new_name)
+         WHERE f.tenant_id = segment.tenant_id AND segment.id = ANY (audience.rule_segments(f.rule)::uuid[]);
+        UPDATE audience.segments s
+           SET rule = audience.rule_rename_segment(s.rule, segment.name, new_name), updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+        UPDATE audience.segments s SET name = new_name, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF description IS NOT NULL THEN
+        UPDATE audience.segments s SET description = update_segment.description, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+    END IF;
+    IF rule IS NOT NULL THEN
+        refs := audience.rule_segments(rule)::uuid[];
+        PERFORM audience.check_no_cycle(segment.tenant_id, segment.id, refs);
+        UPDATE audience.segments s SET rule = update_segment.rule, depends_on = refs, updated_at = now()
+         WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+        -- Fit rules may not read the score through this segment either.
+        PERFORM audience.check_fit_rule(f.rule) FROM audience.fit_rules f WHERE f.tenant_id = segment.tenant_id;
+        PERFORM audience.refresh(coalesce(new_name, segment.name));
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION audience.update_segment(text, text, audience.rule, text) IS 'Renames a segment (rules referring to it follow), changes its rule (membership follows at once) or its description';
+
+CREATE OR REPLACE FUNCTION audience.drop_segment(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    segment audience.segments := audience.find_segment(name);
+    dependents text;
+BEGIN
+    PERFORM audience.lock_rules(segment.tenant_id, true);
+    IF segment.kind = 'everyone' THEN
+        RAISE EXCEPTION 'the Everyone segment cannot be dropped' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(d.name, ', ' ORDER BY d.name) INTO dependents
+      FROM (SELECT format('segment "%s"', s.name) AS name FROM audience.segments s
+             WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on)
+            UNION ALL
+            SELECT format('fit rule "%s"', f.name) FROM audience.fit_rules f
+             WHERE f.tenant_id = segment.tenant_id AND segment.id = ANY (audience.rule_segments(f.rule)::uuid[])) d;
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is used by the rules of %', segment.name, dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Change or drop those first (audience.update_segment, audience.drop_fit_score).';
+    END IF;
+    -- Contacts stay; the membership, its log and snapshots go with the segment.
+    DELETE FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+END
+$$;
+COMMENT ON FUNCTION audience.drop_segment(text) IS 'Drops a segment (never its contacts); fails when another segment''s rule refers to it';
+
+CREATE OR REPLACE FUNCTION audience.refresh_all_tenants() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tenant record;
+    changes bigint := 0;
+    previous text := current_setting('audience.tenant', true);
+BEGIN
+    FOR tenant IN SELECT id, name FROM audience.tenants ORDER BY created_at LOOP
+        -- One tenant's failure is logged and undone; the others go on.
+        BEGIN
+            PERFORM set_config('audience.tenant', tenant.id::text, true);
+            changes := changes + audience.refresh();
+            -- Decay ages scores at most daily: each run rescores the tenant.
+            IF EXISTS (SELECT FROM audience.settings s
+                        WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
+                          AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
+                PERFORM audience.apply_decay();
+            END IF;
+            PERFORM audience.purge_forgotten();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'refreshing tenant "%" failed: %', tenant.name, SQLERRM
+                USING DETAIL = format('SQLSTATE %s; the other tenants were refreshed.', SQLSTATE);
+        END;
+    END LOOP;
+    PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history (a tenant that fails is logged as a WARNING and skipped); what schedule_refresh runs';
+
 -- Row Level Security of tenants and grants.
 DROP POLICY tenant_isolation ON audience.tenants;
 CREATE POLICY tenant_isolation ON audience.tenants
@@ -437,10 +572,21 @@ CREATE POLICY grants_of_role ON audience.tenant_access
     WITH CHECK ((SELECT audience.sees_all_tenants()));
 COMMENT ON POLICY grants_of_role ON audience.tenant_access IS 'A role sees the grants it holds, directly or through membership; audience_admin sees and makes all';
 
+-- Applications read every table and write contacts and events directly
+-- (SPEC 2 and 5), each only in the columns that are theirs: scores,
+-- activity times and event counts follow from events and fit rules. The
+-- rest (segments and their members, rules, settings, history) changes
+-- only through the API, which keeps it consistent.
 GRANT USAGE ON SCHEMA audience TO audience_user, audience_reader;
-GRANT SELECT ON ALL TABLES IN SCHEMA audience TO audience_reader;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audience TO audience_user;
-REVOKE INSERT, UPDATE, DELETE ON audience.tenants, audience.tenant_access FROM audience_user;
+REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audience FROM audience_user;
+GRANT SELECT ON ALL TABLES IN SCHEMA audience TO audience_user, audience_reader;
+GRANT INSERT (tenant_id, id, email, first_name, last_name, company, job_title, phone, phone_type, country, city,
+              status, lead_status, source, assigned_to, reachability, tags, attributes, created_at),
+      UPDATE (tenant_id, email, first_name, last_name, company, job_title, phone, phone_type, country, city,
+              status, lead_status, source, assigned_to, reachability, tags, attributes, created_at),
+      DELETE
+   ON audience.contacts TO audience_user;
+GRANT INSERT (tenant_id, contact_id, kind, campaign, url, occurred_at, props), DELETE ON audience.events TO audience_user;
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
 GRANT INSERT, DELETE ON audience.tenant_access TO audience_admin;
 
@@ -472,15 +618,18 @@ DECLARE
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
         'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants'];
-    -- Those that call internal helpers (hold_tenants and
-    -- tenant_contacts_dropped say so where they are created).
+    -- Those that call internal helpers or write what applications may
+    -- not (hold_tenants and tenant_contacts_dropped say so where they are
+    -- created).
     as_owner text[] := ARRAY[
-        'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'tag', 'untag', 'search',
+        'create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'define_field', 'set_tiers',
+        'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
-        'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed'];
+        'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
+        'default_scoring_rules'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef
@@ -502,6 +651,7 @@ $access$;
 REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM audience_user;
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
+COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 
 -- Existing deployments keep working: every member of audience_user may
 -- still select every tenant, until an administrator narrows it

@@ -41,14 +41,17 @@ CREATE TRIGGER default_scoring_rules AFTER INSERT ON audience.tenants
     FOR EACH ROW WHEN (NOT audience.restoring()) EXECUTE FUNCTION audience.default_scoring_rules();
 
 -- Points of one event, shrunk by decay_percent for every full period of
--- its age at `decayed_at`. Inlined into the queries below: STABLE as its
--- body is (timestamptz - interval depends on the time zone); declared
--- IMMUTABLE it was run as a separate query for every statement.
+-- its age at `decayed_at`. Ages and periods are compared in seconds: a
+-- period subtracted from a timestamp depends on the session's time zone
+-- (60 days across a change of summer time are an hour more or less), and
+-- a score must not. Inlined into the queries below (STABLE: declared
+-- IMMUTABLE it was run as a separate query for every statement).
 CREATE FUNCTION audience.decayed_points(points integer, occurred_at timestamptz, decayed_at timestamptz,
                                         percent integer, every interval) RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN coalesce(percent, 0) = 0 OR decayed_at IS NULL OR occurred_at > decayed_at - every THEN points
+    SELECT CASE WHEN coalesce(percent, 0) = 0 OR decayed_at IS NULL
+                  OR extract(epoch FROM decayed_at - occurred_at) < extract(epoch FROM every) THEN points
                 ELSE round(points * power(1 - percent / 100.0,
                            floor(extract(epoch FROM decayed_at - occurred_at) / extract(epoch FROM every))))::integer
            END

@@ -39,10 +39,21 @@ BEGIN
 END
 $policies$;
 
+-- Applications read every table and write contacts and events directly
+-- (SPEC 2 and 5), each only in the columns that are theirs: scores,
+-- activity times and event counts follow from events and fit rules. The
+-- rest (segments and their members, rules, settings, history) changes
+-- only through the API, which keeps it consistent.
 GRANT USAGE ON SCHEMA audience TO audience_user, audience_reader;
-GRANT SELECT ON ALL TABLES IN SCHEMA audience TO audience_reader;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audience TO audience_user;
-REVOKE INSERT, UPDATE, DELETE ON audience.tenants, audience.tenant_access FROM audience_user;
+REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA audience FROM audience_user;
+GRANT SELECT ON ALL TABLES IN SCHEMA audience TO audience_user, audience_reader;
+GRANT INSERT (tenant_id, id, email, first_name, last_name, company, job_title, phone, phone_type, country, city,
+              status, lead_status, source, assigned_to, reachability, tags, attributes, created_at),
+      UPDATE (tenant_id, email, first_name, last_name, company, job_title, phone, phone_type, country, city,
+              status, lead_status, source, assigned_to, reachability, tags, attributes, created_at),
+      DELETE
+   ON audience.contacts TO audience_user;
+GRANT INSERT (tenant_id, contact_id, kind, campaign, url, occurred_at, props), DELETE ON audience.events TO audience_user;
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
 GRANT INSERT, DELETE ON audience.tenant_access TO audience_admin;
 
@@ -74,15 +85,18 @@ DECLARE
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
         'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants'];
-    -- Those that call internal helpers (hold_tenants and
-    -- tenant_contacts_dropped say so where they are created).
+    -- Those that call internal helpers or write what applications may
+    -- not (hold_tenants and tenant_contacts_dropped say so where they are
+    -- created).
     as_owner text[] := ARRAY[
-        'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'tag', 'untag', 'search',
+        'create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'define_field', 'set_tiers',
+        'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
-        'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed'];
+        'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
+        'default_scoring_rules'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef
@@ -125,6 +139,7 @@ COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a cont
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
+COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic segments (one, or all when null), applying only the difference; returns how many memberships changed';

@@ -404,32 +404,8 @@ LANGUAGE sql VOLATILE
 AS $$ SELECT audience.edit_list(name, contacts, false) $$;
 COMMENT ON FUNCTION audience.remove_from_list(text, uuid[]) IS 'Removes contacts from a static list; returns how many were members';
 
--- Raises 42P17 when `segment` would come to refer to itself through `refs`.
-CREATE FUNCTION audience.check_no_cycle(segment audience.segments, refs uuid[]) RETURNS void
-LANGUAGE plpgsql STABLE
-AS $$
-DECLARE
-    path text;
-BEGIN
-    WITH RECURSIVE reach(id, path) AS (
-        SELECT r, ARRAY[segment.name::text] FROM unnest(refs) r
-        UNION
-        SELECT d, reach.path || s.name
-          FROM reach
-          JOIN audience.segments s ON s.tenant_id = segment.tenant_id AND s.id = reach.id
-          CROSS JOIN unnest(s.depends_on) d
-         WHERE cardinality(reach.path) < 100
-    )
-    SELECT array_to_string(reach.path || segment.name::text, ' → ') INTO path
-      FROM reach WHERE reach.id = segment.id LIMIT 1;
-    IF path IS NOT NULL THEN
-        RAISE EXCEPTION 'segment "%" would refer to itself: %', segment.name, path
-            USING ERRCODE = 'invalid_object_definition',
-                  HINT = 'A segment''s rule cannot depend on the segment itself, directly or through other segments.';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION audience.check_no_cycle(audience.segments, uuid[]) IS 'Raises 42P17 when the referenced segments lead back to the segment';
+-- audience.check_no_cycle(tenant, segment, refs) is in Rust
+-- (src/api/segments.rs): it walks the references visiting each segment once.
 
 CREATE FUNCTION audience.update_segment(name text, new_name text DEFAULT NULL, rule audience.rule DEFAULT NULL,
                                         description text DEFAULT NULL) RETURNS void
@@ -449,7 +425,12 @@ BEGIN
     END IF;
     IF new_name IS NOT NULL AND btrim(new_name) <> segment.name THEN
         new_name := audience.check_segment_name(new_name, segment.id);
-        -- Rules refer to segments by name: rewrite the rules that name this one.
+        -- Rules refer to segments by name: rewrite the segments' and fit
+        -- rules that name this one (raising, before anything is renamed,
+        -- when one would grow beyond what a rule may be).
+        UPDATE audience.fit_rules f
+           SET rule = audience.rule_rename_segment(f.rule, segment.name, new_name)
+         WHERE f.tenant_id = segment.tenant_id AND segment.id = ANY (audience.rule_segments(f.rule)::uuid[]);
         UPDATE audience.segments s
            SET rule = audience.rule_rename_segment(s.rule, segment.name, new_name), updated_at = now()
          WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
@@ -462,9 +443,11 @@ BEGIN
     END IF;
     IF rule IS NOT NULL THEN
         refs := audience.rule_segments(rule)::uuid[];
-        PERFORM audience.check_no_cycle(segment, refs);
+        PERFORM audience.check_no_cycle(segment.tenant_id, segment.id, refs);
         UPDATE audience.segments s SET rule = update_segment.rule, depends_on = refs, updated_at = now()
          WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
+        -- Fit rules may not read the score through this segment either.
+        PERFORM audience.check_fit_rule(f.rule) FROM audience.fit_rules f WHERE f.tenant_id = segment.tenant_id;
         PERFORM audience.refresh(coalesce(new_name, segment.name));
     END IF;
 END
@@ -502,12 +485,16 @@ BEGIN
     IF segment.kind = 'everyone' THEN
         RAISE EXCEPTION 'the Everyone segment cannot be dropped' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT string_agg(format('"%s"', s.name), ', ' ORDER BY s.name) INTO dependents
-      FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on);
+    SELECT string_agg(d.name, ', ' ORDER BY d.name) INTO dependents
+      FROM (SELECT format('segment "%s"', s.name) AS name FROM audience.segments s
+             WHERE s.tenant_id = segment.tenant_id AND segment.id = ANY (s.depends_on)
+            UNION ALL
+            SELECT format('fit rule "%s"', f.name) FROM audience.fit_rules f
+             WHERE f.tenant_id = segment.tenant_id AND segment.id = ANY (audience.rule_segments(f.rule)::uuid[])) d;
     IF dependents IS NOT NULL THEN
         RAISE EXCEPTION 'segment "%" is used by the rules of %', segment.name, dependents
             USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'Change or drop those segments first.';
+                  HINT = 'Change or drop those first (audience.update_segment, audience.drop_fit_score).';
     END IF;
     -- Contacts stay; the membership, its log and snapshots go with the segment.
     DELETE FROM audience.segments s WHERE s.tenant_id = segment.tenant_id AND s.id = segment.id;
@@ -721,22 +708,28 @@ DECLARE
     changes bigint := 0;
     previous text := current_setting('audience.tenant', true);
 BEGIN
-    FOR tenant IN SELECT id FROM audience.tenants ORDER BY created_at LOOP
-        PERFORM set_config('audience.tenant', tenant.id::text, true);
-        changes := changes + audience.refresh();
-        -- Decay ages scores at most daily: each run rescores the tenant.
-        IF EXISTS (SELECT FROM audience.settings s
-                    WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
-                      AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
-            PERFORM audience.apply_decay();
-        END IF;
-        PERFORM audience.purge_forgotten();
+    FOR tenant IN SELECT id, name FROM audience.tenants ORDER BY created_at LOOP
+        -- One tenant's failure is logged and undone; the others go on.
+        BEGIN
+            PERFORM set_config('audience.tenant', tenant.id::text, true);
+            changes := changes + audience.refresh();
+            -- Decay ages scores at most daily: each run rescores the tenant.
+            IF EXISTS (SELECT FROM audience.settings s
+                        WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
+                          AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
+                PERFORM audience.apply_decay();
+            END IF;
+            PERFORM audience.purge_forgotten();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'refreshing tenant "%" failed: %', tenant.name, SQLERRM
+                USING DETAIL = format('SQLSTATE %s; the other tenants were refreshed.', SQLSTATE);
+        END;
     END LOOP;
     PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
     RETURN changes;
 END
 $$;
-COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history; what schedule_refresh runs';
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history (a tenant that fails is logged as a WARNING and skipped); what schedule_refresh runs';
 
 CREATE FUNCTION audience.schedule_refresh(cron text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE

@@ -23,6 +23,9 @@ pub struct Rule {
 impl Rule {
     /// Checks a parsed rule against the standard fields and keeps its
     /// canonical text. Type errors found here are errors of the input text.
+    /// A rule whose canonical text the type's input would refuse (too long
+    /// or too deep: a rename can lengthen it, JSON can nest it) is refused
+    /// too, so that every stored rule loads again (pg_dump and restore).
     pub fn from_ast(ast: &rules::Rule) -> Rule {
         if let Err(error) = check(ast, &Catalogue::default()) {
             raise(Error {
@@ -30,9 +33,11 @@ impl Rule {
                 ..error
             });
         }
-        Rule {
-            canonical: ast.to_string(),
+        let canonical = ast.to_string();
+        if let Err(error) = rules::parse(&canonical) {
+            raise(error.with_hint("A rule is stored in its canonical form, which must itself be a rule the type accepts."));
         }
+        Rule { canonical }
     }
 
     pub fn ast(&self) -> rules::Rule {

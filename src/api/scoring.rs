@@ -4,8 +4,8 @@
 //! kinds that every event write path calls.
 
 use crate::api::plans;
-use crate::api::rules::{current_tenant, tenant_catalogue, Rule};
-use crate::api::segments::FEW_CONTACTS;
+use crate::api::rules::{current_tenant, Rule};
+use crate::api::segments::{self, FEW_CONTACTS};
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::Catalogue;
@@ -53,20 +53,30 @@ pub(crate) fn load_fit_rules(
 }
 
 /// Raises unless `rule` can be a fit rule of the current tenant: it must
-/// check against the tenant's fields and must not read the score.
+/// check against the tenant's fields and must not read the score, neither
+/// itself nor through the segments it refers to, at any depth.
 #[pg_extern(stable, strict)]
 fn check_fit_rule(rule: Rule) -> bool {
     let tenant = current_tenant();
-    let compiled = compile(&rule.ast(), &tenant_catalogue(&tenant), 2, Scope::Few).or_raise();
+    let rules = Spi::connect(|client| tenant_rules(client, &tenant.to_string()));
+    let compiled = compile(&rule.ast(), &rules.catalogue, 2, Scope::Few).or_raise();
+    let hint = "Fit rules describe who a contact is: fields, tags, custom fields, engagement.";
     if let Some(column) = SCORE_COLUMNS.iter().find(|c| compiled.reads.contains(**c)) {
         raise(
             Error::new(
                 ErrorKind::CyclicReference,
                 format!("a fit rule cannot read {column}, the score it adds to"),
             )
-            .with_hint(
-                "Fit rules describe who a contact is: fields, tags, custom fields, engagement.",
-            ),
+            .with_hint(hint),
+        );
+    }
+    if let Some((segment, column)) = segments::reading_through(&rules, &compiled.segments, &SCORE_COLUMNS) {
+        raise(
+            Error::new(
+                ErrorKind::CyclicReference,
+                format!("a fit rule cannot read {column}, the score it adds to, through segment \"{segment}\""),
+            )
+            .with_hint(hint),
         );
     }
     true

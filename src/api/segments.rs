@@ -136,6 +136,34 @@ fn rules_for_statement<'a>(
     Ok(None)
 }
 
+/// The first segment (by name) among `ids` and the segments they refer to,
+/// at any depth, whose rule reads one of `columns`, with that column.
+pub(crate) fn reading_through(
+    rules: &TenantRules,
+    ids: &BTreeSet<String>,
+    columns: &[&'static str],
+) -> Option<(String, &'static str)> {
+    let by_id: std::collections::HashMap<&str, &Dynamic> =
+        rules.dynamic.iter().map(|d| (d.id.as_str(), d)).collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut waiting: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut found = Vec::new();
+    while let Some(id) = waiting.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(segment) = by_id.get(id) else { continue };
+        if let Some(column) = columns.iter().find(|c| segment.reads.contains(**c)) {
+            found.push((id, *column));
+        }
+        waiting.extend(segment.depends_on.iter().map(String::as_str));
+    }
+    let name = |id: &str| {
+        rules.catalogue.segments.iter().flatten().find(|(_, known)| known == id).map(|(name, _)| name.clone())
+    };
+    found.into_iter().map(|(id, column)| (name(id).unwrap_or_else(|| id.to_string()), column)).min()
+}
+
 /// Groups segments into levels so that each segment comes after the
 /// segments it refers to. Raises 42P17 on a cycle.
 pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
@@ -161,6 +189,44 @@ pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
         remaining = waiting;
     }
     result
+}
+
+/// Raises 42P17 when `segment` of `tenant` would come to refer to itself
+/// through `refs`, the segments its new rule refers to, naming the way
+/// back. Each segment is looked at once.
+#[pg_extern(stable, strict)]
+fn check_no_cycle(tenant: pgrx::Uuid, segment: pgrx::Uuid, refs: Vec<pgrx::Uuid>) {
+    let mut names = std::collections::HashMap::new();
+    let mut edges = std::collections::HashMap::new();
+    Spi::connect(|client| {
+        let rows = plans::select(
+            client,
+            "SELECT id::text, name, depends_on::text[] FROM audience.segments WHERE tenant_id = $1",
+            &[tenant.into()],
+        )
+        .expect("reading the segments' references");
+        for row in rows {
+            let id: String = row.get(1).ok().flatten().unwrap_or_default();
+            let name: String = row.get(2).ok().flatten().unwrap_or_default();
+            let depends_on: Vec<String> = row.get(3).ok().flatten().unwrap_or_default();
+            names.insert(id.clone(), name);
+            edges.insert(id, depends_on);
+        }
+    });
+    let target = segment.to_string();
+    let refs: Vec<String> = refs.iter().map(|id| id.to_string()).collect();
+    if let Some(path) = audience_core::graph::path_to(&target, &refs, &edges) {
+        let name = |id: &String| names.get(id).cloned().unwrap_or_else(|| id.clone());
+        let own = name(&target);
+        let way: Vec<String> = std::iter::once(own.clone()).chain(path.iter().map(name)).collect();
+        raise(
+            Error::new(
+                ErrorKind::CyclicReference,
+                format!("segment \"{own}\" would refer to itself: {}", way.join(" → ")),
+            )
+            .with_hint("A segment's rule cannot depend on the segment itself, directly or through other segments."),
+        );
+    }
 }
 
 /// A segment's id (kept as text in the rules) as a uuid.
@@ -952,8 +1018,23 @@ fn rule_segments(rule: Rule) -> Vec<String> {
         .collect()
 }
 
-/// The rule with references to segment `old` renamed to `new`.
+/// The rule with references to segment `old` renamed to `new`; raises
+/// 54001 when the renamed rule would be longer than a rule may be.
 #[pg_extern(immutable, strict, parallel_safe)]
 fn rule_rename_segment(rule: Rule, old: &str, new: &str) -> Rule {
-    Rule::from_ast(&rule.ast().rename_segment(old, new))
+    let renamed = rule.ast().rename_segment(old, new);
+    let length = renamed.to_string().len();
+    if length > core_rules::parser::MAX_RULE_BYTES {
+        raise(
+            Error::new(
+                ErrorKind::TooComplex,
+                format!(
+                    "renaming segment \"{old}\" to \"{new}\" would make a rule that refers to it {length} bytes long, over the {} a rule may have",
+                    core_rules::parser::MAX_RULE_BYTES
+                ),
+            )
+            .with_hint("Choose a shorter name, or shorten the rules that refer to the segment; nothing was changed."),
+        );
+    }
+    Rule::from_ast(&renamed)
 }

@@ -25,6 +25,10 @@ SELECT 'view ' || c.oid::regclass || E'\n' || pg_get_viewdef(c.oid) FROM pg_clas
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind = 'v' ORDER BY 1;
 SELECT 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '') || ' ' || coalesce(with_check, '')
   FROM pg_policies WHERE schemaname = 'audience' ORDER BY 1;
+SELECT 'column grant ' || a.attrelid::regclass || '.' || a.attname || ' '
+       || array_to_string(ARRAY(SELECT g::text FROM unnest(a.attacl) g ORDER BY 1), ',')
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+ WHERE c.relnamespace = 'audience'::regnamespace AND a.attacl IS NOT NULL ORDER BY 1;
 SELECT 'grant ' || c.oid::regclass || ' ' || coalesce(array_to_string(ARRAY(SELECT a::text FROM unnest(c.relacl) a ORDER BY 1), ','), '')
   FROM pg_class c WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind IN ('r', 'v', 'S') ORDER BY 1;
 SELECT 'type ' || t.oid::regtype || coalesce(' -- ' || obj_description(t.oid, 'pg_type'), '')

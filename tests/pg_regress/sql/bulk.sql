@@ -41,8 +41,12 @@ RESET ROLE;
 -- counts tell whether anyone new matches (then the whole difference is
 -- computed). Time is played forward by writing behind the triggers' back,
 -- as the passing of days would.
+-- (Activity times follow from events: applications cannot write them.)
+RESET ROLE;
 UPDATE audience.contacts
-   SET last_activity_at = now() - CASE WHEN reachability < 10 THEN interval '40 days' ELSE interval '1 day' END;
+   SET last_activity_at = now() - CASE WHEN reachability < 10 THEN interval '40 days' ELSE interval '1 day' END
+ WHERE tenant_id = audience.current_tenant();
+SET ROLE bulk_app;
 SELECT audience.create_segment('Recently active', 'last_activity_at within 30 days') IS NOT NULL AS created;
 RESET ROLE;
 ANALYZE audience.contacts;

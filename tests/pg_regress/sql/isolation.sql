@@ -43,7 +43,7 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s WHERE tenant_id = %L', rel, current_setting('iso.b_tenant')) INTO seen;
         updated := NULL;
         deleted := NULL;
-        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' AND has_table_privilege(rel, 'UPDATE') AND rel <> 'audience.events'::regclass THEN
+        IF (SELECT relkind FROM pg_class WHERE oid = rel) = 'r' AND has_any_column_privilege(rel, 'UPDATE') AND rel <> 'audience.events'::regclass THEN
             EXECUTE format('UPDATE %s SET tenant_id = tenant_id WHERE tenant_id = %L', rel, current_setting('iso.b_tenant'));
             GET DIAGNOSTICS updated = ROW_COUNT;
         END IF;

@@ -7,11 +7,14 @@ SELECT audience.create_tenant('segments_test', 'seg_app') IS NOT NULL AS created
 SET ROLE seg_app;
 SET audience.tenant = 'segments_test';
 SELECT audience.define_field('industry', 'text');
+-- Scores follow from events and fit rules; the superuser sets them here.
+RESET ROLE;
 INSERT INTO audience.contacts (email, first_name, country, city, lead_status, engagement_score, tags, attributes) VALUES
     ('ann@example.com', 'Ann', 'CA', 'Toronto', 'hot', 60, '{VIP}', '{"industry": "SaaS"}'),
     ('bob@example.com', 'Bob', 'CA', 'Ottawa', 'new', 10, '{}', '{"industry": "Retail"}'),
     ('cy@example.com', 'Cy', 'US', 'Boston', 'hot', 30, '{vip}', '{}'),
     ('di@example.com', 'Di', 'DE', 'Berlin', 'cold', 0, '{Suppressed}', '{}');
+SET ROLE seg_app;
 
 -- Everyone exists from the start; dynamic segments fill at once.
 SELECT name, kind, members FROM audience.segment_overview;

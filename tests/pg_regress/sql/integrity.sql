@@ -1,0 +1,134 @@
+-- Odd but legal input must not break a tenant, the scheduled job or
+-- dumps: renames that would make a rule too long, segments that fit rules
+-- use, deep webs of segment references, decay in another time zone, and
+-- fit rules that would read the score through a segment.
+\set SHOW_CONTEXT never
+CREATE ROLE integrity_app LOGIN IN ROLE audience_user;
+SELECT audience.create_tenant('integrity', 'integrity_app') IS NOT NULL AS created;
+SET ROLE integrity_app;
+SET audience.tenant = 'integrity';
+
+-- A rename that would make a referring rule longer than a rule may be is
+-- refused before anything changes; the tenant keeps working.
+SELECT audience.create_list('a') IS NOT NULL AS list;
+SELECT audience.create_segment('Refs', (SELECT string_agg('in segment ''a''', ' or ') FROM generate_series(1, 1000))::audience.rule) IS NOT NULL AS refs;
+SELECT audience.update_segment('a', new_name => repeat('L', 70));
+\echo :SQLSTATE
+SELECT name FROM audience.segments WHERE kind = 'static';
+SELECT length(rule::text) AS refs_length FROM audience.segments WHERE name = 'Refs';
+INSERT INTO audience.contacts (email) VALUES ('still@writes.test');
+SELECT audience.update_segment('a', new_name => 'b');
+SELECT length(rule::text) AS renamed_length FROM audience.segments WHERE name = 'Refs';
+SELECT audience.drop_segment('Refs');
+-- Nor can JSON nest a rule deeper than its text may be.
+SELECT audience.rule_from_json((SELECT repeat('{"not": ', 101) || '{"tag": "x"}' || repeat('}', 101))::jsonb);
+\echo :SQLSTATE
+
+-- Columns the triggers own, and tables only the API writes, are not
+-- written directly: scores keep equal to a recompute, membership to rules.
+\set VERBOSITY terse
+UPDATE audience.contacts SET engagement_score = 999 WHERE email = 'still@writes.test';
+UPDATE audience.contacts SET fit_score = 5, event_count = 0, score_reset_at = now();
+UPDATE audience.contacts SET last_activity_at = now(), last_opened_at = now(), last_clicked_at = now();
+INSERT INTO audience.contacts (email, engagement_score) VALUES ('rich@writes.test', 1000);
+INSERT INTO audience.segment_members (segment_id, contact_id)
+SELECT s.id, c.id FROM audience.segments s, audience.contacts c WHERE s.name = 'b';
+UPDATE audience.segments SET member_count = 7;
+UPDATE audience.segments SET rule = 'everyone' WHERE name = 'b';
+INSERT INTO audience.segments (name, kind, rule) VALUES ('planted', 'dynamic', 'everyone');
+INSERT INTO audience.scoring_rules (kind, points) VALUES ('opened', 1000);
+INSERT INTO audience.fit_rules (name, rule, points) VALUES ('planted', 'everyone', 1000);
+UPDATE audience.settings SET hot_score = 0;
+INSERT INTO audience.fields (name, type) VALUES ('planted', 'number');
+DELETE FROM audience.membership_log;
+INSERT INTO audience.imports (id, rows, inserted, updated, unchanged, rejected) VALUES (gen_random_uuid(), 1, 1, 0, 0, 0);
+\set VERBOSITY default
+SELECT audience.recompute_scores() AS wrong_scores, count(*) AS members FROM audience.segment_members;
+
+-- Segments that fit rules use: renames rewrite the fit rule, drops are
+-- refused.
+SELECT audience.create_list('Tmp') IS NOT NULL AS list;
+SELECT audience.set_fit_score('f', 'in segment ''Tmp''', 1);
+SELECT audience.drop_segment('Tmp');
+\echo :SQLSTATE
+SELECT audience.update_segment('Tmp', new_name => 'Temporary');
+SELECT name, rule FROM audience.fit_rules;
+INSERT INTO audience.contacts (email) VALUES ('after.rename@writes.test');
+SELECT audience.drop_fit_score('f');
+SELECT audience.drop_segment('Temporary');
+
+-- A fit rule may not read the score through segments, at any depth.
+SELECT audience.create_segment('HighScore', 'score >= 10') IS NOT NULL AS high;
+SELECT audience.create_segment('NotHigh', 'not in segment ''HighScore''') IS NOT NULL AS not_high;
+SELECT audience.set_fit_score('x', 'not in segment ''HighScore''', 10);
+\echo :SQLSTATE
+SELECT audience.set_fit_score('x', 'in segment ''NotHigh''', 10);
+\echo :SQLSTATE
+SELECT audience.create_segment('Plain', 'city = ''Oslo''') IS NOT NULL AS plain;
+SELECT audience.set_fit_score('oslo', 'in segment ''Plain''', 5);
+SELECT audience.update_segment('Plain', rule => 'score > 5');
+\echo :SQLSTATE
+SELECT rule FROM audience.segments WHERE name = 'Plain';
+SELECT audience.upsert_contact('{"email": "oslo@writes.test", "city": "Oslo"}') IS NOT NULL AS upserted;
+SELECT email, fit_score FROM audience.contacts WHERE city = 'Oslo';
+SELECT audience.drop_fit_score('oslo');
+
+-- References that branch and rejoin 40 levels deep (2^40 ways down) are
+-- checked visiting each segment once.
+SELECT audience.create_list('D0') IS NOT NULL AND audience.create_list('D1') IS NOT NULL AS lists;
+DO $deep$
+BEGIN
+    FOR n IN 2..40 LOOP
+        PERFORM audience.create_segment('D' || n, format('in segment %L or in segment %L', 'D' || (n - 1), 'D' || (n - 2))::audience.rule);
+    END LOOP;
+END
+$deep$;
+SELECT audience.create_segment('T', 'everyone') IS NOT NULL AS t;
+SELECT audience.update_segment('T', rule => 'in segment ''D40''');
+SELECT audience.update_segment('D3', rule => 'in segment ''D5''');
+\echo :SQLSTATE
+SELECT audience.update_segment('D2', rule => 'in segment ''T''');
+\echo :SQLSTATE
+
+-- Decay ages points the same way in every time zone.
+SET TimeZone = 'Europe/Berlin';
+SELECT audience.upsert_contact('{"email": "tz@writes.test"}') IS NOT NULL AS upserted;
+SELECT audience.set_score_decay(50, '60 days');
+RESET ROLE;
+UPDATE audience.settings SET decayed_at = '2026-12-01 12:00+00' WHERE tenant_id = audience.current_tenant();
+SET ROLE integrity_app;
+SELECT audience.recompute_scores() >= 0 AS rescored;
+-- 60 days and half an hour before the decay, across the end of summer time.
+INSERT INTO audience.events (contact_id, kind, occurred_at)
+SELECT id, 'clicked', timestamptz '2026-12-01 12:00+00' - interval '1440 hours 30 minutes'
+  FROM audience.contacts WHERE email = 'tz@writes.test';
+SELECT engagement_score AS berlin FROM audience.contacts WHERE email = 'tz@writes.test';
+SELECT audience.recompute_scores() AS wrong_in_berlin;
+SET TimeZone = 'UTC';
+SELECT audience.recompute_scores() AS wrong_in_utc;
+SET TimeZone = 'America/Los_Angeles';
+SELECT audience.recompute_scores() AS wrong_in_los_angeles;
+RESET TimeZone;
+RESET ROLE;
+
+-- One tenant's failure does not stop the scheduled refresh of the others:
+-- a fit rule broken behind the API's back fails its tenant alone.
+SET audience.tenant = 'integrity';
+SELECT audience.set_fit_score('broken', 'everyone', 1);
+UPDATE audience.fit_rules SET rule = 'in segment ''Gone''' WHERE name = 'broken';
+SELECT audience.create_tenant('integrity_other', 'integrity_app') IS NOT NULL AS other;
+SET audience.tenant = 'integrity_other';
+INSERT INTO audience.contacts (email) VALUES ('aging@other.test');
+SELECT audience.create_segment('Last hour', 'created_at within 1 hours') IS NOT NULL AS created;
+-- The contact ages behind the triggers' back: stored membership is stale.
+SET session_replication_role = replica;
+UPDATE audience.contacts SET created_at = now() - interval '2 hours' WHERE email = 'aging@other.test';
+RESET session_replication_role;
+SELECT member_count AS stale FROM audience.segments WHERE tenant_id = audience.current_tenant() AND name = 'Last hour';
+RESET audience.tenant;
+SELECT audience.refresh_all_tenants() >= 0 AS refreshed;
+SET audience.tenant = 'integrity_other';
+SELECT member_count AS refreshed FROM audience.segments WHERE tenant_id = audience.current_tenant() AND name = 'Last hour';
+SET audience.tenant = 'integrity';
+DELETE FROM audience.fit_rules WHERE tenant_id = audience.current_tenant() AND name = 'broken';
+RESET audience.tenant;
