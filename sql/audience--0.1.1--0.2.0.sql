@@ -559,6 +559,37 @@ END
 $$;
 COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history (a tenant that fails is logged as a WARNING and skipped); what schedule_refresh runs';
 
+-- Erasing a contact takes its address out of import reports too.
+CREATE OR REPLACE FUNCTION audience.forget_contact(email text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    forgotten uuid;
+    address text;
+BEGIN
+    DELETE FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.email = audience.normalize_email(forget_contact.email)
+    RETURNING c.id, c.email INTO forgotten, address;
+    IF forgotten IS NULL THEN
+        RETURN false;
+    END IF;
+    -- Events and memberships went with the contact; its history leaves
+    -- audience.membership_changes now and the log at the next purge.
+    INSERT INTO audience.forgotten_contacts (tenant_id, contact_id) VALUES (audience.current_tenant(), forgotten);
+    DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    -- Import reports quote rejected values: the address leaves them too.
+    UPDATE audience.imports i
+       SET errors = (SELECT jsonb_agg(CASE WHEN lower(btrim(e->>'value')) = address
+                                           THEN jsonb_set(e, '{value}', 'null') ELSE e END ORDER BY n)
+                       FROM jsonb_array_elements(i.errors) WITH ORDINALITY x(e, n))
+     WHERE i.tenant_id = audience.current_tenant()
+       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE lower(btrim(e->>'value')) = address);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots, its address in import reports; false when there was none';
+
 -- Row Level Security of tenants and grants.
 DROP POLICY tenant_isolation ON audience.tenants;
 CREATE POLICY tenant_isolation ON audience.tenants

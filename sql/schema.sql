@@ -667,11 +667,12 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     forgotten uuid;
+    address text;
 BEGIN
     DELETE FROM audience.contacts c
      WHERE c.tenant_id = audience.current_tenant()
        AND c.email = audience.normalize_email(forget_contact.email)
-    RETURNING c.id INTO forgotten;
+    RETURNING c.id, c.email INTO forgotten, address;
     IF forgotten IS NULL THEN
         RETURN false;
     END IF;
@@ -679,7 +680,14 @@ BEGIN
     -- audience.membership_changes now and the log at the next purge.
     INSERT INTO audience.forgotten_contacts (tenant_id, contact_id) VALUES (audience.current_tenant(), forgotten);
     DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
+    -- Import reports quote rejected values: the address leaves them too.
+    UPDATE audience.imports i
+       SET errors = (SELECT jsonb_agg(CASE WHEN lower(btrim(e->>'value')) = address
+                                           THEN jsonb_set(e, '{value}', 'null') ELSE e END ORDER BY n)
+                       FROM jsonb_array_elements(i.errors) WITH ORDINALITY x(e, n))
+     WHERE i.tenant_id = audience.current_tenant()
+       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE lower(btrim(e->>'value')) = address);
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots; false when there was none';
+COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots, its address in import reports; false when there was none';

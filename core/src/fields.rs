@@ -131,6 +131,10 @@ pub fn split_upsert(data: Option<&Value>) -> Result<Upsert> {
     })
 }
 
+/// The years a date or timestamp may have: those PostgreSQL reads back
+/// from `YYYY-MM-DD` (there is no year 0, and rules cast stored values).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
 /// The type of a custom field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldType {
@@ -242,8 +246,10 @@ pub fn coerce(field: &str, kind: FieldType, value: &Value) -> Result<Value> {
             .map(Value::Number)
             .ok_or_else(wrong),
         (FieldType::Date, _, Some(t)) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .filter(|d| YEARS.contains(&chrono::Datelike::year(d)))
             .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
-            .map_err(|_| wrong()),
+            .ok_or_else(wrong),
         (FieldType::Boolean, Value::Bool(_), _) => Ok(value.clone()),
         (FieldType::Boolean, _, Some(t)) => match t.to_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "1" => Ok(Value::Bool(true)),
@@ -410,6 +416,10 @@ mod tests {
             json!("2026-07-29")
         );
         assert!(coerce("d", FieldType::Date, &json!("29/07/2026")).is_err());
+        // Year 0 does not exist in PostgreSQL: a rule reading it would fail.
+        assert!(coerce("d", FieldType::Date, &json!("0000-01-01")).is_err());
+        assert!(coerce("d", FieldType::Date, &json!("0001-01-01")).is_ok());
+        assert!(coerce("d", FieldType::Date, &json!("9999-12-31")).is_ok());
         assert_eq!(
             coerce("b", FieldType::Boolean, &json!("Yes")).unwrap(),
             json!(true)

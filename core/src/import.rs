@@ -11,7 +11,7 @@ use crate::normalize;
 use crate::rules::check::parse_time;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::io::Cursor;
 
@@ -413,8 +413,12 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// As stored in the report. JSON in PostgreSQL cannot hold a NUL
+    /// character: it is shown as U+FFFD, so that a report is always written.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({"line": self.line, "column": self.column, "value": self.value, "message": self.message})
+        let shown = |text: &str| text.replace('\0', "\u{fffd}");
+        serde_json::json!({"line": self.line, "column": shown(&self.column),
+                           "value": self.value.as_deref().map(shown), "message": shown(&self.message)})
     }
 }
 
@@ -641,20 +645,44 @@ pub fn read(
     // First pass: the line on which each email last occurs (last wins).
     let mut email_keys = EmailKeys::new();
     let mut last_line: HashMap<u64, u64, foldhash::fast::FixedState> = HashMap::default();
+    let mut repeated: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
     let mut reader = reader(data, options);
     reader.byte_headers().map_err(|e| malformed(1, &e))?;
     let first_record = reader.position().clone();
     let mut lines = Lines::new(data_without_bom);
     let mut record = csv::ByteRecord::new();
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| malformed(lines.line, &e))?
-    {
+    let email_key = |record: &csv::ByteRecord, email_keys: &mut EmailKeys| {
         let email = record
             .get(email_column)
             .and_then(|e| decode(e, options.encoding))
             .unwrap_or_default();
-        last_line.insert(email_keys.key(&email), start_line(&record, &mut lines));
+        email_keys.key(&email)
+    };
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| malformed(lines.line, &e))?
+    {
+        let key = email_key(&record, &mut email_keys);
+        if last_line.insert(key, start_line(&record, &mut lines)).is_some() {
+            repeated.insert(key);
+        }
+    }
+    // Where an email repeats, the last row that is valid wins (a malformed
+    // last row would otherwise leave none): those rows alone are checked
+    // in a pass of their own.
+    if !repeated.is_empty() {
+        reader.seek(first_record.clone()).map_err(|e| malformed(1, &e))?;
+        let mut lines = Lines::new(data_without_bom);
+        while reader
+            .read_byte_record(&mut record)
+            .map_err(|e| malformed(lines.line, &e))?
+        {
+            let line = start_line(&record, &mut lines);
+            let key = email_key(&record, &mut email_keys);
+            if repeated.contains(&key) && read_row(&record, line, options, plan).is_ok() {
+                last_line.insert(key, line);
+            }
+        }
     }
     reader.seek(first_record).map_err(|e| malformed(1, &e))?;
     let mut lines = Lines::new(data_without_bom);
@@ -739,6 +767,12 @@ pub fn read_row(
             continue;
         }
         match decode(bytes, options.encoding) {
+            // Text in PostgreSQL cannot hold a NUL character.
+            Some(text) if text.contains('\0') => reject(
+                &plan.headers[i],
+                &text,
+                "contains a NUL character (byte 0), which text cannot hold".to_string(),
+            ),
             Some(text) => cells.push((i, text)),
             None => reject(
                 &plan.headers[i],
@@ -824,7 +858,7 @@ fn standard(column: &str, value: &str) -> std::result::Result<String, String> {
         // Checked here, read by PostgreSQL, so fractions of seconds stay.
         "created_at" => parse_time(value)
             .map(|_| value.to_string())
-            .ok_or_else(|| "a timestamp looks like 2026-01-31 or 2026-01-31T09:30:00Z".to_string()),
+            .ok_or_else(|| "a timestamp looks like 2026-01-31 or 2026-01-31T09:30:00Z, in the years 1 to 9999".to_string()),
         _ => Ok(value.to_string()),
     }
 }
@@ -905,6 +939,23 @@ mod tests {
     }
 
     #[test]
+    fn nul_characters_and_year_zero_reject_their_row_only() {
+        let data = "email,city,tags,created_at,signed_up\n\
+                    a@example.com,Ro\0me,,,\n\
+                    b@example.com,,V\0IP,,\n\
+                    c@example.com,,,0000-01-01,\n\
+                    d@example.com,,,,0000-01-01\n\
+                    e@example.com,Oslo,VIP,2026-01-02,2026-01-03\n";
+        let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].email(), "e@example.com");
+        let seen: Vec<(u64, &str)> = rejections.iter().map(|r| (r.line, r.column.as_str())).collect();
+        assert_eq!(seen, vec![(2, "city"), (3, "tags"), (4, "created_at"), (5, "signed_up")]);
+        // The report shows the NUL as U+FFFD: PostgreSQL's JSON cannot hold it.
+        assert_eq!(rejections[0].to_json()["value"], json!("Ro\u{fffd}me"));
+    }
+
+    #[test]
     fn duplicate_emails_last_wins() {
         let data =
             "email,city\nann@example.com,Rome\nbob@example.com,Oslo\n ANN@example.com ,Lima\n";
@@ -918,6 +969,28 @@ mod tests {
         assert_eq!(rejections.len(), 1);
         assert_eq!(rejections[0].line, 2);
         assert!(rejections[0].message.contains("line 4"));
+    }
+
+    #[test]
+    fn the_last_valid_row_of_an_email_wins() {
+        let data = "email,city,reachability\nann@example.com,Rome,1\nann@example.com,Oslo,2\nANN@example.com,Lima,500\n";
+        let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].values[8].as_deref(), Some("Oslo"));
+        let seen: Vec<(u64, &str)> = rejections.iter().map(|r| (r.line, r.message.as_str())).collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, "duplicate email: line 3 has the same one and wins"),
+                (4, "reachability is a whole number from 0 to 100")
+            ]
+        );
+        // With no valid row, each is reported for what is wrong with it.
+        let data = "email,reachability\nbo@example.com,500\nbo@example.com,600\n";
+        let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(rejections.len(), 2);
+        assert!(rejections.iter().all(|r| r.column == "reachability"));
     }
 
     #[test]

@@ -277,24 +277,27 @@ fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<
 }
 
 /// Reads a date or timestamp literal: `2025-01-01`, `2025-01-01 10:00`,
-/// `2025-01-01T10:00:00Z`, … Returns seconds since the epoch (UTC).
+/// `2025-01-01T10:00:00Z`, … Returns seconds since the epoch (UTC). Only
+/// years PostgreSQL reads back (`crate::fields::YEARS`).
 pub fn parse_time(text: &str) -> Option<i64> {
+    use chrono::Datelike;
     let text = text.trim();
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp());
-    }
-    if let Ok(moment) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(moment.timestamp());
-    }
-    [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())
-    .map(|moment| moment.and_utc().timestamp())
+    let moment = if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)?.and_utc()
+    } else if let Ok(moment) = chrono::DateTime::parse_from_rfc3339(text) {
+        moment.to_utc()
+    } else {
+        [
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+        ]
+        .iter()
+        .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())?
+        .and_utc()
+    };
+    crate::fields::YEARS.contains(&moment.year()).then(|| moment.timestamp())
 }
 
 fn is_uuid(text: &str) -> bool {

@@ -152,8 +152,14 @@ fn from_json_at(value: &Value, path: &str, depth: usize) -> Result<Rule> {
             depth + 1,
         )?)));
     }
-    if object.contains_key("everyone") {
-        return Ok(Rule::Everyone);
+    if let Some(everyone) = object.get("everyone") {
+        // The language has no "nobody": only true is a rule.
+        return match everyone {
+            Value::Bool(true) => Ok(Rule::Everyone),
+            _ => Err(invalid(path, "\"everyone\" must be true").with_hint(
+                "A rule that matches nobody is written {\"not\": {\"everyone\": true}}.",
+            )),
+        };
     }
     if object.contains_key("tag") {
         return Ok(Rule::Tag(text("tag")?));

@@ -132,3 +132,22 @@ SELECT member_count AS refreshed FROM audience.segments WHERE tenant_id = audien
 SET audience.tenant = 'integrity';
 DELETE FROM audience.fit_rules WHERE tenant_id = audience.current_tenant() AND name = 'broken';
 RESET audience.tenant;
+
+-- Imports: a NUL character or year 0 rejects its row alone (and is
+-- reported), the last valid row of an email wins, and erasing a contact
+-- takes its address out of the import reports.
+SET ROLE integrity_app;
+SET audience.tenant = 'integrity';
+SELECT audience.define_field('signed_up', 'date');
+SELECT rows, inserted, rejected, jsonb_pretty(errors) AS errors
+  FROM audience.import_csv(E'email,city,tags,created_at,signed_up\nnul@writes.test,Ro\\000me,,,\ntags@writes.test,,V\\000IP,,\nyear@writes.test,,,0000-01-01,\nzero@writes.test,,,,0000-01-01\ndup@writes.test,Rome,,,\ndup@writes.test,Oslo,,,2026-01-02\nDUP@writes.test,Lima,,nope,\n'::bytea,
+                           '{"segment": "Imported"}');
+SELECT email, city, attributes FROM audience.contacts WHERE email LIKE '%@writes.test' AND city IS NOT NULL ORDER BY email;
+SELECT audience.preview('signed_up < ''2026-06-01''') AS signed_up_before_june;
+SELECT audience.forget_contact('dup@writes.test');
+SELECT count(*) AS mentions FROM audience.imports i, jsonb_array_elements(i.errors) e WHERE e->>'value' ILIKE 'dup@writes.test';
+-- A rule's JSON says everyone only with true.
+SELECT audience.rule_from_json('{"everyone": false}');
+\echo :SQLSTATE
+RESET ROLE;
+RESET audience.tenant;
