@@ -7,7 +7,11 @@ use std::collections::{HashMap, VecDeque};
 /// ending with `target`; None when `target` cannot be reached. Visits each
 /// segment once, so it takes time in proportion to the graph however its
 /// references branch and rejoin.
-pub fn path_to(target: &str, refs: &[String], edges: &HashMap<String, Vec<String>>) -> Option<Vec<String>> {
+pub fn path_to(
+    target: &str,
+    refs: &[String],
+    edges: &HashMap<String, Vec<String>>,
+) -> Option<Vec<String>> {
     // Each segment reached, with the one it was first reached from.
     let mut came_from: HashMap<&str, Option<&str>> = HashMap::new();
     let mut queue = VecDeque::new();
@@ -50,9 +54,16 @@ mod tests {
 
     #[test]
     fn finds_the_shortest_way_back() {
-        let edges = graph(&[("hot", &["canada"]), ("canada", &["all", "seg"]), ("all", &["seg"])]);
+        let edges = graph(&[
+            ("hot", &["canada"]),
+            ("canada", &["all", "seg"]),
+            ("all", &["seg"]),
+        ]);
         let refs = vec!["hot".to_string()];
-        assert_eq!(path_to("seg", &refs, &edges), Some(vec!["hot".into(), "canada".into(), "seg".into()]));
+        assert_eq!(
+            path_to("seg", &refs, &edges),
+            Some(vec!["hot".into(), "canada".into(), "seg".into()])
+        );
         assert_eq!(path_to("nowhere", &refs, &edges), None);
         assert_eq!(path_to("hot", &refs, &edges), Some(vec!["hot".into()]));
     }
@@ -67,11 +78,19 @@ mod tests {
     fn rejoining_references_are_visited_once() {
         // D(n) refers to D(n-1) and D(n-2): 2^n ways down, 200 segments.
         let edges: HashMap<String, Vec<String>> = (2..200)
-            .map(|n| (format!("d{n}"), vec![format!("d{}", n - 1), format!("d{}", n - 2)]))
+            .map(|n| {
+                (
+                    format!("d{n}"),
+                    vec![format!("d{}", n - 1), format!("d{}", n - 2)],
+                )
+            })
             .collect();
         let started = std::time::Instant::now();
         assert_eq!(path_to("t", &["d199".to_string()], &edges), None);
-        assert_eq!(path_to("d0", &["d199".to_string()], &edges).map(|p| p.len()), Some(101));
+        assert_eq!(
+            path_to("d0", &["d199".to_string()], &edges).map(|p| p.len()),
+            Some(101)
+        );
         assert!(started.elapsed().as_millis() < 1_000);
     }
 }

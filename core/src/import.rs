@@ -663,7 +663,10 @@ pub fn read(
         .map_err(|e| malformed(lines.line, &e))?
     {
         let key = email_key(&record, &mut email_keys);
-        if last_line.insert(key, start_line(&record, &mut lines)).is_some() {
+        if last_line
+            .insert(key, start_line(&record, &mut lines))
+            .is_some()
+        {
             repeated.insert(key);
         }
     }
@@ -671,7 +674,9 @@ pub fn read(
     // last row would otherwise leave none): those rows alone are checked
     // in a pass of their own.
     if !repeated.is_empty() {
-        reader.seek(first_record.clone()).map_err(|e| malformed(1, &e))?;
+        reader
+            .seek(first_record.clone())
+            .map_err(|e| malformed(1, &e))?;
         let mut lines = Lines::new(data_without_bom);
         while reader
             .read_byte_record(&mut record)
@@ -856,9 +861,10 @@ fn standard(column: &str, value: &str) -> std::result::Result<String, String> {
             _ => Err("reachability is a whole number from 0 to 100".to_string()),
         },
         // Checked here, read by PostgreSQL, so fractions of seconds stay.
-        "created_at" => parse_time(value)
-            .map(|_| value.to_string())
-            .ok_or_else(|| "a timestamp looks like 2026-01-31 or 2026-01-31T09:30:00Z, in the years 1 to 9999".to_string()),
+        "created_at" => parse_time(value).map(|_| value.to_string()).ok_or_else(|| {
+            "a timestamp looks like 2026-01-31 or 2026-01-31T09:30:00Z, in the years 1 to 9999"
+                .to_string()
+        }),
         _ => Ok(value.to_string()),
     }
 }
@@ -949,8 +955,19 @@ mod tests {
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].email(), "e@example.com");
-        let seen: Vec<(u64, &str)> = rejections.iter().map(|r| (r.line, r.column.as_str())).collect();
-        assert_eq!(seen, vec![(2, "city"), (3, "tags"), (4, "created_at"), (5, "signed_up")]);
+        let seen: Vec<(u64, &str)> = rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, "city"),
+                (3, "tags"),
+                (4, "created_at"),
+                (5, "signed_up")
+            ]
+        );
         // The report shows the NUL as U+FFFD: PostgreSQL's JSON cannot hold it.
         assert_eq!(rejections[0].to_json()["value"], json!("Ro\u{fffd}me"));
     }
@@ -977,7 +994,10 @@ mod tests {
         let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].values[8].as_deref(), Some("Oslo"));
-        let seen: Vec<(u64, &str)> = rejections.iter().map(|r| (r.line, r.message.as_str())).collect();
+        let seen: Vec<(u64, &str)> = rejections
+            .iter()
+            .map(|r| (r.line, r.message.as_str()))
+            .collect();
         assert_eq!(
             seen,
             vec![

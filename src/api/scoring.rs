@@ -70,7 +70,9 @@ fn check_fit_rule(rule: Rule) -> bool {
             .with_hint(hint),
         );
     }
-    if let Some((segment, column)) = segments::reading_through(&rules, &compiled.segments, &SCORE_COLUMNS) {
+    if let Some((segment, column)) =
+        segments::reading_through(&rules, &compiled.segments, &SCORE_COLUMNS)
+    {
         raise(
             Error::new(
                 ErrorKind::CyclicReference,

@@ -152,16 +152,19 @@ pub(crate) fn reading_through(
         if !seen.insert(id) {
             continue;
         }
-        let Some(segment) = by_id.get(id) else { continue };
+        let Some(segment) = by_id.get(id) else {
+            continue;
+        };
         if let Some(column) = columns.iter().find(|c| segment.reads.contains(**c)) {
             found.push((id, *column));
         }
         waiting.extend(segment.depends_on.iter().map(String::as_str));
     }
-    let name = |id: &str| {
-        rules.catalogue.segments.iter().flatten().find(|(_, known)| known == id).map(|(name, _)| name.clone())
-    };
-    found.into_iter().map(|(id, column)| (name(id).unwrap_or_else(|| id.to_string()), column)).min()
+    let name = |id: &str| rules.catalogue.segment_name(id).unwrap_or(id).to_string();
+    found
+        .into_iter()
+        .map(|(id, column)| (name(id), column))
+        .min()
 }
 
 /// Groups segments into levels so that each segment comes after the
@@ -196,29 +199,20 @@ pub(crate) fn levels(segments: &[Dynamic]) -> Vec<Vec<usize>> {
 /// back. Each segment is looked at once.
 #[pg_extern(stable, strict)]
 fn check_no_cycle(tenant: pgrx::Uuid, segment: pgrx::Uuid, refs: Vec<pgrx::Uuid>) {
-    let mut names = std::collections::HashMap::new();
-    let mut edges = std::collections::HashMap::new();
-    Spi::connect(|client| {
-        let rows = plans::select(
-            client,
-            "SELECT id::text, name, depends_on::text[] FROM audience.segments WHERE tenant_id = $1",
-            &[tenant.into()],
-        )
-        .expect("reading the segments' references");
-        for row in rows {
-            let id: String = row.get(1).ok().flatten().unwrap_or_default();
-            let name: String = row.get(2).ok().flatten().unwrap_or_default();
-            let depends_on: Vec<String> = row.get(3).ok().flatten().unwrap_or_default();
-            names.insert(id.clone(), name);
-            edges.insert(id, depends_on);
-        }
-    });
+    let rules = Spi::connect(|client| tenant_rules(client, &tenant.to_string()));
+    let edges: std::collections::HashMap<String, Vec<String>> = rules
+        .dynamic
+        .iter()
+        .map(|d| (d.id.clone(), d.depends_on.iter().cloned().collect()))
+        .collect();
     let target = segment.to_string();
     let refs: Vec<String> = refs.iter().map(|id| id.to_string()).collect();
     if let Some(path) = audience_core::graph::path_to(&target, &refs, &edges) {
-        let name = |id: &String| names.get(id).cloned().unwrap_or_else(|| id.clone());
+        let name = |id: &String| rules.catalogue.segment_name(id).unwrap_or(id).to_string();
         let own = name(&target);
-        let way: Vec<String> = std::iter::once(own.clone()).chain(path.iter().map(name)).collect();
+        let way: Vec<String> = std::iter::once(own.clone())
+            .chain(path.iter().map(name))
+            .collect();
         raise(
             Error::new(
                 ErrorKind::CyclicReference,

@@ -139,8 +139,15 @@ fn watch() -> bool {
             pg_sys::CacheRegisterRelcacheCallback(Some(relation_changed), pg_sys::Datum::from(0));
             // Which tenants a role may select follows its memberships and
             // attributes (audience_admin, superuser) too.
-            for roles in [pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM, pg_sys::SysCacheIdentifier::AUTHOID] {
-                pg_sys::CacheRegisterSyscacheCallback(roles as _, Some(roles_changed), pg_sys::Datum::from(0));
+            for roles in [
+                pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM,
+                pg_sys::SysCacheIdentifier::AUTHOID,
+            ] {
+                pg_sys::CacheRegisterSyscacheCallback(
+                    roles as _,
+                    Some(roles_changed),
+                    pg_sys::Datum::from(0),
+                );
             }
         };
         CALLBACK_REGISTERED.set(true);
@@ -178,7 +185,11 @@ unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relation: pg_s
 
 /// Syscache invalidation callback for roles and role memberships.
 #[pg_guard]
-unsafe extern "C-unwind" fn roles_changed(_arg: pg_sys::Datum, _cache: core::ffi::c_int, _hash: u32) {
+unsafe extern "C-unwind" fn roles_changed(
+    _arg: pg_sys::Datum,
+    _cache: core::ffi::c_int,
+    _hash: u32,
+) {
     GENERATION.set(GENERATION.get() + 1);
 }
 

@@ -110,15 +110,22 @@ fn look_up(name: &str) -> Resolved {
     Spi::connect(|client| {
         // A database still at the SQL of a release before tenant grants
         // (before ALTER EXTENSION audience UPDATE) resolves every tenant.
-        let granted = plans::select(client, "SELECT to_regclass('audience.tenant_access') IS NOT NULL", &[])
-            .and_then(|rows| rows.first().get_one::<bool>())
-            .expect("looking for audience.tenant_access")
-            .unwrap_or(false);
+        let granted = plans::select(
+            client,
+            "SELECT to_regclass('audience.tenant_access') IS NOT NULL",
+            &[],
+        )
+        .and_then(|rows| rows.first().get_one::<bool>())
+        .expect("looking for audience.tenant_access")
+        .unwrap_or(false);
         if !granted {
             let tenant = plans::select(client, "SELECT audience.find_tenant($1)", &[name.into()])
                 .and_then(|rows| rows.first().get_one::<Uuid>())
                 .expect("looking up the tenant");
-            return Resolved { tenant, sees_all: true };
+            return Resolved {
+                tenant,
+                sees_all: true,
+            };
         }
         let by_id = uuid::Uuid::parse_str(name).is_ok();
         let query = if by_id {

@@ -156,6 +156,15 @@ impl Catalogue {
             .find(|(n, _)| n.to_lowercase() == wanted)
             .map(|(_, id)| id.as_str())
     }
+
+    /// The name of the segment with that id.
+    pub fn segment_name(&self, id: &str) -> Option<&str> {
+        self.segments
+            .as_ref()?
+            .iter()
+            .find(|(_, known)| known == id)
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// Checks a rule: field names, value types, segment names.
@@ -297,7 +306,9 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())?
         .and_utc()
     };
-    crate::fields::YEARS.contains(&moment.year()).then(|| moment.timestamp())
+    crate::fields::YEARS
+        .contains(&moment.year())
+        .then(|| moment.timestamp())
 }
 
 fn is_uuid(text: &str) -> bool {

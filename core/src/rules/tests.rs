@@ -443,10 +443,21 @@ fn time_only_removes_follows_negation() {
 #[test]
 fn json_everyone_must_be_true() {
     use serde_json::json;
-    assert_eq!(json::from_json(&json!({"everyone": true})).unwrap(), Rule::Everyone);
-    for refused in [json!({"everyone": false}), json!({"everyone": null}), json!({"everyone": "yes"})] {
+    assert_eq!(
+        json::from_json(&json!({"everyone": true})).unwrap(),
+        Rule::Everyone
+    );
+    for refused in [
+        json!({"everyone": false}),
+        json!({"everyone": null}),
+        json!({"everyone": "yes"}),
+    ] {
         let error = json::from_json(&refused).unwrap_err();
         assert_eq!(error.kind, ErrorKind::InvalidText, "{refused}");
-        assert!(error.message.contains("\"everyone\" must be true"), "{}", error.message);
+        assert!(
+            error.message.contains("\"everyone\" must be true"),
+            "{}",
+            error.message
+        );
     }
 }
