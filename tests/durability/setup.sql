@@ -23,3 +23,28 @@ INSERT INTO audience.contacts (email, country, tags) VALUES ('s1@example.com', '
 SELECT audience.track('s1@example.com', 'replied');
 SELECT audience.create_list('Partners') IS NOT NULL AS created;
 SELECT audience.add_to_list('Partners', ARRAY(SELECT id FROM audience.contacts WHERE tenant_id = audience.current_tenant()));
+-- The largest rule and segment name the API accepts, a fit rule using a
+-- segment, non-ASCII tags and a tenant grant must all load again.
+SELECT audience.create_tenant('edge') IS NOT NULL AS created;
+DO $role$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'durable_app') THEN
+        CREATE ROLE durable_app;
+    END IF;
+END
+$role$;
+SELECT audience.grant_tenant('durable_app', 'edge');
+SET audience.tenant = 'edge';
+INSERT INTO audience.contacts (email, tags) VALUES ('e1@example.com', '{İzmir, ΟΔΟΣ}'), ('e2@example.com', '{}');
+SELECT audience.create_list(repeat('L', 2000)) IS NOT NULL AS created;
+SELECT audience.add_to_list(repeat('L', 2000), ARRAY(SELECT id FROM audience.contacts WHERE email = 'e1@example.com'));
+SELECT audience.create_segment('Largest', (SELECT string_agg(format('in segment %L', repeat('L', 2000)), ' or ')
+                                             FROM generate_series(1, 31))::audience.rule) IS NOT NULL AS created;
+DO $check$
+BEGIN
+    IF (SELECT length(rule::text) FROM audience.segments WHERE name = 'Largest') < 60000 THEN
+        RAISE EXCEPTION 'the largest rule was not stored';
+    END IF;
+END
+$check$;
+SELECT audience.set_fit_score('Edge fit', 'in segment ''Largest''', 3) >= 0 AS fit;
