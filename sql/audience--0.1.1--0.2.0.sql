@@ -62,6 +62,25 @@ DROP FUNCTION audience.resolve_tenant(text);
 DROP FUNCTION audience.find_tenant(text);
 DROP FUNCTION audience.create_tenant(text);
 
+-- Names of tenants, segments and fit rules: trimmed, not empty, and at
+-- most 200 characters: more than any name a person reads, and below
+-- PostgreSQL's index row limit, which would refuse longer ones as 54000.
+CREATE FUNCTION audience.checked_name(kind text, name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a % needs a name', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(btrim(name)) > 200 THEN
+        RAISE EXCEPTION 'a % name has at most 200 characters, not %', kind, length(btrim(name))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN btrim(name);
+END
+$$;
+COMMENT ON FUNCTION audience.checked_name(text, text) IS 'The name trimmed; raises 22023 when it is empty or longer than 200 characters';
+
 CREATE FUNCTION audience.granted_tenant(tenant text) RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
@@ -136,10 +155,8 @@ AS $$
 DECLARE
     created uuid;
 BEGIN
-    IF name IS NULL OR btrim(name) = '' THEN
-        RAISE EXCEPTION 'a tenant needs a name' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF btrim(name) = '*' THEN
+    name := audience.checked_name('tenant', name);
+    IF name = '*' THEN
         RAISE EXCEPTION 'a tenant cannot be named "*"' USING ERRCODE = 'invalid_parameter_value',
             HINT = '''*'' stands for every tenant in audience.grant_tenant.';
     END IF;
@@ -589,6 +606,44 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and everything held on it: events, memberships, membership history, snapshots, its address in import reports; false when there was none';
+
+-- Segment and fit rule names are at most 200 characters.
+CREATE OR REPLACE FUNCTION audience.check_segment_name(name text, except_id uuid DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    PERFORM audience.checked_name('segment', check_segment_name.name);
+    IF EXISTS (SELECT FROM audience.segments s
+                WHERE s.tenant_id = audience.current_tenant()
+                  AND lower(s.name) = lower(btrim(check_segment_name.name))
+                  AND s.id IS DISTINCT FROM except_id) THEN
+        RAISE EXCEPTION 'segment "%" already exists', btrim(check_segment_name.name)
+            USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
+    END IF;
+    RETURN btrim(check_segment_name.name);
+END
+$$;
+COMMENT ON FUNCTION audience.check_segment_name(text, uuid) IS 'The trimmed name when no other segment of the tenant has it (any case); raises 23505 otherwise';
+
+CREATE OR REPLACE FUNCTION audience.set_fit_score(name text, rule audience.rule, points integer) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    PERFORM audience.checked_name('fit rule', name);
+    IF rule IS NULL OR points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
+        RAISE EXCEPTION 'a fit rule needs a rule and points between -10000 and 10000'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM audience.check_fit_rule(rule);
+    PERFORM audience.lock_rules(tenant, true);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(set_fit_score.name));
+    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, btrim(set_fit_score.name), rule, points);
+    RETURN audience.maintain_fit(tenant::text, NULL);
+END
+$$;
+COMMENT ON FUNCTION audience.set_fit_score(text, audience.rule, integer) IS 'Adds points to the score of every contact matching the rule (replacing a fit rule of that name); returns how many contacts changed';
 
 -- Row Level Security of tenants and grants.
 DROP POLICY tenant_isolation ON audience.tenants;

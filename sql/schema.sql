@@ -148,6 +148,25 @@ END
 $$;
 COMMENT ON FUNCTION audience.revoke_tenant(regrole, text) IS 'Takes back a grant made by grant_tenant (''*'': the grant of every tenant); false when there was none (audience_admin only)';
 
+-- Names of tenants, segments and fit rules: trimmed, not empty, and at
+-- most 200 characters: more than any name a person reads, and below
+-- PostgreSQL's index row limit, which would refuse longer ones as 54000.
+CREATE FUNCTION audience.checked_name(kind text, name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF name IS NULL OR btrim(name) = '' THEN
+        RAISE EXCEPTION 'a % needs a name', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(btrim(name)) > 200 THEN
+        RAISE EXCEPTION 'a % name has at most 200 characters, not %', kind, length(btrim(name))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN btrim(name);
+END
+$$;
+COMMENT ON FUNCTION audience.checked_name(text, text) IS 'The name trimmed; raises 22023 when it is empty or longer than 200 characters';
+
 CREATE FUNCTION audience.use_tenant(tenant text) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -169,10 +188,8 @@ AS $$
 DECLARE
     created uuid;
 BEGIN
-    IF name IS NULL OR btrim(name) = '' THEN
-        RAISE EXCEPTION 'a tenant needs a name' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF btrim(name) = '*' THEN
+    name := audience.checked_name('tenant', name);
+    IF name = '*' THEN
         RAISE EXCEPTION 'a tenant cannot be named "*"' USING ERRCODE = 'invalid_parameter_value',
             HINT = '''*'' stands for every tenant in audience.grant_tenant.';
     END IF;

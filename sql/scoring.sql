@@ -396,9 +396,7 @@ AS $$
 DECLARE
     tenant uuid := audience.current_tenant();
 BEGIN
-    IF name IS NULL OR btrim(name) = '' THEN
-        RAISE EXCEPTION 'a fit rule needs a name' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM audience.checked_name('fit rule', name);
     IF rule IS NULL OR points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
         RAISE EXCEPTION 'a fit rule needs a rule and points between -10000 and 10000'
             USING ERRCODE = 'invalid_parameter_value';

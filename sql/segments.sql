@@ -295,9 +295,7 @@ CREATE FUNCTION audience.check_segment_name(name text, except_id uuid DEFAULT NU
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    IF check_segment_name.name IS NULL OR btrim(check_segment_name.name) = '' THEN
-        RAISE EXCEPTION 'a segment needs a name' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM audience.checked_name('segment', check_segment_name.name);
     IF EXISTS (SELECT FROM audience.segments s
                 WHERE s.tenant_id = audience.current_tenant()
                   AND lower(s.name) = lower(btrim(check_segment_name.name))

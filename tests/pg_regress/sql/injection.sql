@@ -161,15 +161,30 @@ BEGIN
         EXCEPTION WHEN OTHERS THEN got := 'refused ' || SQLSTATE;
         END;
         INSERT INTO outcome VALUES (h.label, 'import_csv option', got);
-        -- A snapshot label and a fit rule name.
+        -- A CSV cell alone.
         BEGIN
-            PERFORM audience.snapshot('list ' || h.value, h.value);
-            PERFORM audience.set_fit_score(h.value, 'tag ''none''', 1);
-            got := CASE WHEN EXISTS (SELECT FROM audience.snapshots s WHERE s.label = h.value)
-                         AND EXISTS (SELECT FROM audience.fit_rules f WHERE f.name = btrim(h.value)) THEN 'verbatim' ELSE 'ALTERED' END;
+            rep := audience.import_csv(
+                pg_temp.csv_line(ARRAY['email', 'company']) || E'\n' || pg_temp.csv_line(ARRAY['k' || n || '@a.test', h.value]),
+                '{"segment": "cells"}');
+            SELECT CASE WHEN rep.inserted = 1 AND c.company = btrim(h.value) THEN 'verbatim' ELSE 'ALTERED' END INTO got
+              FROM audience.contacts c WHERE c.email = 'k' || n || '@a.test';
         EXCEPTION WHEN OTHERS THEN got := 'refused ' || SQLSTATE;
         END;
-        INSERT INTO outcome VALUES (h.label, 'snapshot, set_fit_score', got);
+        INSERT INTO outcome VALUES (h.label, 'import_csv cell', got);
+        -- A snapshot label.
+        BEGIN
+            PERFORM audience.snapshot('Everyone', h.value);
+            got := CASE WHEN EXISTS (SELECT FROM audience.snapshots s WHERE s.label = h.value) THEN 'verbatim' ELSE 'ALTERED' END;
+        EXCEPTION WHEN OTHERS THEN got := 'refused ' || SQLSTATE;
+        END;
+        INSERT INTO outcome VALUES (h.label, 'snapshot', got);
+        -- A fit rule name.
+        BEGIN
+            PERFORM audience.set_fit_score(h.value, 'tag ''none''', 1);
+            got := CASE WHEN EXISTS (SELECT FROM audience.fit_rules f WHERE f.name = btrim(h.value)) THEN 'verbatim' ELSE 'ALTERED' END;
+        EXCEPTION WHEN OTHERS THEN got := 'refused ' || SQLSTATE;
+        END;
+        INSERT INTO outcome VALUES (h.label, 'set_fit_score', got);
     END LOOP;
 END
 $$;

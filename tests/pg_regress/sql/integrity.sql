@@ -20,6 +20,12 @@ INSERT INTO audience.contacts (email) VALUES ('still@writes.test');
 SELECT audience.update_segment('a', new_name => 'b');
 SELECT length(rule::text) AS renamed_length FROM audience.segments WHERE name = 'Refs';
 SELECT audience.drop_segment('Refs');
+-- Names are the extension's to limit, not the index's: 200 characters.
+SELECT audience.create_list(repeat('n', 201));
+\echo :SQLSTATE
+SELECT audience.create_list(repeat('n', 200)) IS NOT NULL AS longest_name;
+SELECT audience.set_fit_score(repeat('n', 201), 'everyone', 1);
+\echo :SQLSTATE
 -- Nor can JSON nest a rule deeper than its text may be.
 SELECT audience.rule_from_json((SELECT repeat('{"not": ', 101) || '{"tag": "x"}' || repeat('}', 101))::jsonb);
 \echo :SQLSTATE
