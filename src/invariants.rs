@@ -1,6 +1,6 @@
 //! The membership invariant under random workloads: after every statement
 //! (contact inserts, updates and deletes, tag and list edits, events,
-//! segment edits, fit rules), each dynamic segment's stored membership
+//! segment edits and renames, fit rules, also over segments), each dynamic segment's stored membership
 //! equals the live evaluation of its rule, the change log accounts for
 //! every member, and every score equals a recompute from the history.
 
@@ -165,9 +165,23 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
             }
         }
         8 if step % 10 == 0 => {
-            // A fit rule may not read the score it adds to.
+            // A fit rule may not read the score it adds to, itself or
+            // through the segments it refers to.
+            let scoreless: Vec<String> = ids(
+                "WITH RECURSIVE reach(root, id) AS (
+                     SELECT id, id FROM audience.segments
+                     UNION
+                     SELECT r.root, d FROM reach r JOIN audience.segments s ON s.id = r.id CROSS JOIN unnest(s.depends_on) d)
+                 SELECT s.name FROM audience.segments s
+                  WHERE s.kind = 'dynamic'
+                    AND NOT EXISTS (SELECT FROM reach r JOIN audience.segments t ON t.id = r.id
+                                     WHERE r.root = s.id AND t.rule::text LIKE '%score%')",
+                &[],
+            )
+            .into_iter()
+            .collect();
             let rule = loop {
-                let rule = timeless_rule(rng, segments);
+                let rule = timeless_rule(rng, &scoreless);
                 if !rule.contains("score") {
                     break rule;
                 }
@@ -177,6 +191,17 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
                 "SELECT audience.set_fit_score('Fit', $1::audience.rule, $2)",
                 &[rule.as_str().into(), points.into()],
             );
+        }
+        9 if step % 2 == 0 && !segments.is_empty() => {
+            // Renames, to non-ASCII names: rules that refer to the segment
+            // follow.
+            let index = rng.below(segments.len());
+            let name = format!("Ä{step} Café");
+            run(
+                "SELECT audience.update_segment($1, new_name => $2)",
+                &[segments[index].as_str().into(), name.as_str().into()],
+            );
+            segments[index] = name;
         }
         8 if segments.len() < 8 => {
             let name = format!("S{step}");
@@ -272,4 +297,8 @@ pub fn stored_membership_follows_every_statement(seed: u64) {
         check_invariants(step);
     }
     assert!(segments.len() >= 3, "the workload created segments");
+    assert!(
+        segments.iter().any(|name| name.starts_with('Ä')),
+        "the workload renamed segments"
+    );
 }
