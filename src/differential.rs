@@ -1,11 +1,12 @@
-//! The differential test of the rule compiler: random rules run as SQL
-//! over random contacts must pick exactly the contacts that the in-memory
-//! evaluator picks.
+//! The differential test of the rule compiler: random rules (some over
+//! list membership) run as SQL over random contacts must pick exactly the
+//! contacts that the in-memory evaluator picks.
 
 use crate::api::rules::tenant_catalogue;
 use audience_core::rules::arbitrary::{self, Rng};
 use audience_core::rules::compile::{compile, Scope};
 use audience_core::rules::eval::{evaluate, Contact, Event, World};
+use audience_core::rules::Rule;
 use chrono::{DateTime, TimeDelta, Utc};
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
@@ -13,6 +14,22 @@ use std::collections::BTreeSet;
 
 const CONTACTS: usize = 60;
 const RULES: usize = 400;
+/// The static lists rules refer to, beside the built-in Everyone.
+const LISTS: [&str; 2] = ["List A", "List B"];
+
+/// `rule`, three times in ten combined with membership of a list or of
+/// Everyone.
+fn with_segments(rng: &mut Rng, rule: Rule) -> Rule {
+    if !rng.chance(30) {
+        return rule;
+    }
+    let segment = Rule::InSegment(rng.pick(&[LISTS[0], LISTS[1], "Everyone"]).to_string());
+    match rng.below(3) {
+        0 => Rule::And(vec![segment, rule]),
+        1 => Rule::Or(vec![rule, Rule::Not(Box::new(segment))]),
+        _ => Rule::Not(Box::new(Rule::And(vec![rule, segment]))),
+    }
+}
 
 fn maybe<T>(rng: &mut Rng, percent: usize, value: impl FnOnce(&mut Rng) -> T) -> Option<T> {
     if rng.chance(percent) {
@@ -230,7 +247,7 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
         "SELECT jsonb_agg(to_jsonb(c) ORDER BY c.id) FROM audience.contacts c WHERE c.tenant_id = $1::uuid",
         &[tenant.as_str().into()],
     );
-    let contacts: Vec<Contact> = match stored {
+    let mut contacts: Vec<Contact> = match stored {
         Ok(Some(pgrx::JsonB(Value::Array(rows)))) => rows
             .iter()
             .zip(events_of)
@@ -238,6 +255,28 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
             .collect(),
         other => panic!("reading contacts back: {other:?}"),
     };
+    // Two lists with random members, for `in segment` (and Everyone).
+    for (list, percent) in LISTS.iter().zip([40, 25]) {
+        let id = Spi::get_one_with_args::<String>(
+            "SELECT audience.create_list($1)::text",
+            &[(*list).into()],
+        )
+        .unwrap()
+        .unwrap();
+        let members: Vec<String> = contacts
+            .iter_mut()
+            .filter(|_| rng.chance(percent))
+            .map(|contact| {
+                contact.segments.insert(id.clone());
+                contact.id.clone()
+            })
+            .collect();
+        Spi::run_with_args(
+            "SELECT audience.add_to_list($1, $2::uuid[])",
+            &[(*list).into(), members.into()],
+        )
+        .unwrap();
+    }
     let catalogue = tenant_catalogue(&tenant);
     let world = World {
         catalogue: &catalogue,
@@ -246,6 +285,7 @@ pub fn compiled_rules_agree_with_the_evaluator(seed: u64) {
     };
     for _ in 0..RULES {
         let rule = arbitrary::rule(&mut rng, 3);
+        let rule = with_segments(&mut rng, rule);
         let from_evaluator: BTreeSet<String> = contacts
             .iter()
             .filter(|c| evaluate(&rule, c, &world) == Some(true))

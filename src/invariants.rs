@@ -1,8 +1,9 @@
 //! The membership invariant under random workloads: after every statement
 //! (contact inserts, updates and deletes, tag and list edits, events,
-//! segment edits and renames, fit rules, also over segments), each dynamic segment's stored membership
-//! equals the live evaluation of its rule, the change log accounts for
-//! every member, and every score equals a recompute from the history.
+//! segment edits and renames, fit rules, also over segments), each dynamic
+//! segment's stored membership equals the live evaluation of its rule, the
+//! change log accounts for every member, and every score equals a
+//! recompute from the history.
 
 use audience_core::rules::arbitrary::{self, Rng};
 use pgrx::datum::DatumWithOid;
