@@ -73,12 +73,12 @@ fn rule_from_json(rule: JsonB) -> Rule {
     Rule::from_ast(&json::from_json(&rule.0).or_raise())
 }
 
-/// The current tenant's id, as text (raises when none is set).
+/// The current tenant's id, as text (raises when none is set or the
+/// session's role may not select it). Called directly, not through SQL:
+/// pgrx's one-value queries take a transaction id, which read paths must
+/// not (a hot standby has none to give).
 pub fn current_tenant() -> String {
-    Spi::get_one::<String>("SELECT audience.current_tenant()::text")
-        .ok()
-        .flatten()
-        .expect("current_tenant raises rather than return null")
+    crate::api::tenants::current_tenant().to_string()
 }
 
 /// The tenant's custom fields and segments, for checking and compiling.
