@@ -77,7 +77,8 @@ DECLARE
         'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
-        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches'];
+        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
+        'breakdown', 'overlap', 'describe'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
@@ -93,6 +94,7 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
+        'breakdown', 'overlap', 'describe',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',

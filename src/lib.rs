@@ -53,6 +53,11 @@ extension_sql_file!(
     name = "import",
     requires = ["scoring", api::import::import_rows]
 );
+extension_sql_file!(
+    "../sql/analysts.sql",
+    name = "analysts",
+    requires = ["import"]
+);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -24,3 +24,8 @@ SELECT audience.export_contact('c3@example.com') -> 'segments';
 SELECT count(*) FROM audience.snapshot_members((SELECT id FROM audience.snapshots));
 SELECT count(*) FROM audience.live_members('created_at within 3 days');
 SELECT audience.score_tier(30), audience.membership_channel() IS NOT NULL;
+SELECT * FROM audience.breakdown('Americans', 'tag');
+SELECT * FROM audience.breakdown('This week', 'industry');
+SELECT * FROM audience.overlap('Americans', 'Recent clickers');
+SELECT * FROM audience.segment_overlap;
+SELECT audience.describe('This week');

@@ -47,7 +47,8 @@ INSERT INTO documented VALUES
     ('function', 'in_segment', true), ('function', 'segments_of', true), ('function', 'batches', true),
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
     ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'live_members', true),
-    ('function', 'rule_matches', true),
+    ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true),
+    ('function', 'describe', true),
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
     ('function', 'untag', false), ('function', 'tag_segment', false), ('function', 'rename_tag', false),
@@ -69,7 +70,7 @@ INSERT INTO documented VALUES
     ('relation', 'scoring_rules', true), ('relation', 'fit_rules', true), ('relation', 'imports', true),
     ('relation', 'import_progress', true), ('relation', 'tag_summary', true), ('relation', 'segment_overview', true),
     ('relation', 'segment_membership', true), ('relation', 'contact_profile', true),
-    ('relation', 'score_distribution', true),
+    ('relation', 'score_distribution', true), ('relation', 'segment_overlap', true),
     ('type', 'rule', true), ('type', 'import_report', true);
 
 WITH objects AS (

@@ -1,0 +1,105 @@
+-- For analysts in psql: a segment's members broken down by a field, the
+-- overlap of segments, and a readable summary. All of them read members
+-- through audience.member_ids, the one membership read path, so a change
+-- of how membership is stored reaches them unchanged.
+
+CREATE FUNCTION audience.breakdown(segment text, field text)
+RETURNS TABLE (value text, contacts bigint, share numeric, bar text)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+    wanted text := lower(btrim(coalesce(field, '')));
+    custom text := regexp_replace(lower(btrim(coalesce(field, ''))), '^custom\.', '');
+    grouped text;
+    source text := 'members c';
+    known text;
+BEGIN
+    -- What to group by is built from names checked here, never from the
+    -- caller's text.
+    IF wanted IN ('tag', 'tags') THEN
+        grouped := 't.tag';
+        source := 'members c LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
+    ELSIF wanted = 'tier' THEN
+        grouped := 'audience.score_tier(c.score)';
+    ELSIF wanted = ANY (audience.standard_fields()) AND wanted NOT IN ('tags', 'attributes') THEN
+        grouped := format('c.%I::text', wanted);
+    ELSIF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = found.tenant_id AND f.name = custom) THEN
+        grouped := format('c.attributes ->> %L', custom);
+    ELSE
+        SELECT string_agg(f.name, ', ' ORDER BY f.name) INTO known FROM audience.fields f WHERE f.tenant_id = found.tenant_id;
+        RAISE EXCEPTION 'unknown field "%" for a breakdown', field
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Break down by tag, tier, a standard field (%s) or a custom field (%s).',
+                                array_to_string(array_remove(array_remove(audience.standard_fields(), 'tags'), 'attributes'), ', '),
+                                coalesce(known, 'none'));
+    END IF;
+    RETURN QUERY EXECUTE format($query$
+        WITH members AS MATERIALIZED (
+            SELECT c.* FROM audience.contacts c
+             WHERE c.tenant_id = $1 AND c.id IN (SELECT audience.member_ids($2))
+        ), groups AS (
+            SELECT %s AS value, count(*) AS contacts FROM %s GROUP BY 1
+        ), total AS (
+            SELECT count(*) AS members FROM members
+        )
+        SELECT g.value, g.contacts, round(g.contacts::numeric / t.members, 4),
+               repeat('█', round(40 * g.contacts::numeric / t.members)::integer)
+          FROM groups g, total t
+         ORDER BY g.contacts DESC, g.value NULLS LAST
+    $query$, grouped, source) USING found.tenant_id, found;
+END
+$$;
+COMMENT ON FUNCTION audience.breakdown(text, text) IS 'A segment''s members grouped by a standard or custom field, tag or tier, largest first, with their share and a bar of up to 40 blocks';
+
+CREATE FUNCTION audience.overlap(a text, b text) RETURNS TABLE (only_a bigint, in_both bigint, only_b bigint)
+LANGUAGE sql STABLE
+AS $$
+    SELECT count(*) FILTER (WHERE y.id IS NULL), count(*) FILTER (WHERE x.id IS NOT NULL AND y.id IS NOT NULL),
+           count(*) FILTER (WHERE x.id IS NULL)
+      FROM (SELECT audience.member_ids(audience.find_segment(a)) AS id) x
+      FULL JOIN (SELECT audience.member_ids(audience.find_segment(b)) AS id) y ON y.id = x.id
+$$;
+COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only in segment a, in both, and only in segment b';
+
+CREATE VIEW audience.segment_overlap WITH (security_invoker = true) AS
+    SELECT a.name AS segment_a, b.name AS segment_b, (audience.overlap(a.name, b.name)).in_both
+      FROM audience.segments a
+      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND lower(a.name) < lower(b.name)
+     WHERE a.tenant_id = (SELECT audience.current_tenant())
+     ORDER BY lower(a.name), lower(b.name);
+COMMENT ON VIEW audience.segment_overlap IS 'Every pair of the current tenant''s segments with how many contacts are in both';
+COMMENT ON COLUMN audience.segment_overlap.segment_a IS 'The first segment of the pair (by name)';
+COMMENT ON COLUMN audience.segment_overlap.segment_b IS 'The second segment of the pair';
+COMMENT ON COLUMN audience.segment_overlap.in_both IS 'Contacts in both segments now';
+
+CREATE FUNCTION audience.describe(segment text) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+    members bigint := audience.count(segment);
+    tags text;
+    tiers text;
+BEGIN
+    SELECT string_agg(format('%s %s', b.value, b.contacts), ', ') INTO tags
+      FROM (SELECT * FROM audience.breakdown(segment, 'tag') WHERE value IS NOT NULL LIMIT 5) b;
+    SELECT string_agg(format('%s %s', t.tier, coalesce(b.contacts, 0)), ', ' ORDER BY t.n) INTO tiers
+      FROM unnest(ARRAY['hot', 'warm', 'cold']) WITH ORDINALITY t(tier, n)
+      LEFT JOIN audience.breakdown(segment, 'tier') b ON b.value = t.tier;
+    RETURN concat_ws(E'\n',
+        format('Segment "%s" (%s)', found.name, CASE found.kind WHEN 'static' THEN 'static list' ELSE found.kind END),
+        CASE WHEN found.description IS NOT NULL THEN 'Description: ' || found.description END,
+        CASE WHEN found.rule IS NOT NULL THEN 'Rule: ' || found.rule::text END,
+        format('Members: %s', members),
+        CASE WHEN found.refreshed_at IS NOT NULL
+             THEN format('Last refresh: %s, took %s', found.refreshed_at, coalesce(found.refresh_duration::text, 'unknown')) END,
+        'Top tags: ' || coalesce(tags, 'none'),
+        'Tiers: ' || tiers,
+        'Campaign size: ' || CASE WHEN members < 100 THEN 'under 100 — good for testing'
+                                  WHEN members <= 1000 THEN '100 to 1,000 — a standard campaign'
+                                  WHEN members <= 10000 THEN '1,000 to 10,000 — large, monitor closely'
+                                  ELSE 'over 10,000 — split into several sends (audience.batches)' END);
+END
+$$;
+COMMENT ON FUNCTION audience.describe(text) IS 'A readable summary of a segment for psql: kind, rule, members, last refresh, top tags, tier mix and campaign size guidance';
