@@ -20,6 +20,8 @@ cat <<DONE
 
 Connect as the application role "app" (tenant acme, Row Level Security on):
     psql -h $DEMO_DIR -p $DEMO_PORT -U app audience
+as the read-only analyst, who lands in acme too:
+    psql -h $DEMO_DIR -p $DEMO_PORT -U analyst audience
 or as the superuser, who sees every tenant's rows in the tables:
     psql -h $DEMO_DIR -p $DEMO_PORT -U postgres audience
 Stop the cluster with:

@@ -8,6 +8,7 @@ SELECT audience.use_tenant('acme') IS NOT NULL AS "using tenant acme";
 CREATE ROLE app LOGIN IN ROLE audience_user;
 ALTER ROLE app SET audience.tenant = 'acme';
 CREATE ROLE analyst LOGIN IN ROLE audience_reader;
+ALTER ROLE analyst SET audience.tenant = 'acme';
 SELECT audience.grant_tenant('app', 'acme') AS "granted acme to app",
        audience.grant_tenant('analyst', 'acme') AS "granted acme to analyst";
 
@@ -73,3 +74,13 @@ SELECT audience.track(:'lead', 'visited', url => 'https://example.com/pricing') 
        audience.track(:'lead', 'replied') AS "tracked reply";
 SELECT email, score, audience.score_tier(score) AS tier FROM audience.contacts WHERE email = :'lead';
 SELECT name, kind, members FROM audience.segment_overview;
+
+\echo
+\echo What an analyst sees, as the read-only role analyst (granted acme)
+SET ROLE analyst;
+SET audience.tenant = 'acme';
+SELECT * FROM audience.breakdown('Everyone', 'country') LIMIT 6;
+SELECT * FROM audience.breakdown('Pricing visitors', 'tier');
+SELECT * FROM audience.overlap('Reachable VIPs', 'Pricing visitors');
+SELECT audience.describe('Pricing visitors') AS "describe('Pricing visitors')";
+RESET ROLE;
