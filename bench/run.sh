@@ -5,7 +5,7 @@
 #
 #   bench/run.sh [--scale N] [--events N] [--only SCENARIO[,SCENARIO…]]
 #
-# Scenarios: preview, import, events, update, refresh, lookup, pgbench.
+# Scenarios: preview, import, events, update, refresh, analysts, lookup, pgbench.
 #
 # A scenario whose result disagrees with its baseline makes the run exit 1.
 # Timing never fails the run.
@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
         --scale) SCALE=$2; shift 2 ;;
         --events) EVENTS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|events|update|refresh|lookup|pgbench]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|events|update|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
     esac
 done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
@@ -290,6 +290,29 @@ if wants refresh; then
     timed "$BASE AND c.last_activity_at >= now() - interval '180 days'"; base=$SECONDS_TAKEN base_result=$RESULT
     report "refresh ($changes changes) vs count(*) of the rule" "$ext" "$base" \
         "$(sql "SELECT member_count FROM audience.segments WHERE name = 'Active this half year'")" "$base_result"
+fi
+
+if wants analysts; then
+    say "analysts: breakdown and overlap vs GROUP BY and join over stored membership"
+    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
+        sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
+        "${PSQL[@]}" -c "VACUUM ANALYZE audience.segment_members"
+    fi
+    SEGMENT_ID="(SELECT id FROM audience.segments WHERE tenant_id = '$TENANT' AND name = 'Segment %s')"
+    timed "SELECT string_agg(coalesce(value, '') || ':' || contacts, ',' ORDER BY value) FROM audience.breakdown('Segment 5', 'country')"
+    ext=$SECONDS_TAKEN ext_result=$(md5sum <<<"$RESULT")
+    timed "SELECT string_agg(coalesce(country, '') || ':' || n, ',' ORDER BY country)
+             FROM (SELECT c.country, count(*) AS n FROM audience.segment_members m
+                     JOIN audience.contacts c ON c.tenant_id = m.tenant_id AND c.id = m.contact_id
+                    WHERE m.tenant_id = '$TENANT' AND m.segment_id = $(printf "$SEGMENT_ID" 5) GROUP BY 1) s"
+    base=$SECONDS_TAKEN base_result=$(md5sum <<<"$RESULT")
+    report "breakdown of a segment by country" "$ext" "$base" "$ext_result" "$base_result"
+    timed "SELECT in_both FROM audience.overlap('Segment 5', 'Segment 15')"; ext=$SECONDS_TAKEN ext_result=$RESULT
+    timed "SELECT count(*) FROM audience.segment_members a JOIN audience.segment_members b
+             ON b.tenant_id = a.tenant_id AND b.contact_id = a.contact_id
+            WHERE a.tenant_id = '$TENANT' AND a.segment_id = $(printf "$SEGMENT_ID" 5) AND b.segment_id = $(printf "$SEGMENT_ID" 15)"
+    base=$SECONDS_TAKEN base_result=$RESULT
+    report "overlap of two segments (contacts in both)" "$ext" "$base" "$ext_result" "$base_result"
 fi
 
 if wants lookup; then
