@@ -82,10 +82,12 @@ DECLARE
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
-        'duplicate_segment', 'drop_segment', 'refresh', 'schedule_refresh', 'snapshot',
+        'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
         'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
-    administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants'];
+    -- The scheduled job refreshes every tenant, as the role that scheduled it.
+    administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants',
+                                   'schedule_refresh'];
     -- Those that call internal helpers or write what applications may
     -- not (hold_tenants and tenant_contacts_dropped say so where they are
     -- created).

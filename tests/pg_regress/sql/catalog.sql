@@ -55,7 +55,7 @@ INSERT INTO documented VALUES
     ('function', 'forget_contact', false), ('function', 'create_segment', false), ('function', 'create_list', false),
     ('function', 'add_to_list', false), ('function', 'remove_from_list', false), ('function', 'update_segment', false),
     ('function', 'duplicate_segment', false), ('function', 'drop_segment', false), ('function', 'refresh', false),
-    ('function', 'schedule_refresh', false), ('function', 'snapshot', false), ('function', 'track', false),
+    ('function', 'snapshot', false), ('function', 'track', false),
     ('function', 'set_score', false), ('function', 'set_score_reset', false), ('function', 'set_tiers', false),
     ('function', 'recompute_scores', false), ('function', 'set_fit_score', false), ('function', 'drop_fit_score', false),
     ('function', 'set_score_decay', false), ('function', 'apply_decay', false), ('function', 'import_csv', false),

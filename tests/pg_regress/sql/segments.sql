@@ -92,8 +92,13 @@ SELECT audience.add_to_list('Suppressed list', ARRAY['00000000-0000-0000-0000-00
 \echo :SQLSTATE
 SELECT audience.drop_segment('Everyone');
 SELECT audience.batches('Everyone', 0);
+-- Scheduling the job is an administrator's: the application may not.
 SELECT audience.schedule_refresh('* * * * *');
 \echo :SQLSTATE
+RESET ROLE;
+SELECT audience.schedule_refresh('* * * * *');
+\echo :SQLSTATE
+SET ROLE seg_app;
 
 -- Dropping never touches contacts.
 SELECT audience.drop_segment('Hot Canada');
