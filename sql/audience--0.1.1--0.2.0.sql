@@ -160,11 +160,11 @@ BEGIN
         RAISE EXCEPTION 'a tenant cannot be named "*"' USING ERRCODE = 'invalid_parameter_value',
             HINT = '''*'' stands for every tenant in audience.grant_tenant.';
     END IF;
-    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = btrim(create_tenant.name)) THEN
+    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = create_tenant.name) THEN
         RAISE EXCEPTION 'tenant "%" already exists', name
             USING ERRCODE = 'unique_violation', HINT = 'Tenant names are unique; choose another.';
     END IF;
-    INSERT INTO audience.tenants (name) VALUES (btrim(create_tenant.name)) RETURNING id INTO created;
+    INSERT INTO audience.tenants (name) VALUES (create_tenant.name) RETURNING id INTO created;
     INSERT INTO audience.segments (tenant_id, name, kind, description)
     VALUES (created, 'Everyone', 'everyone', 'Every contact of the tenant');
     IF owner IS NOT NULL THEN
@@ -611,16 +611,17 @@ COMMENT ON FUNCTION audience.forget_contact(text) IS 'Erases a contact and every
 CREATE OR REPLACE FUNCTION audience.check_segment_name(name text, except_id uuid DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    checked text := audience.checked_name('segment', check_segment_name.name);
 BEGIN
-    PERFORM audience.checked_name('segment', check_segment_name.name);
     IF EXISTS (SELECT FROM audience.segments s
                 WHERE s.tenant_id = audience.current_tenant()
-                  AND lower(s.name) = lower(btrim(check_segment_name.name))
+                  AND lower(s.name) = lower(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
-        RAISE EXCEPTION 'segment "%" already exists', btrim(check_segment_name.name)
+        RAISE EXCEPTION 'segment "%" already exists', checked
             USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
     END IF;
-    RETURN btrim(check_segment_name.name);
+    RETURN checked;
 END
 $$;
 COMMENT ON FUNCTION audience.check_segment_name(text, uuid) IS 'The trimmed name when no other segment of the tenant has it (any case); raises 23505 otherwise';
@@ -630,16 +631,16 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     tenant uuid := audience.current_tenant();
+    checked text := audience.checked_name('fit rule', name);
 BEGIN
-    PERFORM audience.checked_name('fit rule', name);
     IF rule IS NULL OR points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
         RAISE EXCEPTION 'a fit rule needs a rule and points between -10000 and 10000'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM audience.check_fit_rule(rule);
     PERFORM audience.lock_rules(tenant, true);
-    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(set_fit_score.name));
-    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, btrim(set_fit_score.name), rule, points);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(checked);
+    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, checked, rule, points);
     RETURN audience.maintain_fit(tenant::text, NULL);
 END
 $$;

@@ -193,11 +193,11 @@ BEGIN
         RAISE EXCEPTION 'a tenant cannot be named "*"' USING ERRCODE = 'invalid_parameter_value',
             HINT = '''*'' stands for every tenant in audience.grant_tenant.';
     END IF;
-    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = btrim(create_tenant.name)) THEN
+    IF EXISTS (SELECT FROM audience.tenants t WHERE t.name = create_tenant.name) THEN
         RAISE EXCEPTION 'tenant "%" already exists', name
             USING ERRCODE = 'unique_violation', HINT = 'Tenant names are unique; choose another.';
     END IF;
-    INSERT INTO audience.tenants (name) VALUES (btrim(create_tenant.name)) RETURNING id INTO created;
+    INSERT INTO audience.tenants (name) VALUES (create_tenant.name) RETURNING id INTO created;
     INSERT INTO audience.segments (tenant_id, name, kind, description)
     VALUES (created, 'Everyone', 'everyone', 'Every contact of the tenant');
     IF owner IS NOT NULL THEN

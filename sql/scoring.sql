@@ -395,16 +395,16 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     tenant uuid := audience.current_tenant();
+    checked text := audience.checked_name('fit rule', name);
 BEGIN
-    PERFORM audience.checked_name('fit rule', name);
     IF rule IS NULL OR points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
         RAISE EXCEPTION 'a fit rule needs a rule and points between -10000 and 10000'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM audience.check_fit_rule(rule);
     PERFORM audience.lock_rules(tenant, true);
-    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(set_fit_score.name));
-    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, btrim(set_fit_score.name), rule, points);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(checked);
+    INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, checked, rule, points);
     RETURN audience.maintain_fit(tenant::text, NULL);
 END
 $$;

@@ -294,16 +294,17 @@ COMMENT ON FUNCTION audience.find_segment(text) IS 'The current tenant''s segmen
 CREATE FUNCTION audience.check_segment_name(name text, except_id uuid DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    checked text := audience.checked_name('segment', check_segment_name.name);
 BEGIN
-    PERFORM audience.checked_name('segment', check_segment_name.name);
     IF EXISTS (SELECT FROM audience.segments s
                 WHERE s.tenant_id = audience.current_tenant()
-                  AND lower(s.name) = lower(btrim(check_segment_name.name))
+                  AND lower(s.name) = lower(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
-        RAISE EXCEPTION 'segment "%" already exists', btrim(check_segment_name.name)
+        RAISE EXCEPTION 'segment "%" already exists', checked
             USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
     END IF;
-    RETURN btrim(check_segment_name.name);
+    RETURN checked;
 END
 $$;
 COMMENT ON FUNCTION audience.check_segment_name(text, uuid) IS 'The trimmed name when no other segment of the tenant has it (any case); raises 23505 otherwise';
