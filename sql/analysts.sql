@@ -65,7 +65,7 @@ COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only 
 CREATE VIEW audience.segment_overlap WITH (security_invoker = true) AS
     SELECT a.name AS segment_a, b.name AS segment_b, (audience.overlap(a.name, b.name)).in_both
       FROM audience.segments a
-      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND lower(a.name) < lower(b.name)
+      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND audience.fold(a.name) < audience.fold(b.name)
      WHERE a.tenant_id = (SELECT audience.current_tenant())
      ORDER BY lower(a.name), lower(b.name);
 COMMENT ON VIEW audience.segment_overlap IS 'Every pair of the current tenant''s segments with how many contacts are in both';

@@ -187,9 +187,9 @@ BEGIN
         RAISE EXCEPTION 'a contact needs an email address' USING ERRCODE = 'not_null_violation';
     END IF;
     NEW.country := audience.normalize_country(nullif(btrim(NEW.country), ''));
-    NEW.source := lower(btrim(NEW.source));
-    NEW.status := lower(btrim(NEW.status));
-    NEW.lead_status := lower(btrim(NEW.lead_status));
+    NEW.source := audience.fold(btrim(NEW.source));
+    NEW.status := audience.fold(btrim(NEW.status));
+    NEW.lead_status := audience.fold(btrim(NEW.lead_status));
     IF TG_OP = 'INSERT' OR NEW.phone IS DISTINCT FROM OLD.phone OR NEW.country IS DISTINCT FROM OLD.country THEN
         IF nullif(btrim(NEW.phone), '') IS NULL THEN
             NEW.phone := NULL;
@@ -261,7 +261,7 @@ BEGIN
           FROM new_rows e
           LEFT JOIN audience.scoring_rules r
                  ON r.tenant_id = e.tenant_id AND r.kind = e.kind
-                AND (r.url_pattern IS NULL OR strpos(lower(e.url), lower(r.url_pattern)) > 0)
+                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
          GROUP BY e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at
     ), per_contact AS (
         SELECT s.tenant_id, s.contact_id,
@@ -597,11 +597,11 @@ BEGIN
     DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
     -- Import reports quote rejected values: the address leaves them too.
     UPDATE audience.imports i
-       SET errors = (SELECT jsonb_agg(CASE WHEN lower(btrim(e->>'value')) = address
+       SET errors = (SELECT jsonb_agg(CASE WHEN audience.fold(btrim(e->>'value')) = audience.fold(address)
                                            THEN jsonb_set(e, '{value}', 'null') ELSE e END ORDER BY n)
                        FROM jsonb_array_elements(i.errors) WITH ORDINALITY x(e, n))
      WHERE i.tenant_id = audience.current_tenant()
-       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE lower(btrim(e->>'value')) = address);
+       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE audience.fold(btrim(e->>'value')) = audience.fold(address));
     RETURN true;
 END
 $$;
@@ -616,7 +616,7 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT FROM audience.segments s
                 WHERE s.tenant_id = audience.current_tenant()
-                  AND lower(s.name) = lower(checked)
+                  AND audience.fold(s.name) = audience.fold(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
         RAISE EXCEPTION 'segment "%" already exists', checked
             USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
@@ -639,12 +639,236 @@ BEGIN
     END IF;
     PERFORM audience.check_fit_rule(rule);
     PERFORM audience.lock_rules(tenant, true);
-    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(checked);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND audience.fold(f.name) = audience.fold(checked);
     INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, checked, rule, points);
     RETURN audience.maintain_fit(tenant::text, NULL);
 END
 $$;
 COMMENT ON FUNCTION audience.set_fit_score(text, audience.rule, integer) IS 'Adds points to the score of every contact matching the rule (replacing a fit rule of that name); returns how many contacts changed';
+
+-- One case folding for every comparison of tags, names, rule values,
+-- search terms and URL patterns: audience.fold, the same function in Rust
+-- and SQL (lower() and Rust's to_lowercase differ outside ASCII).
+CREATE FUNCTION audience.fold(text text) RETURNS text
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'fold_wrapper';
+DO $folding$
+DECLARE
+    clash record;
+BEGIN
+    SELECT t.name AS tenant, string_agg(s.name, ', ') AS names INTO clash
+      FROM audience.segments s JOIN audience.tenants t ON t.id = s.tenant_id
+     GROUP BY t.name, s.tenant_id, audience.fold(s.name) HAVING count(*) > 1 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'segments % of tenant "%" differ only in case', clash.names, clash.tenant
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Rename one of them with audience.update_segment before updating the extension.';
+    END IF;
+END
+$folding$;
+DROP INDEX audience.segments_name;
+CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, audience.fold(name));
+COMMENT ON INDEX audience.segments_name IS 'Segment names are unique per tenant, case-insensitively';
+DROP INDEX audience.fit_rules_name;
+CREATE UNIQUE INDEX fit_rules_name ON audience.fit_rules (tenant_id, audience.fold(name));
+COMMENT ON INDEX audience.fit_rules_name IS 'Fit rule names are unique per tenant, in any case';
+DROP INDEX audience.scoring_rules_kind;
+CREATE UNIQUE INDEX scoring_rules_kind ON audience.scoring_rules (tenant_id, kind, (coalesce(audience.fold(url_pattern), '')));
+COMMENT ON INDEX audience.scoring_rules_kind IS 'One rule per tenant, kind and url pattern';
+
+CREATE OR REPLACE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
+LANGUAGE sql VOLATILE
+AS $$
+    UPDATE audience.contacts c
+       SET tags = ARRAY(SELECT t FROM unnest(c.tags) t
+                         WHERE audience.fold(btrim(t)) <> ALL (audience.tag_keys(untag.tags)))
+     WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
+    RETURNING c.tags
+$$;
+COMMENT ON FUNCTION audience.untag(uuid, text[]) IS 'Removes tags from a contact (case-insensitive); returns its tags';
+
+CREATE OR REPLACE FUNCTION audience.rename_tag(old text, new text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    renamed bigint;
+BEGIN
+    IF nullif(btrim(new), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be renamed to an empty name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c
+       SET tags = ARRAY(SELECT CASE WHEN audience.fold(btrim(t)) = audience.fold(btrim(old)) THEN btrim(new) ELSE t END
+                          FROM unnest(c.tags) WITH ORDINALITY u(t, n) ORDER BY n)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.tag_keys @> ARRAY[audience.fold(btrim(old))];
+    GET DIAGNOSTICS renamed = ROW_COUNT;
+    RETURN renamed;
+END
+$$;
+COMMENT ON FUNCTION audience.rename_tag(text, text) IS 'Renames a tag on every contact of the tenant (merging with an existing tag of the new name); returns how many contacts changed';
+
+CREATE OR REPLACE FUNCTION audience.search(query text) RETURNS SETOF audience.contacts
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    terms jsonb;
+BEGIN
+    -- Resolve every field first so an unknown one fails before any row is read.
+    SELECT coalesce(jsonb_agg(CASE WHEN t->>'kind' = 'field'
+                                   THEN t || jsonb_build_object('field', audience.search_field(t->>'field'))
+                                   ELSE t END), '[]')
+      INTO terms
+      FROM jsonb_array_elements(audience.search_terms(query)) t;
+    RETURN QUERY
+    SELECT c.* FROM audience.contacts c
+     WHERE c.tenant_id = audience.current_tenant()
+       AND NOT EXISTS (
+           SELECT FROM jsonb_array_elements(terms) t
+            WHERE NOT coalesce(CASE t->>'kind'
+                WHEN 'tag' THEN c.tag_keys @> ARRAY[audience.fold(btrim(t->>'value'))]
+                WHEN 'word' THEN
+                    strpos(audience.fold(concat_ws(' ', c.email, c.first_name, c.last_name, c.company)), audience.fold(t->>'value')) > 0
+                ELSE audience.fold(CASE WHEN t->>'field' LIKE 'custom.%'
+                                THEN c.attributes ->> substr(t->>'field', 8)
+                                ELSE to_jsonb(c) ->> (t->>'field') END) = audience.fold(t->>'value')
+            END, false))
+     ORDER BY c.email;
+END
+$$;
+COMMENT ON FUNCTION audience.search(text) IS 'Contacts matching every term: field:value (standard or custom), tag:X, and free words in email, names and company; quote values with spaces';
+
+CREATE OR REPLACE VIEW audience.tag_summary WITH (security_invoker = true) AS
+    SELECT min(t) AS tag, count(*) AS contacts
+      FROM audience.contacts c, unnest(c.tags) t
+     WHERE c.tenant_id = (SELECT audience.current_tenant())
+     GROUP BY audience.fold(btrim(t))
+     ORDER BY count(*) DESC, min(t);
+
+CREATE OR REPLACE FUNCTION audience.find_segment(name text) RETURNS audience.segments
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments;
+BEGIN
+    SELECT * INTO found FROM audience.segments s
+     WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
+    IF found.id IS NULL THEN
+        RAISE EXCEPTION 'unknown segment "%"', name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'audience.segment_overview lists the segments of the current tenant.';
+    END IF;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION audience.find_segment(text) IS 'The current tenant''s segment of that name (any case), or 42704';
+
+CREATE OR REPLACE FUNCTION audience.tag_segment(segment text, tag text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tagged bigint;
+BEGIN
+    IF nullif(btrim(tag), '') IS NULL THEN
+        RAISE EXCEPTION 'a tag cannot be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
+     WHERE c.tenant_id = audience.current_tenant()
+       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
+       AND NOT c.tag_keys @> ARRAY[audience.fold(btrim(tag))];
+    GET DIAGNOSTICS tagged = ROW_COUNT;
+    RETURN tagged;
+END
+$$;
+COMMENT ON FUNCTION audience.tag_segment(text, text) IS 'Tags every member of a segment; returns how many contacts gained the tag';
+
+CREATE OR REPLACE FUNCTION audience.engagement_history(tenant uuid, contacts uuid[] DEFAULT NULL)
+RETURNS TABLE (contact_id uuid, points bigint, reset_at timestamptz, events bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH scored AS (
+        SELECT e.contact_id, e.id, e.occurred_at,
+               coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
+          FROM audience.events e
+          LEFT JOIN audience.scoring_rules r
+                 ON r.tenant_id = e.tenant_id AND r.kind = e.kind
+                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
+         WHERE e.tenant_id = tenant AND (contacts IS NULL OR e.contact_id = ANY (contacts))
+         GROUP BY e.contact_id, e.id, e.occurred_at
+    ), last_reset AS (
+        SELECT DISTINCT ON (s.contact_id) s.contact_id, s.occurred_at, s.id
+          FROM scored s WHERE s.reset
+         ORDER BY s.contact_id, s.occurred_at DESC, s.id DESC
+    )
+    SELECT s.contact_id,
+           coalesce(sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every))
+                        FILTER (WHERE r.contact_id IS NULL OR (s.occurred_at, s.id) > (r.occurred_at, r.id)), 0),
+           r.occurred_at,
+           count(*)
+      FROM scored s
+      LEFT JOIN last_reset r ON r.contact_id = s.contact_id
+      LEFT JOIN audience.settings st ON st.tenant_id = tenant
+     GROUP BY s.contact_id, r.occurred_at
+$$;
+COMMENT ON FUNCTION audience.engagement_history(uuid, uuid[]) IS 'Engagement points, latest reset and event count of contacts (all when null), from their event history';
+
+CREATE OR REPLACE FUNCTION audience.set_score(kind text, points integer, url_pattern text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+    checked text := audience.check_event_kind(kind);
+    pattern text := nullif(btrim(url_pattern), '');
+BEGIN
+    IF points IS NULL OR points NOT BETWEEN -10000 AND 10000 THEN
+        RAISE EXCEPTION 'points must be between -10000 and 10000, not %', coalesce(points::text, 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF url_pattern IS NOT NULL AND pattern IS NULL THEN
+        RAISE EXCEPTION 'an empty url pattern matches every url'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass null to score every event of the kind.';
+    END IF;
+    DELETE FROM audience.scoring_rules r
+     WHERE r.tenant_id = tenant AND r.kind = checked AND coalesce(audience.fold(r.url_pattern), '') = coalesce(audience.fold(pattern), '');
+    INSERT INTO audience.scoring_rules (tenant_id, kind, url_pattern, points, reset) VALUES (tenant, checked, pattern, points, false);
+    PERFORM audience.rescore(tenant);
+END
+$$;
+COMMENT ON FUNCTION audience.set_score(text, integer, text) IS 'Points for events of a kind (whose url contains url_pattern, when given); rescores the tenant';
+
+CREATE OR REPLACE FUNCTION audience.drop_fit_score(name text) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    PERFORM audience.lock_rules(tenant, true);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND audience.fold(f.name) = audience.fold(btrim(drop_fit_score.name));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown fit rule "%"', name
+            USING ERRCODE = 'undefined_object', HINT = 'audience.fit_rules lists them.';
+    END IF;
+    RETURN audience.maintain_fit(tenant::text, NULL);
+END
+$$;
+COMMENT ON FUNCTION audience.drop_fit_score(text) IS 'Removes a fit rule and its points; returns how many contacts changed';
+
+CREATE OR REPLACE FUNCTION audience.import_list(name text) RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.segments s
+                    WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(wanted)) THEN
+        BEGIN
+            PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
+        EXCEPTION WHEN unique_violation THEN
+            -- A concurrent import created it first and has committed.
+        END;
+    END IF;
+    RETURN (audience.find_list(wanted)).name;
+END
+$$;
+COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
 
 -- For analysts in psql: a segment's members broken down by a field, the
 -- overlap of segments, and a readable summary. All of them read members
@@ -713,7 +937,7 @@ COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only 
 CREATE VIEW audience.segment_overlap WITH (security_invoker = true) AS
     SELECT a.name AS segment_a, b.name AS segment_b, (audience.overlap(a.name, b.name)).in_both
       FROM audience.segments a
-      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND lower(a.name) < lower(b.name)
+      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND audience.fold(a.name) < audience.fold(b.name)
      WHERE a.tenant_id = (SELECT audience.current_tenant())
      ORDER BY lower(a.name), lower(b.name);
 COMMENT ON VIEW audience.segment_overlap IS 'Every pair of the current tenant''s segments with how many contacts are in both';
@@ -798,7 +1022,7 @@ DECLARE
     -- trigger conditions and views evaluate as the caller.
     reads text[] := ARRAY[
         'current_tenant', 'use_tenant', 'sees_all_tenants', 'membership_channel',
-        'uuidv7', 'tag_keys', 'restoring', 'importing_normalised_rows',
+        'uuidv7', 'fold', 'tag_keys', 'restoring', 'importing_normalised_rows',
         'normalize_email', 'normalize_country', 'normalize_phone', 'normalize_tags', 'coerce_attributes',
         'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
@@ -846,6 +1070,8 @@ END
 $access$;
 
 REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM audience_user;
+COMMENT ON FUNCTION audience.fold(text) IS 'Text case-folded (Unicode default case folding), as every comparison of tags, names, rule values and search terms sees it';
+COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fold), as tag conditions compare them and the GIN index holds them';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
@@ -854,3 +1080,26 @@ COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17
 -- still select every tenant, until an administrator narrows it
 -- (audience.revoke_tenant('audience_user', '*') and grants per role).
 INSERT INTO audience.tenant_access (tenant_id, role) VALUES (NULL, 'audience_user');
+
+-- Stored text compared by its folded form is folded again (tag_keys is
+-- generated: any update of the row computes it anew), and segments
+-- of tenants holding text outside ASCII are brought up to the new
+-- comparisons (the triggers keep membership for the contacts updated).
+UPDATE audience.contacts c
+   SET tags = c.tags, source = audience.fold(c.source),
+       status = audience.fold(c.status), lead_status = audience.fold(c.lead_status)
+ WHERE NOT (concat_ws(' ', c.tags::text, c.source, c.status, c.lead_status) ~ '^[[:ascii:]]*$');
+DO $folding$
+DECLARE
+    tenant record;
+BEGIN
+    FOR tenant IN SELECT t.id FROM audience.tenants t
+                   WHERE EXISTS (SELECT FROM audience.contacts c
+                                  WHERE c.tenant_id = t.id AND NOT (c::text ~ '^[[:ascii:]]*$'))
+                      OR EXISTS (SELECT FROM audience.segments s
+                                  WHERE s.tenant_id = t.id AND NOT (s.rule::text ~ '^[[:ascii:]]*$')) LOOP
+        PERFORM set_config('audience.tenant', tenant.id::text, true);
+        PERFORM audience.refresh();
+    END LOOP;
+END
+$folding$;

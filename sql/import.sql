@@ -42,7 +42,7 @@ DECLARE
     wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
 BEGIN
     IF NOT EXISTS (SELECT FROM audience.segments s
-                    WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(wanted)) THEN
+                    WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(wanted)) THEN
         BEGIN
             PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
         EXCEPTION WHEN unique_violation THEN

@@ -376,9 +376,9 @@ BEGIN
         RAISE EXCEPTION 'a contact needs an email address' USING ERRCODE = 'not_null_violation';
     END IF;
     NEW.country := audience.normalize_country(nullif(btrim(NEW.country), ''));
-    NEW.source := lower(btrim(NEW.source));
-    NEW.status := lower(btrim(NEW.status));
-    NEW.lead_status := lower(btrim(NEW.lead_status));
+    NEW.source := audience.fold(btrim(NEW.source));
+    NEW.status := audience.fold(btrim(NEW.status));
+    NEW.lead_status := audience.fold(btrim(NEW.lead_status));
     IF TG_OP = 'INSERT' OR NEW.phone IS DISTINCT FROM OLD.phone OR NEW.country IS DISTINCT FROM OLD.country THEN
         IF nullif(btrim(NEW.phone), '') IS NULL THEN
             NEW.phone := NULL;
@@ -532,7 +532,7 @@ SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');
 CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, id, name, kind, rule, created_at ON audience.segments
     FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
 ALTER TABLE audience.segments ENABLE ALWAYS TRIGGER rules_changed;
-CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, lower(name));
+CREATE UNIQUE INDEX segments_name ON audience.segments (tenant_id, audience.fold(name));
 COMMENT ON INDEX audience.segments_name IS 'Segment names are unique per tenant, case-insensitively';
 
 CREATE TABLE audience.segment_members (
@@ -568,7 +568,7 @@ LANGUAGE sql VOLATILE
 AS $$
     UPDATE audience.contacts c
        SET tags = ARRAY(SELECT t FROM unnest(c.tags) t
-                         WHERE lower(t) <> ALL (audience.tag_keys(untag.tags)))
+                         WHERE audience.fold(btrim(t)) <> ALL (audience.tag_keys(untag.tags)))
      WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
     RETURNING c.tags
 $$;
@@ -584,10 +584,10 @@ BEGIN
         RAISE EXCEPTION 'a tag cannot be renamed to an empty name' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE audience.contacts c
-       SET tags = ARRAY(SELECT CASE WHEN lower(btrim(t)) = lower(btrim(old)) THEN btrim(new) ELSE t END
+       SET tags = ARRAY(SELECT CASE WHEN audience.fold(btrim(t)) = audience.fold(btrim(old)) THEN btrim(new) ELSE t END
                           FROM unnest(c.tags) WITH ORDINALITY u(t, n) ORDER BY n)
      WHERE c.tenant_id = audience.current_tenant()
-       AND c.tag_keys @> ARRAY[lower(btrim(old))];
+       AND c.tag_keys @> ARRAY[audience.fold(btrim(old))];
     GET DIAGNOSTICS renamed = ROW_COUNT;
     RETURN renamed;
 END
@@ -598,7 +598,7 @@ CREATE VIEW audience.tag_summary WITH (security_invoker = true) AS
     SELECT min(t) AS tag, count(*) AS contacts
       FROM audience.contacts c, unnest(c.tags) t
      WHERE c.tenant_id = (SELECT audience.current_tenant())
-     GROUP BY lower(t)
+     GROUP BY audience.fold(btrim(t))
      ORDER BY count(*) DESC, min(t);
 COMMENT ON VIEW audience.tag_summary IS 'Each tag of the current tenant with how many contacts hold it';
 
@@ -646,12 +646,12 @@ BEGIN
        AND NOT EXISTS (
            SELECT FROM jsonb_array_elements(terms) t
             WHERE NOT coalesce(CASE t->>'kind'
-                WHEN 'tag' THEN c.tag_keys @> ARRAY[lower(t->>'value')]
+                WHEN 'tag' THEN c.tag_keys @> ARRAY[audience.fold(btrim(t->>'value'))]
                 WHEN 'word' THEN
-                    strpos(lower(concat_ws(' ', c.email, c.first_name, c.last_name, c.company)), lower(t->>'value')) > 0
-                ELSE lower(CASE WHEN t->>'field' LIKE 'custom.%'
+                    strpos(audience.fold(concat_ws(' ', c.email, c.first_name, c.last_name, c.company)), audience.fold(t->>'value')) > 0
+                ELSE audience.fold(CASE WHEN t->>'field' LIKE 'custom.%'
                                 THEN c.attributes ->> substr(t->>'field', 8)
-                                ELSE to_jsonb(c) ->> (t->>'field') END) = lower(t->>'value')
+                                ELSE to_jsonb(c) ->> (t->>'field') END) = audience.fold(t->>'value')
             END, false))
      ORDER BY c.email;
 END
@@ -699,11 +699,11 @@ BEGIN
     DELETE FROM audience.snapshot_members m WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = forgotten;
     -- Import reports quote rejected values: the address leaves them too.
     UPDATE audience.imports i
-       SET errors = (SELECT jsonb_agg(CASE WHEN lower(btrim(e->>'value')) = address
+       SET errors = (SELECT jsonb_agg(CASE WHEN audience.fold(btrim(e->>'value')) = audience.fold(address)
                                            THEN jsonb_set(e, '{value}', 'null') ELSE e END ORDER BY n)
                        FROM jsonb_array_elements(i.errors) WITH ORDINALITY x(e, n))
      WHERE i.tenant_id = audience.current_tenant()
-       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE lower(btrim(e->>'value')) = address);
+       AND EXISTS (SELECT FROM jsonb_array_elements(i.errors) e WHERE audience.fold(btrim(e->>'value')) = audience.fold(address));
     RETURN true;
 END
 $$;

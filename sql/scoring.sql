@@ -19,7 +19,7 @@ COMMENT ON TABLE audience.scoring_rules IS 'Per-tenant points per event kind (an
 COMMENT ON COLUMN audience.scoring_rules.url_pattern IS 'When set, the rule applies to events whose url contains it, in any case';
 COMMENT ON COLUMN audience.scoring_rules.points IS 'Points an event earns; an event earns the points of every rule it matches';
 SELECT pg_catalog.pg_extension_config_dump('audience.scoring_rules', '');
-CREATE UNIQUE INDEX scoring_rules_kind ON audience.scoring_rules (tenant_id, kind, (coalesce(lower(url_pattern), '')));
+CREATE UNIQUE INDEX scoring_rules_kind ON audience.scoring_rules (tenant_id, kind, (coalesce(audience.fold(url_pattern), '')));
 COMMENT ON INDEX audience.scoring_rules_kind IS 'One rule per tenant, kind and url pattern';
 
 CREATE FUNCTION audience.default_scoring_rules() RETURNS trigger
@@ -70,7 +70,7 @@ AS $$
           FROM audience.events e
           LEFT JOIN audience.scoring_rules r
                  ON r.tenant_id = e.tenant_id AND r.kind = e.kind
-                AND (r.url_pattern IS NULL OR strpos(lower(e.url), lower(r.url_pattern)) > 0)
+                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
          WHERE e.tenant_id = tenant AND (contacts IS NULL OR e.contact_id = ANY (contacts))
          GROUP BY e.contact_id, e.id, e.occurred_at
     ), last_reset AS (
@@ -164,7 +164,7 @@ BEGIN
           FROM new_rows e
           LEFT JOIN audience.scoring_rules r
                  ON r.tenant_id = e.tenant_id AND r.kind = e.kind
-                AND (r.url_pattern IS NULL OR strpos(lower(e.url), lower(r.url_pattern)) > 0)
+                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
          GROUP BY e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at
     ), per_contact AS (
         SELECT s.tenant_id, s.contact_id,
@@ -316,7 +316,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass null to score every event of the kind.';
     END IF;
     DELETE FROM audience.scoring_rules r
-     WHERE r.tenant_id = tenant AND r.kind = checked AND coalesce(lower(r.url_pattern), '') = coalesce(lower(pattern), '');
+     WHERE r.tenant_id = tenant AND r.kind = checked AND coalesce(audience.fold(r.url_pattern), '') = coalesce(audience.fold(pattern), '');
     INSERT INTO audience.scoring_rules (tenant_id, kind, url_pattern, points, reset) VALUES (tenant, checked, pattern, points, false);
     PERFORM audience.rescore(tenant);
 END
@@ -387,7 +387,7 @@ SELECT pg_catalog.pg_extension_config_dump('audience.fit_rules', '');
 CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE ON audience.fit_rules
     FOR EACH STATEMENT EXECUTE FUNCTION audience.rules_changed();
 ALTER TABLE audience.fit_rules ENABLE ALWAYS TRIGGER rules_changed;
-CREATE UNIQUE INDEX fit_rules_name ON audience.fit_rules (tenant_id, lower(name));
+CREATE UNIQUE INDEX fit_rules_name ON audience.fit_rules (tenant_id, audience.fold(name));
 COMMENT ON INDEX audience.fit_rules_name IS 'Fit rule names are unique per tenant, in any case';
 
 CREATE FUNCTION audience.set_fit_score(name text, rule audience.rule, points integer) RETURNS bigint
@@ -403,7 +403,7 @@ BEGIN
     END IF;
     PERFORM audience.check_fit_rule(rule);
     PERFORM audience.lock_rules(tenant, true);
-    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(checked);
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND audience.fold(f.name) = audience.fold(checked);
     INSERT INTO audience.fit_rules (tenant_id, name, rule, points) VALUES (tenant, checked, rule, points);
     RETURN audience.maintain_fit(tenant::text, NULL);
 END
@@ -417,7 +417,7 @@ DECLARE
     tenant uuid := audience.current_tenant();
 BEGIN
     PERFORM audience.lock_rules(tenant, true);
-    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND lower(f.name) = lower(btrim(drop_fit_score.name));
+    DELETE FROM audience.fit_rules f WHERE f.tenant_id = tenant AND audience.fold(f.name) = audience.fold(btrim(drop_fit_score.name));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown fit rule "%"', name
             USING ERRCODE = 'undefined_object', HINT = 'audience.fit_rules lists them.';

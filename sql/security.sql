@@ -72,7 +72,7 @@ DECLARE
     -- trigger conditions and views evaluate as the caller.
     reads text[] := ARRAY[
         'current_tenant', 'use_tenant', 'sees_all_tenants', 'membership_channel',
-        'uuidv7', 'tag_keys', 'restoring', 'importing_normalised_rows',
+        'uuidv7', 'fold', 'tag_keys', 'restoring', 'importing_normalised_rows',
         'normalize_email', 'normalize_country', 'normalize_phone', 'normalize_tags', 'coerce_attributes',
         'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
@@ -133,7 +133,8 @@ COMMENT ON FUNCTION audience.normalize_email(text) IS 'The email trimmed and low
 COMMENT ON FUNCTION audience.normalize_country(text) IS 'An ISO 3166-1 alpha-2 code from a code or an English country name; raises 22P02 otherwise';
 COMMENT ON FUNCTION audience.normalize_phone(text, text) IS '{number, type}: E.164 and mobile/landline/voip/unknown when the phone parses (read in the given country), else as given and unknown';
 COMMENT ON FUNCTION audience.normalize_tags(text[]) IS 'Tags trimmed, without empty ones and without case-insensitive duplicates';
-COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags folded to lower case, as tag conditions compare them and the GIN index holds them';
+COMMENT ON FUNCTION audience.fold(text) IS 'Text case-folded (Unicode default case folding), as every comparison of tags, names, rule values and search terms sees it';
+COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fold), as tag conditions compare them and the GIN index holds them';
 COMMENT ON FUNCTION audience.custom_field_name(text) IS 'The canonical name of a custom field; raises on a malformed or standard name';
 COMMENT ON FUNCTION audience.field_type(text) IS 'The canonical spelling of a custom field type; raises on an unknown type';
 COMMENT ON FUNCTION audience.coerce_attributes(jsonb, jsonb) IS 'Custom field values checked against a field catalogue and converted to their stored form';

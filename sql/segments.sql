@@ -280,7 +280,7 @@ DECLARE
     found audience.segments;
 BEGIN
     SELECT * INTO found FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant() AND lower(s.name) = lower(btrim(find_segment.name));
+     WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
     IF found.id IS NULL THEN
         RAISE EXCEPTION 'unknown segment "%"', name
             USING ERRCODE = 'undefined_object',
@@ -299,7 +299,7 @@ DECLARE
 BEGIN
     IF EXISTS (SELECT FROM audience.segments s
                 WHERE s.tenant_id = audience.current_tenant()
-                  AND lower(s.name) = lower(checked)
+                  AND audience.fold(s.name) = audience.fold(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
         RAISE EXCEPTION 'segment "%" already exists', checked
             USING ERRCODE = 'unique_violation', HINT = 'Segment names are unique per tenant, in any case.';
@@ -652,7 +652,7 @@ BEGIN
     UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
      WHERE c.tenant_id = audience.current_tenant()
        AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
-       AND NOT c.tag_keys @> ARRAY[lower(btrim(tag))];
+       AND NOT c.tag_keys @> ARRAY[audience.fold(btrim(tag))];
     GET DIAGNOSTICS tagged = ROW_COUNT;
     RETURN tagged;
 END

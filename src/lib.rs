@@ -23,6 +23,7 @@ extension_sql_file!(
     name = "schema",
     requires = [
         api::rules::Rule,
+        api::contacts::fold,
         api::contacts::tag_keys,
         api::contacts::normalize_email,
         api::contacts::restoring,

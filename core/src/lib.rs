@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod fields;
+pub mod fold;
 pub mod graph;
 pub mod import;
 pub mod normalize;

@@ -3,6 +3,7 @@
 //! through these functions, so a contact looks the same however it arrived.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::fold::fold;
 use email_address::EmailAddress;
 use rlibphonenumber::enums::{PhoneNumberType, Region};
 use rlibphonenumber::{PhoneNumberFormat, PHONE_NUMBER_UTIL};
@@ -115,14 +116,14 @@ pub fn tags<'a>(given: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     given
         .into_iter()
         .map(str::trim)
-        .filter(|tag| !tag.is_empty() && seen.insert(tag.to_lowercase()))
+        .filter(|tag| !tag.is_empty() && seen.insert(fold(tag).into_owned()))
         .map(str::to_string)
         .collect()
 }
 
 /// The case-folded form tags are compared and indexed by.
 pub fn tag_key(tag: &str) -> String {
-    tag.trim().to_lowercase()
+    fold(tag.trim()).into_owned()
 }
 
 /// An event kind trimmed and lower-cased; rejects what is not a word

@@ -44,6 +44,14 @@ fn normalize_tags(tags: Vec<Option<String>>) -> Vec<String> {
     normalize::tags(tags.iter().flatten().map(String::as_str))
 }
 
+/// Text in the one case-folded form every comparison of tags, names,
+/// rule values and search terms uses (Unicode default case folding; SQL's
+/// `lower()` differs from it outside ASCII).
+#[pg_extern(immutable, strict, parallel_safe)]
+pub(crate) fn fold(text: &str) -> String {
+    audience_core::fold::fold(text).into_owned()
+}
+
 /// The case-folded tags that tag conditions compare and the GIN index holds.
 #[pg_extern(immutable, strict, parallel_safe)]
 pub(crate) fn tag_keys(tags: Vec<Option<String>>) -> Vec<String> {

@@ -7,6 +7,9 @@ use audience_core::rules::check::{check, Catalogue};
 use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self, json};
 use audience_core::{Error, ErrorKind};
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
+};
 use pgrx::prelude::*;
 use pgrx::{InOutFuncs, JsonB, StringInfo};
 use serde::{Deserialize, Serialize};
@@ -69,8 +72,46 @@ fn rule_to_json(rule: Rule) -> JsonB {
 
 /// A rule from its JSON form.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn rule_from_json(rule: JsonB) -> Rule {
-    Rule::from_ast(&json::from_json(&rule.0).or_raise())
+fn rule_from_json(rule: JsonbText) -> Rule {
+    Rule::from_ast(&json::from_json_text(&rule.0).or_raise())
+}
+
+/// A jsonb argument as its text. pgrx's `JsonB` parses the text with
+/// serde_json, which stops at 128 levels of nesting with an internal error
+/// before the function runs; this leaves reading it to the function.
+pub struct JsonbText(String);
+
+impl FromDatum for JsonbText {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        // jsonb_out detoasts its argument and returns a palloc'd C string.
+        let text = unsafe {
+            pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])
+        }?;
+        Some(JsonbText(text.to_string_lossy().into_owned()))
+    }
+}
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbText {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe { arg.unbox_arg_using_from_datum() }
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+}
+
+unsafe impl SqlTranslatable for JsonbText {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbText);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
 }
 
 /// The current tenant's id, as text (raises when none is set or the

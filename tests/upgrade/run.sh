@@ -25,7 +25,7 @@ CREATE EXTENSION audience VERSION :'release';
 SELECT audience.create_tenant('old');
 SET audience.tenant = 'old';
 SELECT audience.define_field('budget', 'number');
-SELECT rows FROM audience.import_csv(E'email,budget,tags\nann@example.com,1200,VIP\nbob@example.com,5,\n');
+SELECT rows FROM audience.import_csv(E'email,budget,tags\nann@example.com,1200,VIP\nbob@example.com,5,ΟΔΟΣ\n');
 SELECT audience.track('ann@example.com', 'clicked');
 SELECT audience.create_segment('Clickers', 'clicked at least 1 times');
 CREATE TEMP TABLE before_upgrade AS SELECT email, score, tags, attributes FROM audience.contacts;
@@ -37,6 +37,11 @@ BEGIN
     END IF;
     IF EXISTS (SELECT email, score, tags, attributes FROM audience.contacts EXCEPT SELECT * FROM before_upgrade) THEN
         RAISE EXCEPTION 'contacts changed in the upgrade';
+    END IF;
+    -- Tags folded as this release folds them.
+    IF audience.preview('tag ''οδος''') <> 1
+       OR (SELECT tag_keys FROM audience.contacts WHERE email = 'bob@example.com') <> ARRAY[audience.fold('ΟΔΟΣ')] THEN
+        RAISE EXCEPTION 'tags are not folded as this release folds them';
     END IF;
     PERFORM audience.track('bob@example.com', 'clicked');
     IF audience.count('Clickers') <> 2 OR audience.recompute_scores() <> 0 THEN

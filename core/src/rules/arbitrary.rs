@@ -13,9 +13,9 @@ pub const CUSTOM_FIELDS: &[(&str, FieldType)] = &[
     ("newsletter", FieldType::Boolean),
 ];
 pub const COUNTRIES: &[&str] = &["US", "CA", "DE", "GB"];
-pub const CITIES: &[&str] = &["Toronto", "Berlin", "Paris", "O'Hare"];
+pub const CITIES: &[&str] = &["Toronto", "Berlin", "Paris", "O'Hare", "ΟΔΟΣ", "İzmir"];
 pub const INDUSTRIES: &[&str] = &["SaaS", "Retail", "Finance"];
-pub const TAGS: &[&str] = &["VIP", "Buyer", "Webinar 2025"];
+pub const TAGS: &[&str] = &["VIP", "Buyer", "Webinar 2025", "Straße", "ΟΔΟΣ"];
 pub const EVENT_KINDS: &[&str] = &["opened", "clicked", "visited", "webinar_attended"];
 pub const CAMPAIGNS: &[&str] = &["spring", "autumn"];
 pub const URLS: &[&str] = &["/pricing", "/docs"];

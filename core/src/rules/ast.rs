@@ -354,7 +354,7 @@ impl Rule {
     pub fn rename_segment(&self, old: &str, new: &str) -> Rule {
         let rename = |rule: &Rule| rule.rename_segment(old, new);
         match self {
-            Rule::InSegment(name) if name.to_lowercase() == old.to_lowercase() => {
+            Rule::InSegment(name) if crate::fold::same(name, old) => {
                 Rule::InSegment(new.to_string())
             }
             Rule::And(parts) => Rule::And(parts.iter().map(rename).collect()),

@@ -4,6 +4,7 @@
 use super::ast::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldType;
+use crate::fold::fold;
 
 /// The type of a value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,11 +150,11 @@ impl Catalogue {
 impl Catalogue {
     /// The id of a segment, named case-insensitively.
     pub fn segment_id(&self, name: &str) -> Option<&str> {
-        let wanted = name.to_lowercase();
+        let wanted = fold(name);
         self.segments
             .as_ref()?
             .iter()
-            .find(|(n, _)| n.to_lowercase() == wanted)
+            .find(|(n, _)| fold(n) == wanted)
             .map(|(_, id)| id.as_str())
     }
 

@@ -10,6 +10,7 @@
 use super::ast::*;
 use super::check::{parse_time, Catalogue, Resolved, ValueType};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fold::fold;
 use std::collections::BTreeSet;
 
 /// A rule as SQL: the predicate, its parameter values (all passed as text
@@ -84,12 +85,13 @@ struct Compiler<'a> {
 }
 
 /// Standard text columns stored in one case by the contacts trigger, and
-/// the case they are stored in: comparing them needs no `lower()`, so their
-/// plain indexes serve.
+/// the case they are stored in: comparing them needs no folding in SQL, so
+/// their plain indexes serve.
 fn stored_case(column: &str) -> Option<fn(&str) -> String> {
     match column {
         "country" => Some(str::to_uppercase),
-        "email" | "status" | "lead_status" | "source" | "phone_type" => Some(str::to_lowercase),
+        "email" => Some(str::to_lowercase),
+        "status" | "lead_status" | "source" | "phone_type" => Some(|text| fold(text).into_owned()),
         _ => None,
     }
 }
@@ -126,7 +128,7 @@ impl Compiler<'_> {
                     _ => Case::Exact,
                 };
                 let expression = match (kind, &case) {
-                    (ValueType::Text, Case::Lower) => format!("lower(c.{column})"),
+                    (ValueType::Text, Case::Lower) => format!("audience.fold(c.{column})"),
                     _ => format!("c.{column}"),
                 };
                 (expression, kind, case)
@@ -136,7 +138,7 @@ impl Compiler<'_> {
                 let key = self.bind(name);
                 let raw = format!("(c.attributes ->> {key}::text)");
                 let expression = match kind {
-                    ValueType::Text | ValueType::Unchecked => format!("lower{raw}"),
+                    ValueType::Text | ValueType::Unchecked => format!("audience.fold{raw}"),
                     ValueType::Number => format!("{raw}::numeric"),
                     ValueType::Date => format!("{raw}::date"),
                     ValueType::Boolean => format!("{raw}::boolean"),
@@ -246,9 +248,9 @@ impl Compiler<'_> {
                         if matches!(case, Case::Lower) {
                             column
                         } else {
-                            format!("lower({column})")
+                            format!("audience.fold({column})")
                         },
-                        like_escape(&value.to_lowercase()),
+                        like_escape(&fold(value)),
                     ),
                 };
                 let pattern = match op {
@@ -306,8 +308,11 @@ impl Compiler<'_> {
         let kind_param = self.out.params.len();
         let mut filters = vec![format!("e.kind = {}::text", self.bind(event.kind.clone()))];
         if let Some(url) = &event.url {
-            let pattern = format!("%{}%", like_escape(&url.to_lowercase()));
-            filters.push(format!("lower(e.url) LIKE {}::text", self.bind(pattern)));
+            let pattern = format!("%{}%", like_escape(&fold(url)));
+            filters.push(format!(
+                "audience.fold(e.url) LIKE {}::text",
+                self.bind(pattern)
+            ));
         }
         match &event.campaign {
             Some(Campaign::Named(name)) => {
@@ -377,7 +382,7 @@ impl Compiler<'_> {
 enum Case {
     /// The column is stored folded this way; fold the value the same way.
     Stored(fn(&str) -> String),
-    /// The column is lower-cased in SQL; lower-case the value.
+    /// The column is folded in SQL (`audience.fold`); fold the value.
     Lower,
     /// Not text: compare as is.
     Exact,
@@ -389,7 +394,7 @@ impl Case {
     fn apply(&self, text: &str) -> String {
         match self {
             Case::Stored(fold) => fold(text),
-            Case::Lower => text.to_lowercase(),
+            Case::Lower => fold(text).into_owned(),
             Case::Exact | Case::Integer => text.to_string(),
         }
     }

@@ -5,6 +5,7 @@
 
 use super::ast::*;
 use super::check::{parse_time, Catalogue, Resolved, ValueType};
+use crate::fold::fold;
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,12 +89,12 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
         }
         Rule::Text { field, op, value } => {
             let (actual, _) = field_value(field, contact, world)?;
-            let haystack = actual.as_str()?.to_lowercase();
-            let needle = value.to_lowercase();
+            let haystack = fold(actual.as_str()?);
+            let needle = fold(value);
             Some(match op {
-                TextOp::Contains => haystack.contains(&needle),
-                TextOp::StartsWith => haystack.starts_with(&needle),
-                TextOp::EndsWith => haystack.ends_with(&needle),
+                TextOp::Contains => haystack.contains(needle.as_ref()),
+                TextOp::StartsWith => haystack.starts_with(needle.as_ref()),
+                TextOp::EndsWith => haystack.ends_with(needle.as_ref()),
             })
         }
         Rule::IsNull { field, negated } => {
@@ -105,12 +106,7 @@ pub fn evaluate(rule: &Rule, contact: &Contact, world: &World) -> Option<bool> {
         Rule::Before { field, span } => {
             Some(time_of(field, contact, world)? < since(world.now, *span))
         }
-        Rule::Tag(tag) => Some(
-            contact
-                .tags
-                .iter()
-                .any(|t| t.to_lowercase() == tag.to_lowercase()),
-        ),
+        Rule::Tag(tag) => Some(contact.tags.iter().any(|t| crate::fold::same(t, tag))),
         Rule::InSegment(name) => Some(world.catalogue.segment_id(name).is_some_and(|id| {
             world.catalogue.everyone.as_deref() == Some(id) || contact.segments.contains(id)
         })),
@@ -132,7 +128,7 @@ fn event_matches(condition: &EventCondition, event: &Event, world: &World) -> bo
         Some(part) => event
             .url
             .as_ref()
-            .is_some_and(|url| url.to_lowercase().contains(&part.to_lowercase())),
+            .is_some_and(|url| fold(url).contains(fold(part).as_ref())),
     };
     let campaign_ok = match &condition.campaign {
         None => true,
@@ -196,12 +192,9 @@ fn literal_value(literal: &Literal, kind: ValueType) -> Option<Value> {
 
 fn compare(actual: &Value, expected: &Value, kind: ValueType) -> Option<std::cmp::Ordering> {
     match kind {
-        ValueType::Text | ValueType::Uuid | ValueType::Unchecked => Some(
-            actual
-                .as_str()?
-                .to_lowercase()
-                .cmp(&expected.as_str()?.to_lowercase()),
-        ),
+        ValueType::Text | ValueType::Uuid | ValueType::Unchecked => {
+            Some(fold(actual.as_str()?).cmp(&fold(expected.as_str()?)))
+        }
         ValueType::Number => {
             let a: f64 = actual.as_f64().or_else(|| actual.as_str()?.parse().ok())?;
             a.partial_cmp(&expected.as_f64()?)

@@ -101,12 +101,31 @@ pub fn from_json(value: &Value) -> Result<Rule> {
     from_json_at(value, "$", 0)
 }
 
+/// A rule from the text of its JSON form. JSON nested deeper than the
+/// reader's limit (128 levels) is refused as too complex, as a rule nested
+/// deeper than `MAX_DEPTH` is.
+pub fn from_json_text(text: &str) -> Result<Rule> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => from_json(&value),
+        // serde_json says so only in its message.
+        Err(error) if error.to_string().starts_with("recursion limit exceeded") => Err(too_deep()),
+        Err(error) => Err(invalid("$", error.to_string())),
+    }
+}
+
+fn too_deep() -> Error {
+    Error::new(
+        ErrorKind::TooComplex,
+        format!(
+            "rule JSON is nested too deeply: at most {} levels",
+            super::parser::MAX_DEPTH
+        ),
+    )
+}
+
 fn from_json_at(value: &Value, path: &str, depth: usize) -> Result<Rule> {
     if depth > super::parser::MAX_DEPTH {
-        return Err(Error::new(
-            ErrorKind::TooComplex,
-            "rule JSON is nested too deeply",
-        ));
+        return Err(too_deep());
     }
     let object = value
         .as_object()

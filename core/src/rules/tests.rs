@@ -201,7 +201,7 @@ fn compiled_sql_binds_every_value() {
     let compiled = compile(&rule, &catalogue(), 2, Scope::Few).unwrap();
     assert_eq!(
         compiled.predicate,
-        "((lower(c.city) = $2::text) AND (lower(c.attributes ->> $3::text) LIKE $4::text))"
+        "((audience.fold(c.city) = $2::text) AND (audience.fold(c.attributes ->> $3::text) LIKE $4::text))"
     );
     assert_eq!(
         compiled.params,
@@ -298,7 +298,7 @@ fn grouped_scope_counts_each_contacts_events_once() {
         "{}",
         compiled.predicate
     );
-    assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND lower(e.url) LIKE $6::text AND e.occurred_at >= (now() - '7 days'::interval)");
+    assert_eq!(compiled.event_counts[1].1, "e.kind = $5::text AND audience.fold(e.url) LIKE $6::text AND e.occurred_at >= (now() - '7 days'::interval)");
     // The last campaign is a subquery: probed per contact, as with Few.
     assert!(
         compiled
@@ -460,4 +460,27 @@ fn json_everyone_must_be_true() {
             error.message
         );
     }
+}
+
+#[test]
+fn json_text_nested_beyond_any_limit_is_too_complex() {
+    for depth in [101, 127, 128, 129, 5000] {
+        let text = format!(
+            "{}{{\"tag\": \"x\"}}{}",
+            "{\"not\": ".repeat(depth),
+            "}".repeat(depth)
+        );
+        let error = json::from_json_text(&text).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::TooComplex, "depth {depth}");
+    }
+    let text = format!(
+        "{}{{\"tag\": \"x\"}}{}",
+        "{\"not\": ".repeat(100),
+        "}".repeat(100)
+    );
+    assert!(json::from_json_text(&text).is_ok());
+    assert_eq!(
+        json::from_json_text("{\"tag\": ").unwrap_err().kind,
+        ErrorKind::InvalidText
+    );
 }

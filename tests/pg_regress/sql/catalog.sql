@@ -35,7 +35,7 @@ INSERT INTO documented VALUES
     -- Reading, and what policies, defaults, generated columns, trigger
     -- conditions and views evaluate as the caller.
     ('function', 'current_tenant', true), ('function', 'use_tenant', true), ('function', 'sees_all_tenants', true),
-    ('function', 'membership_channel', true), ('function', 'uuidv7', true), ('function', 'tag_keys', true),
+    ('function', 'membership_channel', true), ('function', 'uuidv7', true), ('function', 'fold', true), ('function', 'tag_keys', true),
     ('function', 'restoring', true), ('function', 'importing_normalised_rows', true),
     ('function', 'normalize_email', true), ('function', 'normalize_country', true), ('function', 'normalize_phone', true),
     ('function', 'normalize_tags', true), ('function', 'coerce_attributes', true), ('function', 'custom_field_name', true),

@@ -155,5 +155,27 @@ SELECT count(*) AS mentions FROM audience.imports i, jsonb_array_elements(i.erro
 -- A rule's JSON says everyone only with true.
 SELECT audience.rule_from_json('{"everyone": false}');
 \echo :SQLSTATE
+-- JSON nested deeper than any reader's limit is too complex, not an
+-- internal error.
+SELECT audience.rule_from_json((SELECT repeat('{"not": ', 200) || '{"tag": "x"}' || repeat('}', 200))::jsonb);
+\echo :SQLSTATE
+
+-- One case folding everywhere: rules, search, tags, names, uniqueness.
+SELECT audience.upsert_contact('{"email": "fold@writes.test", "city": "ΟΔΟΣ", "tags": ["İzmir", "ΟΔΟΣ"]}') IS NOT NULL AS folded_contact;
+SELECT tags, tag_keys FROM audience.contacts WHERE email = 'fold@writes.test';
+SELECT audience.preview('tag ''οδος''') AS tag_rule, audience.preview('tag ''İZMIR''') AS dotted_capital,
+       audience.preview('city = ''ΟΔΟΣ''') AS city_exact, audience.preview('city = ''οδος''') AS city_final_sigma;
+SELECT count(*) AS search_tag FROM audience.search('tag:οδος');
+SELECT count(*) AS search_city FROM audience.search('city:οδος');
+SELECT audience.untag(c.id, 'İZMIR') AS untagged FROM audience.contacts c WHERE email = 'fold@writes.test';
+SELECT audience.rename_tag('οδος', 'Street') AS renamed;
+SELECT tags, tag_keys FROM audience.contacts WHERE email = 'fold@writes.test';
+SELECT audience.create_list('ΟΔΟΣ') IS NOT NULL AS list;
+SELECT audience.create_list('οδος');
+\echo :SQLSTATE
+SELECT audience.add_to_list('ΟΔΟΣ', ARRAY(SELECT id FROM audience.contacts WHERE email = 'fold@writes.test')) AS added;
+SELECT audience.preview('in segment ''οδος''') AS in_folded_list;
+SELECT audience.tag_segment('οδος', 'ΣΤΑΣΗ') AS tagged_first, audience.tag_segment('ΟΔΟΣ', 'σταση') AS tagged_again;
+SELECT audience.drop_segment('οδος');
 RESET ROLE;
 RESET audience.tenant;
