@@ -675,6 +675,10 @@ DROP INDEX audience.scoring_rules_kind;
 CREATE UNIQUE INDEX scoring_rules_kind ON audience.scoring_rules (tenant_id, kind, (coalesce(audience.fold(url_pattern), '')));
 COMMENT ON INDEX audience.scoring_rules_kind IS 'One rule per tenant, kind and url pattern';
 
+-- A rule referring to a clock-based segment is time-relative too: whether
+-- a rule is depends on the current tenant's segments.
+ALTER FUNCTION audience.rule_is_time_relative(audience.rule) STABLE;
+
 CREATE OR REPLACE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
 LANGUAGE sql VOLATILE
 AS $$

@@ -12,6 +12,10 @@ use std::collections::BTreeSet;
 
 const STEPS: usize = 150;
 
+/// A segment whose rule depends on the clock, which others may refer to:
+/// read through its rule, they change with the clock too.
+const CLOCK_BASED: &str = "Recent";
+
 fn run(query: &str, args: &[DatumWithOid]) {
     Spi::run_with_args(query, args).unwrap_or_else(|e| panic!("{query}: {e}"));
 }
@@ -26,8 +30,8 @@ fn ids(query: &str, args: &[DatumWithOid]) -> BTreeSet<String> {
     })
 }
 
-/// A random rule that does not depend on the clock, sometimes built on an
-/// existing segment.
+/// A random rule whose own conditions do not depend on the clock,
+/// sometimes built on an existing segment (which may).
 fn timeless_rule(rng: &mut Rng, segments: &[String]) -> String {
     loop {
         let rule = arbitrary::rule(rng, 2);
@@ -206,7 +210,17 @@ fn random_statement(rng: &mut Rng, step: usize, segments: &mut Vec<String>) {
         }
         8 if segments.len() < 8 => {
             let name = format!("S{step}");
-            let rule = timeless_rule(rng, segments);
+            let rule = match rng.below(4) {
+                0 => format!(
+                    "in segment '{CLOCK_BASED}' or ({})",
+                    timeless_rule(rng, segments)
+                ),
+                1 => format!(
+                    "not in segment '{CLOCK_BASED}' and ({})",
+                    timeless_rule(rng, segments)
+                ),
+                _ => timeless_rule(rng, segments),
+            };
             run(
                 "SELECT audience.create_segment($1, $2::audience.rule)",
                 &[name.as_str().into(), rule.as_str().into()],
@@ -245,6 +259,15 @@ fn check_invariants(step: usize) {
                 &[rule.as_str().into()],
             );
             assert_eq!(stored, live, "step {step}: segment {name} ({rule})");
+            let counted =
+                Spi::get_one_with_args::<i64>("SELECT audience.count($1)", &[name.as_str().into()])
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(
+                counted as usize,
+                live.len(),
+                "step {step}: count of {name} ({rule})"
+            );
         }
         let logged = ids(
             "SELECT contact_id::text FROM audience.membership_changes WHERE segment_id = $1::uuid
@@ -291,6 +314,10 @@ pub fn stored_membership_follows_every_statement(seed: u64) {
         );
     }
     run("SELECT audience.create_list('Picked')", &[]);
+    run(
+        "SELECT audience.create_segment($1, 'clicked at least 1 times within 30 days')",
+        &[CLOCK_BASED.into()],
+    );
     let mut rng = Rng::new(seed);
     let mut segments = vec![];
     for step in 0..STEPS {
@@ -298,6 +325,14 @@ pub fn stored_membership_follows_every_statement(seed: u64) {
         check_invariants(step);
     }
     assert!(segments.len() >= 3, "the workload created segments");
+    assert!(
+        Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM audience.segments WHERE rule::text LIKE '%in segment ''Recent''%')"
+        )
+        .unwrap()
+        .unwrap(),
+        "the workload referred to the clock-based segment"
+    );
     assert!(
         segments.iter().any(|name| name.starts_with('Ä')),
         "the workload renamed segments"

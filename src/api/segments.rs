@@ -33,6 +33,12 @@ pub(crate) struct Dynamic {
     reads: BTreeSet<String>,
 }
 
+impl Dynamic {
+    pub(crate) fn id_and_rule(&self) -> (&str, &core_rules::Rule) {
+        (&self.id, &self.rule)
+    }
+}
+
 pub(crate) fn load_dynamic(
     client: &SpiClient,
     tenant: &str,
@@ -932,7 +938,9 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
         }
         // Fit points from time-relative rules age like segments do.
         None => {
-            scoring::refresh_fit(&tenant, &rules, None, |rule| rule.rule.is_time_relative());
+            scoring::refresh_fit(&tenant, &rules, None, |rule| {
+                rules.catalogue.is_time_relative(&rule.rule)
+            });
         }
         _ => {}
     }
@@ -995,10 +1003,16 @@ fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
     })
 }
 
-/// Whether a rule's truth changes with the passing of time.
-#[pg_extern(immutable, strict, parallel_safe)]
+/// Whether a rule's truth changes with the passing of time: through its
+/// own conditions, or a segment it refers to (of the current tenant).
+#[pg_extern(stable, strict, parallel_safe)]
 fn rule_is_time_relative(rule: Rule) -> bool {
-    rule.ast().is_time_relative()
+    let rule = rule.ast();
+    rule.is_time_relative()
+        || rule.refers_to_segments() && {
+            let tenant = current_tenant();
+            Spi::connect(|client| tenant_rules(client, &tenant).catalogue.reads_live(&rule))
+        }
 }
 
 /// The ids of the segments a rule refers to (checked against the current

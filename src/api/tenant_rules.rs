@@ -194,8 +194,9 @@ unsafe extern "C-unwind" fn roles_changed(
 }
 
 fn read(client: &SpiClient, tenant: &str) -> TenantRules {
-    let catalogue = read_catalogue(client, tenant);
+    let mut catalogue = read_catalogue(client, tenant);
     let dynamic = segments::load_dynamic(client, tenant, &catalogue);
+    catalogue.mark_live(dynamic.iter().map(Dynamic::id_and_rule));
     let levels = segments::levels(&dynamic);
     let fit = scoring::load_fit_rules(client, tenant, &catalogue);
     TenantRules {
@@ -240,5 +241,6 @@ fn read_catalogue(client: &SpiClient, tenant: &str) -> Catalogue {
         custom: Some(custom),
         segments: Some(segments),
         everyone,
+        live: Default::default(),
     }
 }

@@ -378,6 +378,16 @@ impl Rule {
         }
     }
 
+    /// Whether the rule has an `in segment` condition.
+    pub fn refers_to_segments(&self) -> bool {
+        match self {
+            Rule::InSegment(_) => true,
+            Rule::And(parts) | Rule::Or(parts) => parts.iter().any(Rule::refers_to_segments),
+            Rule::Not(inner) => inner.refers_to_segments(),
+            _ => false,
+        }
+    }
+
     /// Whether the passing of time alone can only take contacts out of
     /// the rule, never bring one in: each `within` counts as it is, each
     /// `before … ago` negated, as `and`, `or` and `not` carry them. Event

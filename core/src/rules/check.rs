@@ -5,6 +5,7 @@ use super::ast::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldType;
 use crate::fold::fold;
+use std::collections::BTreeMap;
 
 /// The type of a value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +98,11 @@ pub struct Catalogue {
     /// The id of the tenant's built-in Everyone segment, whose membership
     /// is every contact and is not stored.
     pub everyone: Option<String>,
+    /// Dynamic segments whose membership changes with the clock (their
+    /// rules, by id): time-relative rules, and rules referring to such
+    /// segments. Their stored membership lags until a refresh, so a rule
+    /// that refers to one reads its rule instead (see `Catalogue::live`).
+    pub live: BTreeMap<String, Rule>,
 }
 
 impl Catalogue {
@@ -148,6 +154,46 @@ impl Catalogue {
 }
 
 impl Catalogue {
+    /// Marks the dynamic segments (id, rule) that change with the clock:
+    /// time-relative rules, and those referring to such a segment at any
+    /// depth.
+    pub fn mark_live<'a>(
+        &mut self,
+        dynamic: impl IntoIterator<Item = (&'a str, &'a Rule)> + Clone,
+    ) {
+        self.live.clear();
+        loop {
+            let before = self.live.len();
+            for (id, rule) in dynamic.clone() {
+                if !self.live.contains_key(id) && (rule.is_time_relative() || self.reads_live(rule))
+                {
+                    self.live.insert(id.to_string(), rule.clone());
+                }
+            }
+            if self.live.len() == before {
+                break;
+            }
+        }
+    }
+
+    /// Whether the rule refers to a segment that changes with the clock.
+    pub fn reads_live(&self, rule: &Rule) -> bool {
+        match rule {
+            Rule::InSegment(name) => self
+                .segment_id(name)
+                .is_some_and(|id| self.live.contains_key(id)),
+            Rule::And(parts) | Rule::Or(parts) => parts.iter().any(|part| self.reads_live(part)),
+            Rule::Not(inner) => self.reads_live(inner),
+            _ => false,
+        }
+    }
+
+    /// Whether the rule's truth changes with the passing of time alone,
+    /// through its own conditions or the segments it refers to.
+    pub fn is_time_relative(&self, rule: &Rule) -> bool {
+        rule.is_time_relative() || self.reads_live(rule)
+    }
+
     /// The id of a segment, named case-insensitively.
     pub fn segment_id(&self, name: &str) -> Option<&str> {
         let wanted = fold(name);

@@ -64,6 +64,7 @@ pub fn compile(
         catalogue,
         first_param,
         scope,
+        inlined: 0,
         out: Compiled {
             predicate: String::new(),
             params: Vec::new(),
@@ -77,10 +78,17 @@ pub fn compile(
     Ok(compiler.out)
 }
 
+/// How many references to clock-based segments one rule may read through
+/// their rules (counted with repeats: references that branch and rejoin
+/// would otherwise grow the SQL exponentially).
+pub const MAX_INLINED: usize = 100;
+
 struct Compiler<'a> {
     catalogue: &'a Catalogue,
     first_param: usize,
     scope: Scope,
+    /// References to clock-based segments read through their rules so far.
+    inlined: usize,
     out: Compiled,
 }
 
@@ -293,6 +301,21 @@ impl Compiler<'_> {
                     return Ok("true".to_string());
                 }
                 self.out.segments.insert(id.clone());
+                if let Some(rule) = self.catalogue.live.get(&id) {
+                    // Its stored membership lags the clock: read its rule.
+                    self.inlined += 1;
+                    if self.inlined > MAX_INLINED {
+                        return Err(Error::new(
+                            ErrorKind::TooComplex,
+                            format!("rule reads more than {MAX_INLINED} clock-based segments"),
+                        )
+                        .with_hint(
+                            "A segment whose rule depends on the clock (within, before … ago) is read through its rule wherever it is referred to; refer to fewer of them.",
+                        ));
+                    }
+                    self.out.time_relative = true;
+                    return Ok(format!("({})", self.rule(rule)?));
+                }
                 let placeholder = self.bind(id);
                 format!(
                     "EXISTS (SELECT FROM audience.segment_members m WHERE m.tenant_id = $1::uuid \

@@ -48,6 +48,7 @@ fn catalogue() -> Catalogue {
             ),
         ]),
         everyone: Some("00000000-0000-0000-0000-000000000003".into()),
+        live: Default::default(),
     }
 }
 
@@ -483,4 +484,100 @@ fn json_text_nested_beyond_any_limit_is_too_complex() {
         json::from_json_text("{\"tag\": ").unwrap_err().kind,
         ErrorKind::InvalidText
     );
+}
+
+/// A catalogue of segments `name` → rule, with ids "id-<name>".
+fn catalogue_of(segments: &[(&str, &str)]) -> (Catalogue, Vec<(String, Rule)>) {
+    let mut catalogue = catalogue();
+    let dynamic: Vec<(String, Rule)> = segments
+        .iter()
+        .map(|(name, rule)| (format!("id-{name}"), parse(rule).unwrap()))
+        .collect();
+    for (name, _) in segments {
+        catalogue
+            .segments
+            .as_mut()
+            .unwrap()
+            .push((name.to_string(), format!("id-{name}")));
+    }
+    catalogue.mark_live(dynamic.iter().map(|(id, rule)| (id.as_str(), rule)));
+    (catalogue, dynamic)
+}
+
+#[test]
+fn rules_referring_to_clock_based_segments_are_time_relative() {
+    let (catalogue, _) = catalogue_of(&[
+        ("New1h", "created_at within 1 hours"),
+        ("InNew1h", "in segment 'New1h'"),
+        ("NotInIt", "not in segment 'InNew1h' and tag 'VIP'"),
+        ("Timeless", "tag 'VIP'"),
+        ("OnTimeless", "in segment 'Timeless'"),
+    ]);
+    let live: Vec<&str> = catalogue.live.keys().map(String::as_str).collect();
+    assert_eq!(live, vec!["id-InNew1h", "id-New1h", "id-NotInIt"]);
+    let rule = parse("in segment 'notinit'").unwrap();
+    assert!(catalogue.is_time_relative(&rule));
+    assert!(!catalogue.is_time_relative(&parse("in segment 'OnTimeless'").unwrap()));
+    // The clock-based segment is read through its rule; the timeless one
+    // from stored membership.
+    let compiled = compile(
+        &parse("in segment 'InNew1h' or in segment 'Timeless'").unwrap(),
+        &catalogue,
+        2,
+        Scope::Few,
+    )
+    .unwrap();
+    assert!(compiled.time_relative);
+    assert!(
+        compiled.predicate.contains("c.created_at >= "),
+        "{}",
+        compiled.predicate
+    );
+    assert_eq!(
+        compiled
+            .predicate
+            .matches("audience.segment_members")
+            .count(),
+        1,
+        "{}",
+        compiled.predicate
+    );
+    assert!(compiled.segments.contains("id-New1h") && compiled.segments.contains("id-Timeless"));
+}
+
+#[test]
+fn clock_based_references_that_rejoin_are_bounded() {
+    // Dn refers to D(n-1) and D(n-2): read through their rules, D40 would
+    // repeat D1 2^39 times.
+    let mut segments = vec![
+        ("D1".to_string(), "created_at within 1 hours".to_string()),
+        ("D2".to_string(), "in segment 'D1'".to_string()),
+    ];
+    for n in 3..=40 {
+        segments.push((
+            format!("D{n}"),
+            format!("in segment 'D{}' or in segment 'D{}'", n - 1, n - 2),
+        ));
+    }
+    let named: Vec<(&str, &str)> = segments
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_str()))
+        .collect();
+    let (catalogue, _) = catalogue_of(&named);
+    assert_eq!(catalogue.live.len(), 40);
+    assert!(compile(
+        &parse("in segment 'D8'").unwrap(),
+        &catalogue,
+        2,
+        Scope::Few
+    )
+    .is_ok());
+    let error = compile(
+        &parse("in segment 'D40'").unwrap(),
+        &catalogue,
+        2,
+        Scope::Few,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::TooComplex);
 }

@@ -139,6 +139,34 @@ SET audience.tenant = 'integrity';
 DELETE FROM audience.fit_rules WHERE tenant_id = audience.current_tenant() AND name = 'broken';
 RESET audience.tenant;
 
+-- A segment that refers to a clock-based segment changes with the clock
+-- too: every read path reads it live, and the scheduled refresh brings its
+-- stored members and the fit points that depend on it up to date.
+SET audience.tenant = 'integrity_other';
+INSERT INTO audience.contacts (email) VALUES ('young@other.test');
+SELECT audience.create_segment('New1h', 'created_at within 1 hours') IS NOT NULL AS new1h,
+       audience.create_segment('InNew1h', 'in segment ''New1h''') IS NOT NULL AS in_new1h,
+       audience.create_segment('NotInNew1h', 'not in segment ''InNew1h''') IS NOT NULL AS not_in;
+SELECT audience.set_fit_score('fresh', 'in segment ''InNew1h''', 5) AS fit;
+SELECT email, fit_score FROM audience.contacts WHERE email LIKE '%@other.test' ORDER BY email;
+SET session_replication_role = replica;
+UPDATE audience.contacts SET created_at = now() - interval '2 hours' WHERE email = 'young@other.test';
+RESET session_replication_role;
+SET ROLE integrity_app;
+SELECT c.email, audience.in_segment(c.id, 'New1h') AS new1h, audience.in_segment(c.id, 'InNew1h') AS in_new1h,
+       audience.in_segment(c.id, 'NotInNew1h') AS not_in, array(SELECT audience.segments_of(c.id)) AS segments
+  FROM audience.contacts c ORDER BY email;
+SELECT audience.count('InNew1h') AS count_in, audience.count('NotInNew1h') AS count_not_in,
+       (SELECT count(*) FROM audience.members('InNew1h')) AS members_in,
+       audience.preview('in segment ''InNew1h''') AS preview_in;
+SELECT name, members FROM audience.segment_overview WHERE name LIKE '%New1h' ORDER BY name;
+RESET ROLE;
+SELECT audience.refresh_all_tenants() >= 0 AS refreshed;
+SELECT name, member_count FROM audience.segments
+ WHERE tenant_id = audience.current_tenant() AND name LIKE '%New1h' ORDER BY name;
+SELECT email, fit_score FROM audience.contacts WHERE email LIKE '%@other.test' ORDER BY email;
+RESET audience.tenant;
+
 -- Imports: a NUL character or year 0 rejects its row alone (and is
 -- reported), the last valid row of an email wins, and erasing a contact
 -- takes its address out of the import reports.
