@@ -679,6 +679,35 @@ COMMENT ON INDEX audience.scoring_rules_kind IS 'One rule per tenant, kind and u
 -- a rule is depends on the current tenant's segments.
 ALTER FUNCTION audience.rule_is_time_relative(audience.rule) STABLE;
 
+-- The member count of Everyone counts every contact of its tenant, kept by
+-- the contacts statement trigger (it read 0).
+UPDATE audience.segments s
+   SET member_count = (SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = s.tenant_id)
+ WHERE s.kind = 'everyone';
+COMMENT ON COLUMN audience.segments.member_count IS 'How many members: of a list or dynamic segment, its stored members (kept in step with segment_members); of Everyone, every contact of the tenant';
+
+CREATE OR REPLACE FUNCTION audience.count(segment text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+BEGIN
+    IF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
+        RETURN audience.preview(found.rule);
+    END IF;
+    RETURN found.member_count;
+END
+$$;
+COMMENT ON FUNCTION audience.count(text) IS 'How many contacts are in a segment now';
+CREATE OR REPLACE VIEW audience.segment_overview WITH (security_invoker = true) AS
+    SELECT s.name, s.description, s.kind,
+           CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
+                THEN audience.count(s.name) ELSE s.member_count END AS members,
+           s.created_at, s.updated_at, s.refreshed_at, s.rule
+      FROM audience.segments s
+     WHERE s.tenant_id = (SELECT audience.current_tenant())
+     ORDER BY s.kind = 'everyone' DESC, lower(s.name);
+
 CREATE OR REPLACE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
 LANGUAGE sql VOLATILE
 AS $$

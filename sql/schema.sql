@@ -525,7 +525,7 @@ CREATE TABLE audience.segments (
 );
 COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments and the built-in Everyone segment';
 COMMENT ON COLUMN audience.segments.rule IS 'The membership rule of a dynamic segment';
-COMMENT ON COLUMN audience.segments.member_count IS 'Stored members, kept in step with segment_members';
+COMMENT ON COLUMN audience.segments.member_count IS 'How many members: of a list or dynamic segment, its stored members (kept in step with segment_members); of Everyone, every contact of the tenant';
 COMMENT ON COLUMN audience.segments.refresh_duration IS 'How long the last refresh took';
 COMMENT ON COLUMN audience.segments.depends_on IS 'Segments its rule refers to (in segment ''…''), kept to order maintenance and guard drops';
 SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');

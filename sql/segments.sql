@@ -544,9 +544,7 @@ AS $$
 DECLARE
     found audience.segments := audience.find_segment(segment);
 BEGIN
-    IF found.kind = 'everyone' THEN
-        RETURN (SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = found.tenant_id);
-    ELSIF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
+    IF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
         RETURN audience.preview(found.rule);
     END IF;
     RETURN found.member_count;
@@ -753,8 +751,8 @@ COMMENT ON FUNCTION audience.schedule_refresh(text) IS 'Schedules audience.refre
 --------------------------------------------------------------------------
 CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
     SELECT s.name, s.description, s.kind,
-           CASE WHEN s.kind = 'dynamic' AND NOT audience.rule_is_time_relative(s.rule) OR s.kind = 'static'
-                THEN s.member_count ELSE audience.count(s.name) END AS members,
+           CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
+                THEN audience.count(s.name) ELSE s.member_count END AS members,
            s.created_at, s.updated_at, s.refreshed_at, s.rule
       FROM audience.segments s
      WHERE s.tenant_id = (SELECT audience.current_tenant())

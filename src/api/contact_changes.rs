@@ -241,6 +241,39 @@ fn hold_tenants(touched: &Touched) {
     .expect("checking the tenants of written contacts");
 }
 
+/// Keeps each tenant's Everyone segment counting every contact: `joined`
+/// contacts came into their tenant, `left` ones went. Its row is updated
+/// after the other segments' rows, which statements lock in id order, so
+/// that every statement locks segments in one order.
+fn count_everyone<'k>(joined: impl IntoIterator<Item = &'k Key>, left: impl IntoIterator<Item = &'k Key>) {
+    let mut deltas: BTreeMap<[u8; 16], i64> = BTreeMap::new();
+    for (tenant, _) in joined {
+        *deltas.entry(*tenant).or_default() += 1;
+    }
+    for (tenant, _) in left {
+        *deltas.entry(*tenant).or_default() -= 1;
+    }
+    let (tenants, deltas): (Vec<Uuid>, Vec<i64>) = deltas
+        .into_iter()
+        .filter(|(_, delta)| *delta != 0)
+        .map(|(tenant, delta)| (Uuid::from_bytes(tenant), delta))
+        .unzip();
+    if tenants.is_empty() {
+        return;
+    }
+    Spi::connect_mut(|client| {
+        plans::update(
+            client,
+            "UPDATE audience.segments s SET member_count = s.member_count + d.delta
+               FROM unnest($1::uuid[], $2::int8[]) AS d(tenant, delta)
+              WHERE s.tenant_id = d.tenant AND s.kind = 'everyone'",
+            &[tenants.into(), deltas.into()],
+        )
+        .map(|_| ())
+    })
+    .expect("counting the tenants' contacts");
+}
+
 /// Removes contacts (deleted, or moved to another tenant) from every
 /// segment of the tenant they were in.
 fn leave<'k>(keys: impl IntoIterator<Item = &'k Key>) {
@@ -266,16 +299,23 @@ fn contacts_changed<'a>(
         let desc = (*data.tg_relation).rd_att;
         let key = (position(desc, "tenant_id"), position(desc, "id"));
         match trigger.op() {
-            Ok(PgTriggerOperation::Delete) => leave(&keys(data.tg_oldtable, desc, key)),
+            Ok(PgTriggerOperation::Delete) => {
+                let gone = keys(data.tg_oldtable, desc, key);
+                leave(&gone);
+                count_everyone(&[], &gone);
+            }
             // New contacts are in no segment yet: only rules can take them in.
             Ok(PgTriggerOperation::Insert) => {
-                let touched = by_tenant(&keys(data.tg_newtable, desc, key));
+                let new = keys(data.tg_newtable, desc, key);
+                let touched = by_tenant(&new);
                 hold_tenants(&touched);
-                maintain(touched, None)
+                maintain(touched, None);
+                count_everyone(&new, &[]);
             }
             Ok(PgTriggerOperation::Update) => {
                 let update = compare_update(data, key);
-                if update.changed.is_none() {
+                let moved = update.changed.is_none();
+                if moved {
                     hold_tenants(&by_tenant(&update.new));
                     let staying: std::collections::HashSet<&Key> = update.new.iter().collect();
                     leave(update.old.iter().filter(|k| !staying.contains(k)));
@@ -289,6 +329,9 @@ fn contacts_changed<'a>(
                     by_tenant(update.new.iter().chain(&update.old)),
                     update.changed,
                 );
+                if moved {
+                    count_everyone(&update.new, &update.old);
+                }
             }
             _ => {}
         }

@@ -38,6 +38,9 @@ BEGIN
     IF EXISTS (SELECT email, score, tags, attributes FROM audience.contacts EXCEPT SELECT * FROM before_upgrade) THEN
         RAISE EXCEPTION 'contacts changed in the upgrade';
     END IF;
+    IF (SELECT member_count FROM audience.segments WHERE kind = 'everyone') <> 2 THEN
+        RAISE EXCEPTION 'the member count of Everyone is not the number of contacts';
+    END IF;
     -- Tags folded as this release folds them.
     IF audience.preview('tag ''οδος''') <> 1
        OR (SELECT tag_keys FROM audience.contacts WHERE email = 'bob@example.com') <> ARRAY[audience.fold('ΟΔΟΣ')] THEN

@@ -167,6 +167,27 @@ SELECT name, member_count FROM audience.segments
 SELECT email, fit_score FROM audience.contacts WHERE email LIKE '%@other.test' ORDER BY email;
 RESET audience.tenant;
 
+-- Everyone's member count counts every contact of its tenant, through
+-- inserts, imports, deletes and moves between tenants.
+CREATE VIEW everyone_counts AS
+    SELECT t.name AS tenant, s.member_count,
+           (SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = t.id) AS contacts
+      FROM audience.tenants t JOIN audience.segments s ON s.tenant_id = t.id AND s.kind = 'everyone'
+     WHERE t.name LIKE 'integrity%' ORDER BY t.name;
+SELECT * FROM everyone_counts;
+SET ROLE integrity_app;
+SET audience.tenant = 'integrity_other';
+INSERT INTO audience.contacts (email) VALUES ('one@other.test'), ('two@other.test');
+SELECT inserted FROM audience.import_csv(E'email\nthree@other.test\none@other.test\n');
+DELETE FROM audience.contacts WHERE email = 'two@other.test';
+SELECT audience.count('Everyone') AS everyone, (SELECT members FROM audience.segment_overview WHERE kind = 'everyone') AS overview;
+RESET ROLE;
+UPDATE audience.contacts SET tenant_id = (SELECT id FROM audience.tenants WHERE name = 'integrity')
+ WHERE email = 'three@other.test';
+SELECT * FROM everyone_counts;
+DROP VIEW everyone_counts;
+RESET audience.tenant;
+
 -- Imports: a NUL character or year 0 rejects its row alone (and is
 -- reported), the last valid row of an email wins, and erasing a contact
 -- takes its address out of the import reports.
