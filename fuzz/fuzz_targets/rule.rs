@@ -24,8 +24,15 @@ fn catalogue(custom_known: bool) -> Catalogue {
         segments: Some(vec![
             ("Hot leads".into(), "00000000-0000-0000-0000-000000000001".into()),
             ("Everyone".into(), "00000000-0000-0000-0000-000000000003".into()),
+            ("Recent".into(), "00000000-0000-0000-0000-000000000004".into()),
         ]),
         everyone: Some("00000000-0000-0000-0000-000000000003".into()),
+        // A clock-based segment: rules referring to it read its rule.
+        live: [(
+            "00000000-0000-0000-0000-000000000004".to_string(),
+            parse("created_at within 1 hours or clicked at least 2 times within 7 days").unwrap(),
+        )]
+        .into(),
     }
 }
 
