@@ -88,9 +88,10 @@ BEGIN
       FROM unnest(ARRAY['hot', 'warm', 'cold']) WITH ORDINALITY t(tier, n)
       LEFT JOIN audience.breakdown(segment, 'tier') b ON b.value = t.tier;
     RETURN concat_ws(E'\n',
-        format('Segment "%s" (%s)', found.name, CASE found.kind WHEN 'static' THEN 'static list' ELSE found.kind END),
+        format('Segment "%s" (%s)', found.name, CASE found.kind WHEN 'static' THEN 'static list' WHEN 'query' THEN 'query segment' ELSE found.kind END),
         CASE WHEN found.description IS NOT NULL THEN 'Description: ' || found.description END,
         CASE WHEN found.rule IS NOT NULL THEN 'Rule: ' || found.rule::text END,
+        CASE WHEN found.query IS NOT NULL THEN format('Query (run as %s): %s', found.query_role, found.query) END,
         format('Members: %s', members),
         CASE WHEN found.refreshed_at IS NOT NULL
              THEN format('Last refresh: %s, took %s', found.refreshed_at, coalesce(found.refresh_duration::text, 'unknown')) END,

@@ -903,6 +903,43 @@ END
 $$;
 COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
 
+-- Query segments: members are the contact ids a read-only SELECT returns,
+-- run as the role that defined the segment.
+ALTER TABLE audience.segments
+    DROP CONSTRAINT segments_kind_check,
+    ADD CONSTRAINT segments_kind_check CHECK (kind IN ('static', 'dynamic', 'everyone', 'query')),
+    ADD COLUMN query text,
+    ADD COLUMN query_role regrole,
+    ADD CONSTRAINT segments_query CHECK ((kind = 'query') = (query IS NOT NULL AND query_role IS NOT NULL));
+CREATE FUNCTION audience.create_query_segment(name text, query text, description text DEFAULT NULL) RETURNS uuid
+LANGUAGE c AS 'MODULE_PATHNAME', 'create_query_segment_wrapper';
+COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments, query segments and the built-in Everyone segment';
+COMMENT ON COLUMN audience.segments.query IS 'The SELECT of a query segment: its members are the contact ids it returns';
+COMMENT ON COLUMN audience.segments.query_role IS 'The role that defined a query segment, which its query always runs as';
+
+CREATE OR REPLACE FUNCTION audience.duplicate_segment(name text, new_name text) RETURNS uuid
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    source audience.segments := audience.find_segment(name);
+    copy uuid;
+BEGIN
+    IF source.kind = 'static' THEN
+        copy := audience.create_list(new_name, source.description);
+        PERFORM audience.add_to_list(new_name, ARRAY(
+            SELECT m.contact_id FROM audience.segment_members m
+             WHERE m.tenant_id = source.tenant_id AND m.segment_id = source.id));
+    ELSIF source.kind = 'query' THEN
+        -- Defined anew, as the role that copies it.
+        copy := audience.create_query_segment(new_name, source.query, source.description);
+    ELSE
+        copy := audience.create_segment(new_name, coalesce(source.rule, 'everyone'), source.description);
+    END IF;
+    RETURN copy;
+END
+$$;
+COMMENT ON FUNCTION audience.duplicate_segment(text, text) IS 'Copies a segment under a new name: a list with its members, a dynamic segment with its rule, a query segment with its query (run as the caller)';
+
 -- For analysts in psql: a segment's members broken down by a field, the
 -- overlap of segments, and a readable summary. All of them read members
 -- through audience.member_ids, the one membership read path, so a change
@@ -993,9 +1030,10 @@ BEGIN
       FROM unnest(ARRAY['hot', 'warm', 'cold']) WITH ORDINALITY t(tier, n)
       LEFT JOIN audience.breakdown(segment, 'tier') b ON b.value = t.tier;
     RETURN concat_ws(E'\n',
-        format('Segment "%s" (%s)', found.name, CASE found.kind WHEN 'static' THEN 'static list' ELSE found.kind END),
+        format('Segment "%s" (%s)', found.name, CASE found.kind WHEN 'static' THEN 'static list' WHEN 'query' THEN 'query segment' ELSE found.kind END),
         CASE WHEN found.description IS NOT NULL THEN 'Description: ' || found.description END,
         CASE WHEN found.rule IS NOT NULL THEN 'Rule: ' || found.rule::text END,
+        CASE WHEN found.query IS NOT NULL THEN format('Query (run as %s): %s', found.query_role, found.query) END,
         format('Members: %s', members),
         CASE WHEN found.refreshed_at IS NOT NULL
              THEN format('Last refresh: %s, took %s', found.refreshed_at, coalesce(found.refresh_duration::text, 'unknown')) END,
@@ -1064,7 +1102,7 @@ DECLARE
         'breakdown', 'overlap', 'describe'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
-        'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
+        'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
         'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
@@ -1077,7 +1115,7 @@ DECLARE
     as_owner text[] := ARRAY[
         'create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants', 'define_field', 'set_tiers',
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
-        'create_segment', 'create_list', 'add_to_list', 'remove_from_list', 'update_segment',
+        'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
         'breakdown', 'overlap', 'describe',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
@@ -1108,6 +1146,8 @@ COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fol
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
+COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';
+COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';
 
 -- Existing deployments keep working: every member of audience_user may
 -- still select every tenant, until an administrator narrows it

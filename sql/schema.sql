@@ -513,7 +513,7 @@ CREATE TABLE audience.segments (
     id               uuid        NOT NULL DEFAULT gen_random_uuid(),
     name             text        NOT NULL CHECK (btrim(name) <> ''),
     description      text,
-    kind             text        NOT NULL CHECK (kind IN ('static', 'dynamic', 'everyone')),
+    kind             text        NOT NULL CHECK (kind IN ('static', 'dynamic', 'everyone', 'query')),
     rule             audience.rule CHECK ((kind = 'dynamic') = (rule IS NOT NULL)),
     member_count     bigint      NOT NULL DEFAULT 0,
     created_at       timestamptz NOT NULL DEFAULT now(),
@@ -521,12 +521,17 @@ CREATE TABLE audience.segments (
     refreshed_at     timestamptz,
     refresh_duration interval,
     depends_on       uuid[]      NOT NULL DEFAULT '{}',
-    PRIMARY KEY (tenant_id, id)
+    query            text,
+    query_role       regrole,
+    PRIMARY KEY (tenant_id, id),
+    CONSTRAINT segments_query CHECK ((kind = 'query') = (query IS NOT NULL AND query_role IS NOT NULL))
 );
-COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments and the built-in Everyone segment';
+COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments, query segments and the built-in Everyone segment';
 COMMENT ON COLUMN audience.segments.rule IS 'The membership rule of a dynamic segment';
 COMMENT ON COLUMN audience.segments.member_count IS 'How many members: of a list or dynamic segment, its stored members (kept in step with segment_members); of Everyone, every contact of the tenant';
 COMMENT ON COLUMN audience.segments.refresh_duration IS 'How long the last refresh took';
+COMMENT ON COLUMN audience.segments.query IS 'The SELECT of a query segment: its members are the contact ids it returns';
+COMMENT ON COLUMN audience.segments.query_role IS 'The role that defined a query segment, which its query always runs as';
 COMMENT ON COLUMN audience.segments.depends_on IS 'Segments its rule refers to (in segment ''…''), kept to order maintenance and guard drops';
 SELECT pg_catalog.pg_extension_config_dump('audience.segments', '');
 CREATE TRIGGER rules_changed AFTER INSERT OR DELETE OR UPDATE OF tenant_id, id, name, kind, rule, created_at ON audience.segments

@@ -465,13 +465,16 @@ BEGIN
         PERFORM audience.add_to_list(new_name, ARRAY(
             SELECT m.contact_id FROM audience.segment_members m
              WHERE m.tenant_id = source.tenant_id AND m.segment_id = source.id));
+    ELSIF source.kind = 'query' THEN
+        -- Defined anew, as the role that copies it.
+        copy := audience.create_query_segment(new_name, source.query, source.description);
     ELSE
         copy := audience.create_segment(new_name, coalesce(source.rule, 'everyone'), source.description);
     END IF;
     RETURN copy;
 END
 $$;
-COMMENT ON FUNCTION audience.duplicate_segment(text, text) IS 'Copies a segment under a new name: a list with its members, a dynamic segment with its rule';
+COMMENT ON FUNCTION audience.duplicate_segment(text, text) IS 'Copies a segment under a new name: a list with its members, a dynamic segment with its rule, a query segment with its query (run as the caller)';
 
 CREATE FUNCTION audience.drop_segment(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE

@@ -245,7 +245,10 @@ fn hold_tenants(touched: &Touched) {
 /// contacts came into their tenant, `left` ones went. Its row is updated
 /// after the other segments' rows, which statements lock in id order, so
 /// that every statement locks segments in one order.
-fn count_everyone<'k>(joined: impl IntoIterator<Item = &'k Key>, left: impl IntoIterator<Item = &'k Key>) {
+fn count_everyone<'k>(
+    joined: impl IntoIterator<Item = &'k Key>,
+    left: impl IntoIterator<Item = &'k Key>,
+) {
     let mut deltas: BTreeMap<[u8; 16], i64> = BTreeMap::new();
     for (tenant, _) in joined {
         *deltas.entry(*tenant).or_default() += 1;

@@ -5,6 +5,7 @@ pub(crate) mod contact_changes;
 pub(crate) mod contacts;
 pub(crate) mod import;
 mod plans;
+pub(crate) mod query_segments;
 pub mod rules;
 pub(crate) mod scoring;
 mod search;

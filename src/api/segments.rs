@@ -244,6 +244,12 @@ fn segment_uuid(id: &str) -> pgrx::Uuid {
 /// `entered` was computed, so none of them is a member (nobody else could
 /// have added one since); `audience.apply_memberships` then does not look
 /// them up.
+/// Applies differences (segment, entered, exited) of stored membership,
+/// for membership computed elsewhere (query segments).
+pub(crate) fn apply_differences(client: &mut SpiClient, tenant: &str, differences: Differences) {
+    apply(client, tenant, differences, false);
+}
+
 fn apply(
     client: &mut SpiClient,
     tenant: &str,
@@ -908,8 +914,8 @@ fn refresh_chosen(
     })
 }
 
-/// Re-evaluates dynamic segments (one by name, or all when null) for the
-/// current tenant, applying only the difference; returns how many
+/// Re-evaluates dynamic and query segments (one by name, or all when null)
+/// for the current tenant, applying only the difference; returns how many
 /// memberships changed. Segments referring to a refreshed one follow.
 #[pg_extern]
 fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
@@ -925,12 +931,15 @@ fn refresh(segment: default!(Option<&str>, "NULL")) -> i64 {
             .map(str::to_string)
             .unwrap_or_else(|| raise(unknown_segment(name)))
     });
-    let moved: BTreeSet<String> = refresh_chosen(&tenant, &rules, |s| {
-        wanted.as_ref().is_none_or(|id| *id == s.id)
-    })
-    .into_iter()
-    .flat_map(|(_, contacts)| contacts)
-    .collect();
+    // Query segments first: dynamic segments may refer to them.
+    let queried = crate::api::query_segments::refresh(&tenant, wanted.as_deref());
+    let moved: BTreeSet<String> = queried
+        .into_iter()
+        .chain(refresh_chosen(&tenant, &rules, |s| {
+            wanted.as_ref().is_none_or(|id| *id == s.id)
+        }))
+        .flat_map(|(_, contacts)| contacts)
+        .collect();
     let changes = moved.len() as i64;
     match wanted {
         Some(id) if !moved.is_empty() => {

@@ -97,12 +97,33 @@ fn as_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
     if user == role {
         return f();
     }
-    unsafe {
-        pg_sys::SetUserIdAndSecContext(role, context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32)
-    };
+    switch_user(role, pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32, f)
+}
+
+/// Runs `f` as `role` under the restrictions PostgreSQL puts on code run
+/// for another role (REFRESH MATERIALIZED VIEW runs its query so): no SET
+/// ROLE, no temporary tables, nothing that outlives the operation.
+pub(crate) fn as_restricted_role<T>(role: pg_sys::Oid, f: impl FnOnce() -> T) -> T {
+    switch_user(
+        role,
+        (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32,
+        f,
+    )
+}
+
+fn switch_user<T>(role: pg_sys::Oid, restrictions: i32, f: impl FnOnce() -> T) -> T {
+    let mut user = pg_sys::InvalidOid;
+    let mut context = 0;
+    unsafe { pg_sys::GetUserIdAndSecContext(&mut user, &mut context) };
+    unsafe { pg_sys::SetUserIdAndSecContext(role, context | restrictions) };
     let result = f();
     unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     result
+}
+
+/// Whether `role` may select the tenant with this id.
+pub(crate) fn role_may_select(role: pg_sys::Oid, tenant: &str) -> bool {
+    as_role(role, || look_up(tenant)).tenant.is_some()
 }
 
 /// Looks `name` up as the current user, through Row Level Security.

@@ -41,6 +41,10 @@ BEGIN
     IF (SELECT member_count FROM audience.segments WHERE kind = 'everyone') <> 2 THEN
         RAISE EXCEPTION 'the member count of Everyone is not the number of contacts';
     END IF;
+    PERFORM audience.create_query_segment('Queried', 'SELECT id FROM audience.contacts');
+    IF audience.count('Queried') <> 2 THEN
+        RAISE EXCEPTION 'query segments do not work after the upgrade';
+    END IF;
     -- Tags folded as this release folds them.
     IF audience.preview('tag ''οδος''') <> 1
        OR (SELECT tag_keys FROM audience.contacts WHERE email = 'bob@example.com') <> ARRAY[audience.fold('ΟΔΟΣ')] THEN

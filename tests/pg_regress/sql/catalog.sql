@@ -52,7 +52,7 @@ INSERT INTO documented VALUES
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
     ('function', 'untag', false), ('function', 'tag_segment', false), ('function', 'rename_tag', false),
-    ('function', 'forget_contact', false), ('function', 'create_segment', false), ('function', 'create_list', false),
+    ('function', 'forget_contact', false), ('function', 'create_segment', false), ('function', 'create_list', false), ('function', 'create_query_segment', false),
     ('function', 'add_to_list', false), ('function', 'remove_from_list', false), ('function', 'update_segment', false),
     ('function', 'duplicate_segment', false), ('function', 'drop_segment', false), ('function', 'refresh', false),
     ('function', 'snapshot', false), ('function', 'track', false),
