@@ -940,10 +940,44 @@ END
 $$;
 COMMENT ON FUNCTION audience.duplicate_segment(text, text) IS 'Copies a segment under a new name: a list with its members, a dynamic segment with its rule, a query segment with its query (run as the caller)';
 
+--------------------------------------------------------------------------
+-- Reading membership
+--------------------------------------------------------------------------
+-- The one membership read path: the members of a segment now, as a
+-- subquery with one row (id) per member — stored membership, except for
+-- Everyone (every contact) and rules that depend on the clock (evaluated
+-- live). Only this function knows how membership is stored; those who
+-- read many members join the subquery, which the planner sees through
+-- (a set-returning function it cannot).
+CREATE FUNCTION audience.member_source(segment audience.segments) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE
+        WHEN segment.kind = 'everyone' THEN
+            format('(SELECT c.id FROM audience.contacts c WHERE c.tenant_id = %L::uuid)', segment.tenant_id)
+        WHEN segment.kind = 'dynamic' AND audience.rule_is_time_relative(segment.rule) THEN
+            format('(SELECT unnest(audience.live_members(%L::audience.rule))::uuid AS id)', segment.rule)
+        ELSE
+            format('(SELECT m.contact_id AS id FROM audience.segment_members m WHERE m.tenant_id = %L::uuid AND m.segment_id = %L::uuid)',
+                   segment.tenant_id, segment.id)
+    END
+$$;
+COMMENT ON FUNCTION audience.member_source(audience.segments) IS 'The one membership read path: a subquery of a segment''s members now, one row (id) per member';
+
+-- Its members one by one, for those who need a few.
+CREATE OR REPLACE FUNCTION audience.member_ids(segment audience.segments) RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'SELECT id FROM ' || audience.member_source(segment) || ' members';
+END
+$$;
+COMMENT ON FUNCTION audience.member_ids(audience.segments) IS 'Ids of a segment''s members at this moment';
+
 -- For analysts in psql: a segment's members broken down by a field, the
 -- overlap of segments, and a readable summary. All of them read members
--- through audience.member_ids, the one membership read path, so a change
--- of how membership is stored reaches them unchanged.
+-- through audience.member_source, the one membership read path, so a
+-- change of how membership is stored reaches them unchanged.
 
 CREATE FUNCTION audience.breakdown(segment text, field text)
 RETURNS TABLE (value text, contacts bigint, share numeric, bar text)
@@ -954,14 +988,14 @@ DECLARE
     wanted text := lower(btrim(coalesce(field, '')));
     custom text := regexp_replace(lower(btrim(coalesce(field, ''))), '^custom\.', '');
     grouped text;
-    source text := 'members c';
+    tags text := '';
     known text;
 BEGIN
     -- What to group by is built from names checked here, never from the
     -- caller's text.
     IF wanted IN ('tag', 'tags') THEN
         grouped := 't.tag';
-        source := 'members c LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
+        tags := 'LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
     ELSIF wanted = 'tier' THEN
         grouped := 'audience.score_tier(c.score)';
     ELSIF wanted = ANY (audience.standard_fields()) AND wanted NOT IN ('tags', 'attributes') THEN
@@ -976,31 +1010,41 @@ BEGIN
                                 array_to_string(array_remove(array_remove(audience.standard_fields(), 'tags'), 'attributes'), ', '),
                                 coalesce(known, 'none'));
     END IF;
+    -- Each member once in the source: joined, not probed, as a query
+    -- written by hand would be.
     RETURN QUERY EXECUTE format($query$
-        WITH members AS MATERIALIZED (
-            SELECT c.* FROM audience.contacts c
-             WHERE c.tenant_id = $1 AND c.id IN (SELECT audience.member_ids($2))
-        ), groups AS (
-            SELECT %s AS value, count(*) AS contacts FROM %s GROUP BY 1
-        ), total AS (
-            SELECT count(*) AS members FROM members
+        WITH groups AS (
+            SELECT %1$s AS value, count(*) AS contacts
+              FROM %2$s members JOIN audience.contacts c ON c.tenant_id = $1 AND c.id = members.id %3$s
+             GROUP BY 1
         )
         SELECT g.value, g.contacts, round(g.contacts::numeric / t.members, 4),
                repeat('█', round(40 * g.contacts::numeric / t.members)::integer)
-          FROM groups g, total t
+          FROM groups g, (%4$s) t
          ORDER BY g.contacts DESC, g.value NULLS LAST
-    $query$, grouped, source) USING found.tenant_id, found;
+    $query$, grouped, audience.member_source(found), tags,
+       -- A contact holds several tags or none: count the members themselves.
+       CASE WHEN tags = '' THEN 'SELECT sum(contacts) AS members FROM groups'
+            ELSE format('SELECT count(*) AS members FROM %s members', audience.member_source(found)) END)
+    USING found.tenant_id;
 END
 $$;
 COMMENT ON FUNCTION audience.breakdown(text, text) IS 'A segment''s members grouped by a standard or custom field, tag or tier, largest first, with their share and a bar of up to 40 blocks';
 
 CREATE FUNCTION audience.overlap(a text, b text) RETURNS TABLE (only_a bigint, in_both bigint, only_b bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT count(*) FILTER (WHERE y.id IS NULL), count(*) FILTER (WHERE x.id IS NOT NULL AND y.id IS NOT NULL),
-           count(*) FILTER (WHERE x.id IS NULL)
-      FROM (SELECT audience.member_ids(audience.find_segment(a)) AS id) x
-      FULL JOIN (SELECT audience.member_ids(audience.find_segment(b)) AS id) y ON y.id = x.id
+DECLARE
+    first audience.segments := audience.find_segment(a);
+    second audience.segments := audience.find_segment(b);
+    common bigint;
+BEGIN
+    -- The contacts in both, joined; those in one only follow from the
+    -- segments' sizes (kept for stored membership).
+    EXECUTE format('SELECT count(*) FROM %s x JOIN %s y ON y.id = x.id',
+                   audience.member_source(first), audience.member_source(second)) INTO common;
+    RETURN QUERY SELECT audience.count(first.name) - common, common, audience.count(second.name) - common;
+END
 $$;
 COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only in segment a, in both, and only in segment b';
 

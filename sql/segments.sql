@@ -507,20 +507,33 @@ COMMENT ON FUNCTION audience.drop_segment(text) IS 'Drops a segment (never its c
 --------------------------------------------------------------------------
 -- Reading membership
 --------------------------------------------------------------------------
--- The members of a segment now: stored membership, except for rules that
--- depend on the clock, which are evaluated live.
+-- The one membership read path: the members of a segment now, as a
+-- subquery with one row (id) per member — stored membership, except for
+-- Everyone (every contact) and rules that depend on the clock (evaluated
+-- live). Only this function knows how membership is stored; those who
+-- read many members join the subquery, which the planner sees through
+-- (a set-returning function it cannot).
+CREATE FUNCTION audience.member_source(segment audience.segments) RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE
+        WHEN segment.kind = 'everyone' THEN
+            format('(SELECT c.id FROM audience.contacts c WHERE c.tenant_id = %L::uuid)', segment.tenant_id)
+        WHEN segment.kind = 'dynamic' AND audience.rule_is_time_relative(segment.rule) THEN
+            format('(SELECT unnest(audience.live_members(%L::audience.rule))::uuid AS id)', segment.rule)
+        ELSE
+            format('(SELECT m.contact_id AS id FROM audience.segment_members m WHERE m.tenant_id = %L::uuid AND m.segment_id = %L::uuid)',
+                   segment.tenant_id, segment.id)
+    END
+$$;
+COMMENT ON FUNCTION audience.member_source(audience.segments) IS 'The one membership read path: a subquery of a segment''s members now, one row (id) per member';
+
+-- Its members one by one, for those who need a few.
 CREATE FUNCTION audience.member_ids(segment audience.segments) RETURNS SETOF uuid
 LANGUAGE plpgsql STABLE
 AS $$
 BEGIN
-    IF segment.kind = 'everyone' THEN
-        RETURN QUERY SELECT c.id FROM audience.contacts c WHERE c.tenant_id = segment.tenant_id;
-    ELSIF segment.kind = 'dynamic' AND audience.rule_is_time_relative(segment.rule) THEN
-        RETURN QUERY SELECT unnest(audience.live_members(segment.rule))::uuid;
-    ELSE
-        RETURN QUERY SELECT m.contact_id FROM audience.segment_members m
-                      WHERE m.tenant_id = segment.tenant_id AND m.segment_id = segment.id;
-    END IF;
+    RETURN QUERY EXECUTE 'SELECT id FROM ' || audience.member_source(segment) || ' members';
 END
 $$;
 COMMENT ON FUNCTION audience.member_ids(audience.segments) IS 'Ids of a segment''s members at this moment';
