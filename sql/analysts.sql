@@ -72,12 +72,37 @@ END
 $$;
 COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only in segment a, in both, and only in segment b';
 
+-- Every pair of the current tenant's segments with the contacts in both,
+-- from one read of each segment's members: a join per pair would read each
+-- segment once per other segment (1,225 joins for 50 segments).
+CREATE FUNCTION audience.pair_overlaps() RETURNS TABLE (segment_a text, segment_b text, in_both bigint)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    segments audience.segments[];
+    sources text;
+    numbers integer[];
+    members uuid[];
+BEGIN
+    SELECT array_agg(s ORDER BY audience.fold(s.name)) INTO segments
+      FROM audience.segments s WHERE s.tenant_id = audience.current_tenant();
+    IF coalesce(cardinality(segments), 0) < 2 THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('SELECT %s AS n, members.id FROM %s members', i, audience.member_source(segments[i])), ' UNION ALL ')
+      INTO sources
+      FROM generate_subscripts(segments, 1) i;
+    EXECUTE format('SELECT array_agg(n), array_agg(id) FROM (%s) u', sources) INTO numbers, members;
+    RETURN QUERY
+    SELECT (segments[p.a]).name, (segments[p.b]).name, p.in_both
+      FROM audience.intersections(ARRAY(SELECT generate_subscripts(segments, 1)), numbers, members) p
+     ORDER BY p.a, p.b;
+END
+$$;
+COMMENT ON FUNCTION audience.pair_overlaps() IS 'Every pair of the current tenant''s segments (by name) with how many contacts are in both: what segment_overlap shows';
+
 CREATE VIEW audience.segment_overlap WITH (security_invoker = true) AS
-    SELECT a.name AS segment_a, b.name AS segment_b, (audience.overlap(a.name, b.name)).in_both
-      FROM audience.segments a
-      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND audience.fold(a.name) < audience.fold(b.name)
-     WHERE a.tenant_id = (SELECT audience.current_tenant())
-     ORDER BY lower(a.name), lower(b.name);
+    SELECT p.segment_a, p.segment_b, p.in_both FROM audience.pair_overlaps() p;
 COMMENT ON VIEW audience.segment_overlap IS 'Every pair of the current tenant''s segments with how many contacts are in both';
 COMMENT ON COLUMN audience.segment_overlap.segment_a IS 'The first segment of the pair (by name)';
 COMMENT ON COLUMN audience.segment_overlap.segment_b IS 'The second segment of the pair';

@@ -973,6 +973,9 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.member_ids(audience.segments) IS 'Ids of a segment''s members at this moment';
+CREATE FUNCTION audience.intersections(sets integer[], numbers integer[], members uuid[])
+RETURNS TABLE (a integer, b integer, in_both bigint)
+IMMUTABLE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'intersections_wrapper';
 
 -- For analysts in psql: a segment's members broken down by a field, the
 -- overlap of segments, and a readable summary. All of them read members
@@ -1048,12 +1051,37 @@ END
 $$;
 COMMENT ON FUNCTION audience.overlap(text, text) IS 'How many contacts are only in segment a, in both, and only in segment b';
 
+-- Every pair of the current tenant's segments with the contacts in both,
+-- from one read of each segment's members: a join per pair would read each
+-- segment once per other segment (1,225 joins for 50 segments).
+CREATE FUNCTION audience.pair_overlaps() RETURNS TABLE (segment_a text, segment_b text, in_both bigint)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    segments audience.segments[];
+    sources text;
+    numbers integer[];
+    members uuid[];
+BEGIN
+    SELECT array_agg(s ORDER BY audience.fold(s.name)) INTO segments
+      FROM audience.segments s WHERE s.tenant_id = audience.current_tenant();
+    IF coalesce(cardinality(segments), 0) < 2 THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(format('SELECT %s AS n, members.id FROM %s members', i, audience.member_source(segments[i])), ' UNION ALL ')
+      INTO sources
+      FROM generate_subscripts(segments, 1) i;
+    EXECUTE format('SELECT array_agg(n), array_agg(id) FROM (%s) u', sources) INTO numbers, members;
+    RETURN QUERY
+    SELECT (segments[p.a]).name, (segments[p.b]).name, p.in_both
+      FROM audience.intersections(ARRAY(SELECT generate_subscripts(segments, 1)), numbers, members) p
+     ORDER BY p.a, p.b;
+END
+$$;
+COMMENT ON FUNCTION audience.pair_overlaps() IS 'Every pair of the current tenant''s segments (by name) with how many contacts are in both: what segment_overlap shows';
+
 CREATE VIEW audience.segment_overlap WITH (security_invoker = true) AS
-    SELECT a.name AS segment_a, b.name AS segment_b, (audience.overlap(a.name, b.name)).in_both
-      FROM audience.segments a
-      JOIN audience.segments b ON b.tenant_id = a.tenant_id AND audience.fold(a.name) < audience.fold(b.name)
-     WHERE a.tenant_id = (SELECT audience.current_tenant())
-     ORDER BY lower(a.name), lower(b.name);
+    SELECT p.segment_a, p.segment_b, p.in_both FROM audience.pair_overlaps() p;
 COMMENT ON VIEW audience.segment_overlap IS 'Every pair of the current tenant''s segments with how many contacts are in both';
 COMMENT ON COLUMN audience.segment_overlap.segment_a IS 'The first segment of the pair (by name)';
 COMMENT ON COLUMN audience.segment_overlap.segment_b IS 'The second segment of the pair';
@@ -1143,7 +1171,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'describe'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
@@ -1161,7 +1189,7 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'describe',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
@@ -1189,6 +1217,7 @@ COMMENT ON FUNCTION audience.fold(text) IS 'Text case-folded (Unicode default ca
 COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fold), as tag conditions compare them and the GIN index holds them';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
+COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';

@@ -78,7 +78,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'describe'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
@@ -96,7 +96,7 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'describe',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
@@ -144,6 +144,7 @@ COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a cont
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
+COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';

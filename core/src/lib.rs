@@ -8,6 +8,7 @@ pub mod fold;
 pub mod graph;
 pub mod import;
 pub mod normalize;
+pub mod overlap;
 pub mod rules;
 pub mod search;
 

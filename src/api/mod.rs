@@ -1,6 +1,7 @@
 //! The SQL surface written in Rust, one file per SPEC area. Everything else
 //! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
 
+mod analysts;
 pub(crate) mod contact_changes;
 pub(crate) mod contacts;
 pub(crate) mod import;

@@ -47,7 +47,7 @@ INSERT INTO documented VALUES
     ('function', 'in_segment', true), ('function', 'segments_of', true), ('function', 'batches', true),
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
     ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'live_members', true),
-    ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true),
+    ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true), ('function', 'pair_overlaps', true),
     ('function', 'describe', true),
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
