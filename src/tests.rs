@@ -73,6 +73,41 @@ mod tests {
         );
     }
 
+    /// The one list of contact columns (core/src/columns.rs) is the table:
+    /// names, order and types, and the columns applications may write.
+    #[pg_test]
+    fn contact_columns_are_the_table() {
+        use audience_core::columns::{names, Writer, CONTACT_COLUMNS};
+        let rows = |query: &str| -> Vec<(String, String)> {
+            Spi::connect(|client| {
+                client
+                    .select(query, None, &[])
+                    .unwrap()
+                    .map(|row| (row.get(1).unwrap().unwrap(), row.get(2).unwrap().unwrap()))
+                    .collect()
+            })
+        };
+        let table = rows(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+              WHERE attrelid = 'audience.contacts'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        );
+        let listed: Vec<(String, String)> = CONTACT_COLUMNS
+            .iter()
+            .map(|c| (c.name.to_string(), c.sql_type.name().to_string()))
+            .collect();
+        assert_eq!(table, listed);
+        let insertable: Vec<String> = rows(
+            "SELECT attname::text, '' FROM pg_attribute
+              WHERE attrelid = 'audience.contacts'::regclass AND attnum > 0 AND NOT attisdropped
+                AND has_column_privilege('audience_user', 'audience.contacts', attname, 'INSERT')
+              ORDER BY attnum",
+        )
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+        assert_eq!(insertable, names(|c| c.writer == Writer::Application));
+    }
+
     #[pg_test]
     fn compiled_rules_agree_with_the_evaluator() {
         for seed in [1, 2, 3] {

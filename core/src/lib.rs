@@ -2,6 +2,7 @@
 //! plain Rust, tested with plain `#[test]`s, and called by the thin pgrx
 //! layer in the `audience` crate.
 
+pub mod columns;
 pub mod error;
 pub mod fields;
 pub mod fold;

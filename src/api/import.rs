@@ -3,6 +3,7 @@
 //! `INSERT … SELECT FROM unnest(…) ON CONFLICT`, so the contacts triggers
 //! (normalisation, segments, fit points) run per batch like any bulk write.
 
+use crate::api::compat;
 use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue};
 use crate::api::segments::{lock_bulk_writes, lock_rules};
@@ -408,13 +409,8 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         lock_rules(&tenant, false);
         lock_bulk_writes(&tenant);
         let (query, columns) = write_statement(&plan, &parsed);
-        // The SQL of 0.1.0 (until ALTER EXTENSION UPDATE) takes a batch's
-        // contacts in one array.
-        let separates_created = Spi::get_one::<bool>(
-            "SELECT to_regprocedure('audience.import_to_list(text, uuid[], uuid[])') IS NOT NULL",
-        )
-        .expect("running SQL")
-        .unwrap_or(false);
+        // The SQL of 0.1.0 takes a batch's contacts in one array.
+        let separates_created = compat::installed() > compat::Release::V0_1_0;
         progress::start(data.len());
         let mut next_notice = NOTICE_EVERY;
         let mut batch_memory = PgMemoryContexts::new("audience import batch");

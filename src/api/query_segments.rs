@@ -5,6 +5,7 @@
 //! it can neither write nor leave anything behind; its result is stored
 //! like any segment's membership, through the one maintenance path.
 
+use crate::api::compat;
 use crate::api::rules::current_tenant;
 use crate::api::segments;
 use crate::api::tenants;
@@ -59,7 +60,8 @@ fn create_query_segment(
 /// Brings the tenant's query segments (one by id, or all) up to date;
 /// returns each one's moved contacts (entered or exited).
 pub(crate) fn refresh(tenant: &str, wanted: Option<&str>) -> Vec<(String, Vec<String>)> {
-    if !defined_in_sql() {
+    // Releases before 0.2.0 have none.
+    if compat::installed() < compat::Release::Current {
         return Vec::new();
     }
     let defined: Vec<(String, String, String, Option<pg_sys::Oid>)> = Spi::connect(|client| {
@@ -101,25 +103,6 @@ pub(crate) fn refresh(tenant: &str, wanted: Option<&str>) -> Vec<(String, Vec<St
             (id, moved)
         })
         .collect()
-}
-
-thread_local! {
-    static DEFINED_IN_SQL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// False in a database still at the SQL of a release before 0.2.0, until
-/// `ALTER EXTENSION audience UPDATE`: it has no query segments.
-fn defined_in_sql() -> bool {
-    if DEFINED_IN_SQL.get() {
-        return true;
-    }
-    let found = Spi::get_one::<bool>(
-        "SELECT to_regprocedure('audience.create_query_segment(text, text, text)') IS NOT NULL",
-    )
-    .expect("looking up query segments")
-    .unwrap_or(false);
-    DEFINED_IN_SQL.set(found);
-    found
 }
 
 /// Replaces the segment's stored members with `found` (those that are

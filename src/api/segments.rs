@@ -4,6 +4,7 @@
 //! Every change of stored membership goes through the SQL function
 //! `audience.apply_memberships`, which also logs and announces it.
 
+use crate::api::compat;
 use crate::api::plans;
 use crate::api::rules::{current_tenant, Rule};
 use crate::api::scoring;
@@ -17,7 +18,6 @@ use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ffi::CStr;
 use std::rc::Rc;
@@ -259,7 +259,7 @@ fn apply(
     if differences.is_empty() {
         return (HashSet::new(), 0);
     }
-    if !current_sql(client) {
+    if !current_sql() {
         return apply_one_by_one(client, tenant, differences);
     }
     // New members in contact order, as the write wants them; leavers by
@@ -315,30 +315,10 @@ fn apply(
     )
 }
 
-thread_local! {
-    /// Whether this database's SQL is this version's, once seen (it stays
-    /// until the extension is dropped).
-    static CURRENT_SQL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// False in a database still at the SQL of 0.1.0, until `ALTER EXTENSION
-/// audience UPDATE`: it lacks `audience.apply_memberships` and
-/// `audience.uuid_list`.
-fn current_sql(client: &SpiClient) -> bool {
-    if CURRENT_SQL.get() {
-        return true;
-    }
-    let found = client
-        .select(
-            "SELECT to_regprocedure('audience.apply_memberships(uuid, uuid[], uuid[], uuid[], uuid[], uuid[], boolean)') IS NOT NULL",
-            None,
-            &[],
-        )
-        .and_then(|rows| rows.first().get_one::<bool>())
-        .expect("looking up the membership write")
-        .unwrap_or(false);
-    CURRENT_SQL.set(found);
-    found
+/// Whether the database's SQL has `audience.apply_memberships` (0.1.0's
+/// has not: see `compat`).
+fn current_sql() -> bool {
+    compat::installed() > compat::Release::V0_1_0
 }
 
 /// `apply` through the one-segment write of 0.1.0's SQL.
@@ -498,32 +478,6 @@ fn campaign_sent(tenant: &str) -> i64 {
         + scoring::refresh_fit(tenant, &rules, None, |rule| {
             rule.reads.contains("last_campaign")
         })
-}
-
-/// Maintains membership for the `(tenant, contact)` pairs a statement
-/// touched (parallel arrays, possibly repeating), tenant by tenant. Called
-/// only by the contacts trigger of a database still at the SQL of 0.1.0
-/// (until `ALTER EXTENSION audience UPDATE`), hence declared by none since.
-#[pg_extern(sql = false)]
-fn maintain_rows(
-    tenants: Option<Vec<String>>,
-    contacts: Option<Vec<String>>,
-    columns: Option<Vec<String>>,
-) -> i64 {
-    let mut by_tenant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (tenant, contact) in tenants
-        .unwrap_or_default()
-        .into_iter()
-        .zip(contacts.unwrap_or_default())
-    {
-        by_tenant.entry(tenant).or_default().insert(contact);
-    }
-    by_tenant
-        .into_iter()
-        .map(|(tenant, contacts)| {
-            maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone())
-        })
-        .sum()
 }
 
 /// Removes deleted contacts (or contacts moved to another tenant) from
@@ -748,9 +702,7 @@ fn refresh_one(
     let (stored, contacts) = stored_and_contacts(client, tenant, &segment.id);
     let (entered, exited) = contacts
         .filter(|&contacts| {
-            stored as f64 * 2.0 >= contacts
-                && segment.rule.time_only_removes()
-                && current_sql(client)
+            stored as f64 * 2.0 >= contacts && segment.rule.time_only_removes() && current_sql()
         })
         .and_then(|_| leavers(client, &compiled.predicate, &args, stored))
         .map(|exited| (Vec::new(), exited))

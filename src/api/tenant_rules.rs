@@ -13,6 +13,7 @@
 //! invalidations that arrived, so it never uses rules older than the ones
 //! its snapshot sees.
 
+use crate::api::compat;
 use crate::api::plans;
 use crate::api::scoring::{self, FitRule};
 use crate::api::segments::{self, Batch, Dynamic};
@@ -44,9 +45,8 @@ thread_local! {
     /// Counts the invalidations of `audience.segments` this backend saw.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     /// The watched `audience.segments`, when it is known and has the
-    /// trigger that announces changes (a database still at the SQL of
-    /// 0.1.0, before `ALTER EXTENSION audience UPDATE`, has not: its rules
-    /// are read every time).
+    /// trigger that announces changes (0.1.0's SQL has not, see `compat`:
+    /// its rules are read every time).
     static WATCHED: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
 }
@@ -152,22 +152,18 @@ fn watch() -> bool {
         };
         CALLBACK_REGISTERED.set(true);
     }
-    // Kept tenants need the trigger on audience.tenants too, added in the
-    // same release (and the one on audience.tenant_access, in the same as
-    // that table, which the lookup only reads when it exists).
-    let announced = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT 'audience.segments'::regclass::oid
-                  WHERE (SELECT count(*) FROM pg_catalog.pg_trigger
-                          WHERE tgrelid IN ('audience.segments'::regclass, 'audience.tenants'::regclass)
-                            AND tgname = 'rules_changed') = 2",
-                None,
-                &[],
-            )
-            .and_then(|rows| if rows.is_empty() { Ok(None) } else { rows.first().get_one::<pg_sys::Oid>() })
-    })
-    .expect("looking for the triggers audience.rules_changed");
+    // The triggers that announce changes (rules_changed, on segments and
+    // tenants) came with 0.1.1.
+    let announced = (compat::installed() > compat::Release::V0_1_0).then(|| {
+        // A read-only query: read paths run on hot standbys too.
+        Spi::connect(|client| {
+            client
+                .select("SELECT 'audience.segments'::regclass::oid", None, &[])
+                .and_then(|rows| rows.first().get_one::<pg_sys::Oid>())
+        })
+        .expect("finding audience.segments")
+        .expect("audience.segments exists")
+    });
     WATCHED.set(announced);
     announced.is_some()
 }

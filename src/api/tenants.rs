@@ -12,6 +12,7 @@
 //! (their trigger `audience.rules_changed`, see `tenant_rules`) or of role
 //! memberships queues.
 
+use crate::api::compat;
 use crate::api::plans;
 use crate::api::tenant_rules::{self, Kept};
 use audience_core::{Error, ErrorKind};
@@ -128,17 +129,10 @@ pub(crate) fn role_may_select(role: pg_sys::Oid, tenant: &str) -> bool {
 
 /// Looks `name` up as the current user, through Row Level Security.
 fn look_up(name: &str) -> Resolved {
+    // A database still at the SQL of a release before tenant grants
+    // resolves every tenant.
+    let granted = compat::installed() > compat::Release::V0_1_1;
     Spi::connect(|client| {
-        // A database still at the SQL of a release before tenant grants
-        // (before ALTER EXTENSION audience UPDATE) resolves every tenant.
-        let granted = plans::select(
-            client,
-            "SELECT to_regclass('audience.tenant_access') IS NOT NULL",
-            &[],
-        )
-        .and_then(|rows| rows.first().get_one::<bool>())
-        .expect("looking for audience.tenant_access")
-        .unwrap_or(false);
         if !granted {
             // Its policy on audience.tenants asks for the current tenant:
             // the tenant is looked up as the table's owner, whom no policy
