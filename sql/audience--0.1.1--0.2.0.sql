@@ -1119,6 +1119,221 @@ END
 $$;
 COMMENT ON FUNCTION audience.describe(text) IS 'A readable summary of a segment for psql: kind, rule, members, last refresh, top tags, tier mix and campaign size guidance';
 
+-- Published segment views, for BI tools (SPEC 7): one view per published
+-- segment in schema audience_views, security_invoker (Row Level Security
+-- applies to whoever reads it), with the members' profile columns and the
+-- tenant's custom fields as typed columns. A view names its segment by id
+-- and reads members through audience.segment_member_ids, so renames and rule edits
+-- leave it valid; new custom fields are added to it; dropping the segment
+-- drops it. Views are created by the extension's owner, never from the
+-- caller's text: names are quoted identifiers.
+CREATE SCHEMA audience_views;
+COMMENT ON SCHEMA audience_views IS 'Published segment views (audience.publish_segment), for BI tools';
+GRANT USAGE ON SCHEMA audience_views TO audience_user, audience_reader;
+
+CREATE TABLE audience.publications (
+    tenant_id    uuid        NOT NULL DEFAULT audience.current_tenant(),
+    segment_id   uuid        NOT NULL,
+    view_name    text        NOT NULL UNIQUE,
+    published_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, segment_id)
+);
+COMMENT ON TABLE audience.publications IS 'Which segment each view in audience_views shows (kept with the segment by the segments_dropped trigger)';
+COMMENT ON COLUMN audience.publications.view_name IS 'The view''s name in schema audience_views';
+SELECT pg_catalog.pg_extension_config_dump('audience.publications', '');
+
+-- The members of one of the current tenant's segments, by id (nothing for
+-- another tenant's): what published views read, as whoever reads them.
+CREATE FUNCTION audience.segment_member_ids(segment uuid) RETURNS SETOF uuid
+LANGUAGE sql STABLE
+AS $$
+    SELECT audience.member_ids(s) FROM audience.segments s
+     WHERE s.tenant_id = audience.current_tenant() AND s.id = segment
+$$;
+COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
+
+-- The profile columns of a published view, with their comments. Custom
+-- fields follow, typed, in the order they were defined (so that a new one
+-- is added at the end, where CREATE OR REPLACE VIEW may add columns).
+CREATE FUNCTION audience.published_columns() RETURNS TABLE (name text, expression text, description text)
+LANGUAGE sql IMMUTABLE
+AS $$
+    VALUES ('id', 'c.id', 'The contact''s id'),
+           ('email', 'c.email', 'Email address, lower case'),
+           ('first_name', 'c.first_name', 'First name'),
+           ('last_name', 'c.last_name', 'Last name'),
+           ('company', 'c.company', 'Company'),
+           ('job_title', 'c.job_title', 'Job title'),
+           ('phone', 'c.phone', 'Phone number, E.164 when it parses'),
+           ('country', 'c.country', 'ISO 3166-1 alpha-2 country code'),
+           ('city', 'c.city', 'City'),
+           ('status', 'c.status', 'active, unsubscribed or bounced'),
+           ('lead_status', 'c.lead_status', 'new, nurture, hot, warm or cold'),
+           ('source', 'c.source', 'Where the contact came from'),
+           ('assigned_to', 'c.assigned_to', 'Owner of the contact'),
+           ('score', 'c.score', 'Lead score: fit plus engagement points'),
+           ('tier', 'audience.score_tier(c.score)', 'hot, warm or cold, from the score and the tenant''s thresholds'),
+           ('reachability', 'c.reachability', 'Validation/quality score, 0 to 100'),
+           ('tags', 'c.tags', 'Tags'),
+           ('created_at', 'c.created_at', 'When the contact was created'),
+           ('updated_at', 'c.updated_at', 'When the contact was last changed'),
+           ('last_activity_at', 'c.last_activity_at', 'When the contact''s latest event happened')
+$$;
+COMMENT ON FUNCTION audience.published_columns() IS 'The profile columns of a published segment view: name, SQL expression over contacts c, comment';
+
+-- Creates or replaces the view `view_name` of a tenant's segment, with
+-- every column commented.
+CREATE FUNCTION audience.write_published_view(tenant uuid, segment uuid, view_name text, replace boolean)
+RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    custom record;
+    columns text;
+    created regclass;
+BEGIN
+    SELECT string_agg(format('%s AS %I', p.expression, p.name), ', ') INTO columns FROM audience.published_columns() p;
+    FOR custom IN
+        SELECT f.name, f.type, f.label,
+               -- A custom field named like a profile column keeps a prefix.
+               CASE WHEN f.name IN (SELECT p.name FROM audience.published_columns() p)
+                    THEN 'custom_' || f.name ELSE f.name END AS column_name
+          FROM audience.fields f WHERE f.tenant_id = tenant ORDER BY f.created_at, f.name
+    LOOP
+        columns := columns || format(', (c.attributes ->> %L)::%s AS %I', custom.name,
+                                     CASE custom.type WHEN 'number' THEN 'numeric' ELSE custom.type END, custom.column_name);
+    END LOOP;
+    EXECUTE format($view$
+        CREATE %s VIEW audience_views.%I WITH (security_invoker = true) AS
+        SELECT %s
+          FROM audience.contacts c
+         WHERE c.tenant_id = %L::uuid
+           AND c.id IN (SELECT audience.segment_member_ids(%L::uuid))
+        $view$, CASE WHEN replace THEN 'OR REPLACE' ELSE '' END, view_name, columns, tenant, segment);
+    created := format('audience_views.%I', view_name)::regclass;
+    EXECUTE format('GRANT SELECT ON %s TO audience_user, audience_reader', created);
+    EXECUTE format('COMMENT ON VIEW %s IS %L', created,
+                   (SELECT format('Members of segment "%s" now, with their profile and custom fields (audience.publish_segment)', s.name)
+                      FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment));
+    FOR custom IN
+        SELECT p.name AS column_name, p.description FROM audience.published_columns() p
+        UNION ALL
+        SELECT CASE WHEN f.name IN (SELECT p.name FROM audience.published_columns() p) THEN 'custom_' || f.name ELSE f.name END,
+               format('Custom field %s (%s)%s', f.name, f.type,
+                      CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END)
+          FROM audience.fields f WHERE f.tenant_id = tenant
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', created, custom.column_name, custom.description);
+    END LOOP;
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION audience.write_published_view(uuid, uuid, text, boolean) IS 'Creates (or replaces) a published segment view with its grants and comments (for publish_segment and new custom fields)';
+
+CREATE FUNCTION audience.publish_segment(segment text, view_name text DEFAULT NULL) RETURNS regclass
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+    wanted text := coalesce(btrim(view_name),
+                            nullif(btrim(regexp_replace(lower(found.name), '[^a-z0-9]+', '_', 'g'), '_'), ''),
+                            'segment_' || replace(found.id::text, '-', ''));
+    existing text;
+    created regclass;
+BEGIN
+    IF wanted = '' OR octet_length(wanted) >= 64 THEN
+        RAISE EXCEPTION 'invalid view name "%"', wanted
+            USING ERRCODE = 'invalid_name',
+                  HINT = 'A view name is 1 to 63 bytes; it is created in schema audience_views and quoted as needed.';
+    END IF;
+    SELECT p.view_name INTO existing FROM audience.publications p
+     WHERE p.tenant_id = found.tenant_id AND p.segment_id = found.id;
+    IF existing IS NOT NULL THEN
+        RAISE EXCEPTION 'segment "%" is already published as audience_views.%', found.name, quote_ident(existing)
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Unpublish it first with audience.unpublish_segment to publish it under another name.';
+    END IF;
+    IF to_regclass(format('audience_views.%I', wanted)) IS NOT NULL THEN
+        RAISE EXCEPTION 'a view named audience_views.% exists already', quote_ident(wanted)
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'Give another name: audience.publish_segment(segment, view_name).';
+    END IF;
+    created := audience.write_published_view(found.tenant_id, found.id, wanted, false);
+    INSERT INTO audience.publications (tenant_id, segment_id, view_name) VALUES (found.tenant_id, found.id, wanted);
+    RETURN created;
+END
+$$;
+COMMENT ON FUNCTION audience.publish_segment(text, text) IS 'Publishes a segment as a view in schema audience_views (named after the segment unless given) with its members'' profile and custom fields, for BI tools; returns the view';
+
+CREATE FUNCTION audience.unpublish_segment(segment text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+    dropped text;
+BEGIN
+    DELETE FROM audience.publications p WHERE p.tenant_id = found.tenant_id AND p.segment_id = found.id
+    RETURNING p.view_name INTO dropped;
+    IF dropped IS NOT NULL THEN
+        EXECUTE format('DROP VIEW IF EXISTS audience_views.%I', dropped);
+    END IF;
+    RETURN dropped IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.unpublish_segment(text) IS 'Drops the published view of a segment; false when it had none';
+
+CREATE VIEW audience.published_views WITH (security_invoker = true) AS
+    SELECT s.name AS segment, p.view_name, format('audience_views.%I', p.view_name) AS qualified_name, p.published_at
+      FROM audience.publications p
+      JOIN audience.segments s ON s.tenant_id = p.tenant_id AND s.id = p.segment_id
+     WHERE p.tenant_id = (SELECT audience.current_tenant())
+     ORDER BY p.view_name;
+COMMENT ON VIEW audience.published_views IS 'The current tenant''s published segment views';
+COMMENT ON COLUMN audience.published_views.segment IS 'The segment the view shows';
+COMMENT ON COLUMN audience.published_views.view_name IS 'The view''s name in schema audience_views';
+COMMENT ON COLUMN audience.published_views.qualified_name IS 'The view''s name with its schema, quoted as needed, to select from';
+COMMENT ON COLUMN audience.published_views.published_at IS 'When the segment was published';
+
+-- A new custom field becomes a column of the tenant's published views.
+CREATE FUNCTION audience.fields_published() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM audience.write_published_view(p.tenant_id, p.segment_id, p.view_name, true)
+       FROM audience.publications p WHERE p.tenant_id IN (SELECT n.tenant_id FROM new_rows n);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.fields_published() IS 'Statement trigger: new custom fields become columns of the tenant''s published views';
+CREATE TRIGGER fields_published AFTER INSERT ON audience.fields
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.fields_published();
+
+-- Dropped segments (also with their tenant) take their published views.
+CREATE FUNCTION audience.publications_dropped() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    dropped text;
+BEGIN
+    FOR dropped IN
+        DELETE FROM audience.publications p USING old_rows o
+         WHERE p.tenant_id = o.tenant_id AND p.segment_id = o.id
+        RETURNING p.view_name
+    LOOP
+        EXECUTE format('DROP VIEW IF EXISTS audience_views.%I', dropped);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.publications_dropped() IS 'Statement trigger: dropped segments take their published views';
+CREATE TRIGGER publications_dropped AFTER DELETE ON audience.segments
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.publications_dropped();
+ALTER TABLE audience.publications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON audience.publications
+    USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))
+    WITH CHECK ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()));
+COMMENT ON POLICY tenant_isolation ON audience.publications IS 'audience_user reads and writes rows of its current tenant only; audience_admin all';
+
 -- Row Level Security of tenants and grants.
 DROP POLICY tenant_isolation ON audience.tenants;
 CREATE POLICY tenant_isolation ON audience.tenants
@@ -1171,13 +1386,14 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
-        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
+        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten',
+        'publish_segment', 'unpublish_segment'];
     -- The scheduled job refreshes every tenant, as the role that scheduled it.
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants',
                                    'schedule_refresh'];
@@ -1189,11 +1405,11 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
-        'default_scoring_rules'];
+        'default_scoring_rules', 'publish_segment', 'unpublish_segment', 'fields_published', 'publications_dropped'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef

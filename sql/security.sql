@@ -78,13 +78,14 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
-        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten'];
+        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten',
+        'publish_segment', 'unpublish_segment'];
     -- The scheduled job refreshes every tenant, as the role that scheduled it.
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants',
                                    'schedule_refresh'];
@@ -96,11 +97,11 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
-        'default_scoring_rules'];
+        'default_scoring_rules', 'publish_segment', 'unpublish_segment', 'fields_published', 'publications_dropped'];
     f record;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure AS signature, p.proname::text AS name, p.prosecdef

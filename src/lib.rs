@@ -59,6 +59,7 @@ extension_sql_file!(
     name = "analysts",
     requires = ["import"]
 );
+extension_sql_file!("../sql/views.sql", name = "views", requires = ["analysts"]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -13,3 +13,7 @@ SELECT t.name, (SELECT set_config('audience.tenant', t.name, false)) IS NOT NULL
        (SELECT count(*) FROM audience.segments s WHERE s.tenant_id = t.id AND s.kind = 'dynamic'
            AND s.member_count <> audience.preview(s.rule)) AS segments_off
   FROM audience.tenants t ORDER BY t.name;
+-- Published views: their names, and how many rows they show.
+SELECT 'audience.published ' || c.relname, (SELECT set_config('audience.tenant', 'edge', false)) IS NOT NULL,
+       (SELECT count(*) FROM audience_views."largest view")
+  FROM pg_class c WHERE c.relnamespace = 'audience_views'::regnamespace ORDER BY 1;

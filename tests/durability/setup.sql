@@ -48,3 +48,6 @@ BEGIN
 END
 $check$;
 SELECT audience.set_fit_score('Edge fit', 'in segment ''Largest''', 3) >= 0 AS fit;
+-- A published view, and a query segment, come back with the dump.
+SELECT audience.publish_segment('Largest', 'largest view') IS NOT NULL AS published;
+SELECT audience.create_query_segment('Queried', 'SELECT id FROM contacts WHERE tags <> ''{}''') IS NOT NULL AS queried;

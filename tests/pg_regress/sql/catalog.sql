@@ -48,7 +48,7 @@ INSERT INTO documented VALUES
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
     ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'live_members', true),
     ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true), ('function', 'pair_overlaps', true),
-    ('function', 'describe', true),
+    ('function', 'describe', true), ('function', 'segment_member_ids', true),
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
     ('function', 'untag', false), ('function', 'tag_segment', false), ('function', 'rename_tag', false),
@@ -59,7 +59,7 @@ INSERT INTO documented VALUES
     ('function', 'set_score', false), ('function', 'set_score_reset', false), ('function', 'set_tiers', false),
     ('function', 'recompute_scores', false), ('function', 'set_fit_score', false), ('function', 'drop_fit_score', false),
     ('function', 'set_score_decay', false), ('function', 'apply_decay', false), ('function', 'import_csv', false),
-    ('function', 'purge_forgotten', false),
+    ('function', 'purge_forgotten', false), ('function', 'publish_segment', false), ('function', 'unpublish_segment', false),
     -- Tables and views: readers read them all (Row Level Security scopes
     -- them); audience_user also writes the tables, but tenants and grants.
     ('relation', 'tenants', true), ('relation', 'tenant_access', true), ('relation', 'tenant_grants', true),
@@ -71,6 +71,7 @@ INSERT INTO documented VALUES
     ('relation', 'import_progress', true), ('relation', 'tag_summary', true), ('relation', 'segment_overview', true),
     ('relation', 'segment_membership', true), ('relation', 'contact_profile', true),
     ('relation', 'score_distribution', true), ('relation', 'segment_overlap', true),
+    ('relation', 'publications', true), ('relation', 'published_views', true),
     ('type', 'rule', true), ('type', 'import_report', true);
 
 WITH objects AS (
