@@ -699,14 +699,58 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION audience.count(text) IS 'How many contacts are in a segment now';
-CREATE OR REPLACE VIEW audience.segment_overview WITH (security_invoker = true) AS
+
+-- Views BI tools read use only types their drivers know: the rule as text,
+-- the importing role's name as text.
+DROP VIEW audience.segment_overview;
+CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
     SELECT s.name, s.description, s.kind,
            CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
                 THEN audience.count(s.name) ELSE s.member_count END AS members,
-           s.created_at, s.updated_at, s.refreshed_at, s.rule
+           s.created_at, s.updated_at, s.refreshed_at, s.rule::text AS rule
       FROM audience.segments s
      WHERE s.tenant_id = (SELECT audience.current_tenant())
      ORDER BY s.kind = 'everyone' DESC, lower(s.name);
+COMMENT ON VIEW audience.segment_overview IS 'Every segment of the current tenant with its member count';
+DROP VIEW audience.import_progress;
+CREATE VIEW audience.import_progress AS
+SELECT p.pid, a.usename::text AS imported_by, a.query_start AS started_at,
+       p.bytes_processed AS bytes_read, p.bytes_total,
+       round(100.0 * p.bytes_processed / nullif(p.bytes_total, 0), 1) AS percent,
+       p.tuples_processed AS rows_done, p.tuples_excluded AS rows_rejected
+  FROM pg_catalog.pg_stat_progress_copy p
+  JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
+ WHERE p.relid = 'audience.contacts'::regclass AND p.type = 'CALLBACK';
+COMMENT ON VIEW audience.import_progress IS 'One row per running CSV import (of any session), with bytes and rows done';
+COMMENT ON COLUMN audience.contacts.tenant_id IS 'The tenant the contact belongs to';
+COMMENT ON COLUMN audience.contacts.id IS 'The contact''s id (time-ordered uuid)';
+COMMENT ON COLUMN audience.contacts.email IS 'Trimmed, lower-cased, validated on every write';
+COMMENT ON COLUMN audience.contacts.first_name IS 'First name';
+COMMENT ON COLUMN audience.contacts.last_name IS 'Last name';
+COMMENT ON COLUMN audience.contacts.company IS 'Company';
+COMMENT ON COLUMN audience.contacts.job_title IS 'Job title';
+COMMENT ON COLUMN audience.contacts.city IS 'City';
+COMMENT ON COLUMN audience.contacts.assigned_to IS 'Who owns the contact (a user of the application)';
+COMMENT ON COLUMN audience.contacts.created_at IS 'When the contact was created';
+COMMENT ON COLUMN audience.contacts.updated_at IS 'When the contact was last changed';
+COMMENT ON COLUMN audience.contacts.last_activity_at IS 'When the contact''s latest event happened';
+COMMENT ON COLUMN audience.contacts.last_opened_at IS 'When the contact last opened an email';
+COMMENT ON COLUMN audience.contacts.last_clicked_at IS 'When the contact last clicked a link';
+COMMENT ON COLUMN audience.contacts.phone IS 'E.164 when the number parses (read in the contact''s country), else as given';
+COMMENT ON COLUMN audience.contacts.phone_type IS 'mobile, landline, voip or unknown, derived from the number';
+COMMENT ON COLUMN audience.contacts.country IS 'ISO 3166-1 alpha-2, upper case';
+COMMENT ON COLUMN audience.contacts.status IS 'active, unsubscribed or bounced';
+COMMENT ON COLUMN audience.contacts.lead_status IS 'new, nurture, hot, warm or cold';
+COMMENT ON COLUMN audience.contacts.source IS 'Where the contact came from: manual, csv_import, api, form, website, facebook or another lower-case word';
+COMMENT ON COLUMN audience.contacts.score IS 'Lead score: fit_score + engagement_score, kept by triggers';
+COMMENT ON COLUMN audience.contacts.fit_score IS 'Points from the tenant''s fit rules the contact matches (audience.set_fit_score)';
+COMMENT ON COLUMN audience.contacts.engagement_score IS 'Points of the contact''s events since its last reset event, decayed as of the last audience.apply_decay';
+COMMENT ON COLUMN audience.contacts.score_reset_at IS 'When the contact''s latest reset event (unsubscribed, by default) happened';
+COMMENT ON COLUMN audience.contacts.event_count IS 'How many events the contact has; every event statement moves it, so engagement segments follow';
+COMMENT ON COLUMN audience.contacts.reachability IS 'Validation/quality score, 0 to 100';
+COMMENT ON COLUMN audience.contacts.tag_keys IS 'The tags folded to lower case, as tag conditions compare them: stored, so a tag condition costs no function call per contact';
+COMMENT ON COLUMN audience.contacts.tags IS 'Tags; compared case-insensitively, never twice on one contact';
+COMMENT ON COLUMN audience.contacts.attributes IS 'Custom field values, checked against audience.fields';
 
 CREATE OR REPLACE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
 LANGUAGE sql VOLATILE
@@ -1328,6 +1372,60 @@ $$;
 COMMENT ON FUNCTION audience.publications_dropped() IS 'Statement trigger: dropped segments take their published views';
 CREATE TRIGGER publications_dropped AFTER DELETE ON audience.segments
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.publications_dropped();
+
+--------------------------------------------------------------------------
+-- Column comments of the views, which BI tools show beside each column
+--------------------------------------------------------------------------
+COMMENT ON COLUMN audience.contact_profile.tier IS 'hot, warm or cold, from the score and the tenant''s thresholds';
+COMMENT ON COLUMN audience.contact_profile.segments IS 'Names of the segments the contact is in now';
+COMMENT ON COLUMN audience.segment_membership.segment IS 'The segment''s name';
+COMMENT ON COLUMN audience.segment_membership.contact_id IS 'The contact''s id';
+COMMENT ON COLUMN audience.segment_membership.tier IS 'hot, warm or cold, from the score and the tenant''s thresholds';
+COMMENT ON COLUMN audience.segment_overview.name IS 'The segment''s name, unique per tenant in any case';
+COMMENT ON COLUMN audience.segment_overview.description IS 'What the segment is for';
+COMMENT ON COLUMN audience.segment_overview.kind IS 'everyone, static (a list), dynamic (a rule) or query (a SELECT)';
+COMMENT ON COLUMN audience.segment_overview.members IS 'How many contacts are in it now';
+COMMENT ON COLUMN audience.segment_overview.created_at IS 'When the segment was created';
+COMMENT ON COLUMN audience.segment_overview.updated_at IS 'When its name, rule or description last changed';
+COMMENT ON COLUMN audience.segment_overview.refreshed_at IS 'When its membership was last recomputed from its rule or query';
+COMMENT ON COLUMN audience.segment_overview.rule IS 'The rule of a dynamic segment, in the rule language';
+COMMENT ON COLUMN audience.tag_summary.tag IS 'The tag, as first spelled';
+COMMENT ON COLUMN audience.tag_summary.contacts IS 'How many contacts hold it';
+COMMENT ON COLUMN audience.score_distribution.tier IS 'hot, warm or cold';
+COMMENT ON COLUMN audience.score_distribution.contacts IS 'How many contacts are in the tier';
+COMMENT ON COLUMN audience.score_distribution.min_score IS 'The lowest score in the tier';
+COMMENT ON COLUMN audience.score_distribution.max_score IS 'The highest score in the tier';
+COMMENT ON COLUMN audience.membership_changes.tenant_id IS 'The tenant';
+COMMENT ON COLUMN audience.membership_changes.id IS 'The write that made the change (shared by the changes one write made to one segment); grows with time';
+COMMENT ON COLUMN audience.membership_changes.segment_id IS 'The segment entered or left';
+COMMENT ON COLUMN audience.membership_changes.contact_id IS 'The contact that entered or left';
+COMMENT ON COLUMN audience.membership_changes.change IS 'entered or exited';
+COMMENT ON COLUMN audience.membership_changes.at IS 'When the change happened';
+COMMENT ON COLUMN audience.import_progress.pid IS 'The importing backend''s process id';
+COMMENT ON COLUMN audience.import_progress.imported_by IS 'The role running the import';
+COMMENT ON COLUMN audience.import_progress.started_at IS 'When the import''s statement started';
+COMMENT ON COLUMN audience.import_progress.bytes_read IS 'Bytes of the file read so far';
+COMMENT ON COLUMN audience.import_progress.bytes_total IS 'Bytes of the whole file';
+COMMENT ON COLUMN audience.import_progress.percent IS 'Share of the file read, in percent';
+COMMENT ON COLUMN audience.import_progress.rows_done IS 'Rows imported so far';
+COMMENT ON COLUMN audience.import_progress.rows_rejected IS 'Rows rejected so far';
+-- Columns that show a contact's own column say what the table says.
+DO $comments$
+DECLARE
+    shown record;
+BEGIN
+    FOR shown IN
+        SELECT v.oid::regclass AS view, a.attname, col_description(t.attrelid, t.attnum) AS description
+          FROM pg_class v
+          JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0
+          JOIN pg_attribute t ON t.attrelid = 'audience.contacts'::regclass AND t.attname = a.attname
+         WHERE v.oid IN ('audience.contact_profile'::regclass, 'audience.segment_membership'::regclass)
+           AND col_description(v.oid, a.attnum) IS NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', shown.view, shown.attname, shown.description);
+    END LOOP;
+END
+$comments$;
 ALTER TABLE audience.publications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON audience.publications
     USING ((SELECT audience.sees_all_tenants()) OR tenant_id = (SELECT audience.current_tenant()))

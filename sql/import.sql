@@ -119,7 +119,7 @@ $$;
 COMMENT ON FUNCTION audience.import_csv(text, jsonb) IS 'Imports contacts from CSV text; good rows are written, bad rows reported';
 
 CREATE VIEW audience.import_progress AS
-SELECT p.pid, a.usename AS imported_by, a.query_start AS started_at,
+SELECT p.pid, a.usename::text AS imported_by, a.query_start AS started_at,
        p.bytes_processed AS bytes_read, p.bytes_total,
        round(100.0 * p.bytes_processed / nullif(p.bytes_total, 0), 1) AS percent,
        p.tuples_processed AS rows_done, p.tuples_excluded AS rows_rejected

@@ -300,7 +300,20 @@ CREATE TABLE audience.contacts (
 COMMENT ON TABLE audience.contacts IS 'One row per contact of a tenant; emails are unique per tenant';
 -- fillfactor: room on each page lets event statements update scores and
 -- activity times as heap-only tuples, without touching the five indexes.
+COMMENT ON COLUMN audience.contacts.tenant_id IS 'The tenant the contact belongs to';
+COMMENT ON COLUMN audience.contacts.id IS 'The contact''s id (time-ordered uuid)';
 COMMENT ON COLUMN audience.contacts.email IS 'Trimmed, lower-cased, validated on every write';
+COMMENT ON COLUMN audience.contacts.first_name IS 'First name';
+COMMENT ON COLUMN audience.contacts.last_name IS 'Last name';
+COMMENT ON COLUMN audience.contacts.company IS 'Company';
+COMMENT ON COLUMN audience.contacts.job_title IS 'Job title';
+COMMENT ON COLUMN audience.contacts.city IS 'City';
+COMMENT ON COLUMN audience.contacts.assigned_to IS 'Who owns the contact (a user of the application)';
+COMMENT ON COLUMN audience.contacts.created_at IS 'When the contact was created';
+COMMENT ON COLUMN audience.contacts.updated_at IS 'When the contact was last changed';
+COMMENT ON COLUMN audience.contacts.last_activity_at IS 'When the contact''s latest event happened';
+COMMENT ON COLUMN audience.contacts.last_opened_at IS 'When the contact last opened an email';
+COMMENT ON COLUMN audience.contacts.last_clicked_at IS 'When the contact last clicked a link';
 COMMENT ON COLUMN audience.contacts.phone IS 'E.164 when the number parses (read in the contact''s country), else as given';
 COMMENT ON COLUMN audience.contacts.phone_type IS 'mobile, landline, voip or unknown, derived from the number';
 COMMENT ON COLUMN audience.contacts.country IS 'ISO 3166-1 alpha-2, upper case';

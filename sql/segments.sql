@@ -769,7 +769,7 @@ CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
     SELECT s.name, s.description, s.kind,
            CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
                 THEN audience.count(s.name) ELSE s.member_count END AS members,
-           s.created_at, s.updated_at, s.refreshed_at, s.rule
+           s.created_at, s.updated_at, s.refreshed_at, s.rule::text AS rule
       FROM audience.segments s
      WHERE s.tenant_id = (SELECT audience.current_tenant())
      ORDER BY s.kind = 'everyone' DESC, lower(s.name);

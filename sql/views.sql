@@ -207,3 +207,57 @@ $$;
 COMMENT ON FUNCTION audience.publications_dropped() IS 'Statement trigger: dropped segments take their published views';
 CREATE TRIGGER publications_dropped AFTER DELETE ON audience.segments
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION audience.publications_dropped();
+
+--------------------------------------------------------------------------
+-- Column comments of the views, which BI tools show beside each column
+--------------------------------------------------------------------------
+COMMENT ON COLUMN audience.contact_profile.tier IS 'hot, warm or cold, from the score and the tenant''s thresholds';
+COMMENT ON COLUMN audience.contact_profile.segments IS 'Names of the segments the contact is in now';
+COMMENT ON COLUMN audience.segment_membership.segment IS 'The segment''s name';
+COMMENT ON COLUMN audience.segment_membership.contact_id IS 'The contact''s id';
+COMMENT ON COLUMN audience.segment_membership.tier IS 'hot, warm or cold, from the score and the tenant''s thresholds';
+COMMENT ON COLUMN audience.segment_overview.name IS 'The segment''s name, unique per tenant in any case';
+COMMENT ON COLUMN audience.segment_overview.description IS 'What the segment is for';
+COMMENT ON COLUMN audience.segment_overview.kind IS 'everyone, static (a list), dynamic (a rule) or query (a SELECT)';
+COMMENT ON COLUMN audience.segment_overview.members IS 'How many contacts are in it now';
+COMMENT ON COLUMN audience.segment_overview.created_at IS 'When the segment was created';
+COMMENT ON COLUMN audience.segment_overview.updated_at IS 'When its name, rule or description last changed';
+COMMENT ON COLUMN audience.segment_overview.refreshed_at IS 'When its membership was last recomputed from its rule or query';
+COMMENT ON COLUMN audience.segment_overview.rule IS 'The rule of a dynamic segment, in the rule language';
+COMMENT ON COLUMN audience.tag_summary.tag IS 'The tag, as first spelled';
+COMMENT ON COLUMN audience.tag_summary.contacts IS 'How many contacts hold it';
+COMMENT ON COLUMN audience.score_distribution.tier IS 'hot, warm or cold';
+COMMENT ON COLUMN audience.score_distribution.contacts IS 'How many contacts are in the tier';
+COMMENT ON COLUMN audience.score_distribution.min_score IS 'The lowest score in the tier';
+COMMENT ON COLUMN audience.score_distribution.max_score IS 'The highest score in the tier';
+COMMENT ON COLUMN audience.membership_changes.tenant_id IS 'The tenant';
+COMMENT ON COLUMN audience.membership_changes.id IS 'The write that made the change (shared by the changes one write made to one segment); grows with time';
+COMMENT ON COLUMN audience.membership_changes.segment_id IS 'The segment entered or left';
+COMMENT ON COLUMN audience.membership_changes.contact_id IS 'The contact that entered or left';
+COMMENT ON COLUMN audience.membership_changes.change IS 'entered or exited';
+COMMENT ON COLUMN audience.membership_changes.at IS 'When the change happened';
+COMMENT ON COLUMN audience.import_progress.pid IS 'The importing backend''s process id';
+COMMENT ON COLUMN audience.import_progress.imported_by IS 'The role running the import';
+COMMENT ON COLUMN audience.import_progress.started_at IS 'When the import''s statement started';
+COMMENT ON COLUMN audience.import_progress.bytes_read IS 'Bytes of the file read so far';
+COMMENT ON COLUMN audience.import_progress.bytes_total IS 'Bytes of the whole file';
+COMMENT ON COLUMN audience.import_progress.percent IS 'Share of the file read, in percent';
+COMMENT ON COLUMN audience.import_progress.rows_done IS 'Rows imported so far';
+COMMENT ON COLUMN audience.import_progress.rows_rejected IS 'Rows rejected so far';
+-- Columns that show a contact's own column say what the table says.
+DO $comments$
+DECLARE
+    shown record;
+BEGIN
+    FOR shown IN
+        SELECT v.oid::regclass AS view, a.attname, col_description(t.attrelid, t.attnum) AS description
+          FROM pg_class v
+          JOIN pg_attribute a ON a.attrelid = v.oid AND a.attnum > 0
+          JOIN pg_attribute t ON t.attrelid = 'audience.contacts'::regclass AND t.attname = a.attname
+         WHERE v.oid IN ('audience.contact_profile'::regclass, 'audience.segment_membership'::regclass)
+           AND col_description(v.oid, a.attnum) IS NULL
+    LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', shown.view, shown.attname, shown.description);
+    END LOOP;
+END
+$comments$;

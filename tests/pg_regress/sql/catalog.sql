@@ -15,6 +15,16 @@ SELECT 'type ' || t.oid::regtype
  WHERE t.typnamespace = 'audience'::regnamespace AND t.typtype = 'b' AND t.typcategory <> 'A' AND obj_description(t.oid, 'pg_type') IS NULL
 ORDER BY 1;
 
+-- What BI tools read: every column of every view is commented and of a
+-- type their drivers know (no extension type such as audience.rule).
+SELECT c.oid::regclass || '.' || a.attname AS view_column_unexplained, format_type(a.atttypid, a.atttypmod) AS type
+  FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relnamespace IN ('audience'::regnamespace, 'audience_views'::regnamespace) AND c.relkind = 'v'
+   AND (col_description(c.oid, a.attnum) IS NULL
+        OR format_type(a.atttypid, a.atttypmod) NOT IN ('text', 'numeric', 'integer', 'bigint', 'boolean', 'date',
+                                                        'timestamp with time zone', 'uuid', 'text[]', 'jsonb'))
+ ORDER BY 1;
+
 SELECT c.oid::regclass AS not_dumped
   FROM pg_class c
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind IN ('r', 'S')
