@@ -447,3 +447,55 @@ SELECT t.tier, coalesce(c.contacts, 0) AS contacts, c.min_score, c.max_score
   LEFT JOIN counted c ON c.tier = t.tier
  ORDER BY t.rank;
 COMMENT ON VIEW audience.score_distribution IS 'How many of the current tenant''s contacts are in each score tier, with the score range';
+
+--------------------------------------------------------------------------
+-- Scheduled maintenance of every tenant: refresh, decay, purge
+--------------------------------------------------------------------------
+CREATE FUNCTION audience.refresh_all_tenants() RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tenant record;
+    changes bigint := 0;
+    previous text := current_setting('audience.tenant', true);
+BEGIN
+    FOR tenant IN SELECT id, name FROM audience.tenants ORDER BY created_at LOOP
+        -- One tenant's failure is logged and undone; the others go on.
+        BEGIN
+            PERFORM set_config('audience.tenant', tenant.id::text, true);
+            changes := changes + audience.refresh();
+            -- Decay ages scores at most daily: each run rescores the tenant.
+            IF EXISTS (SELECT FROM audience.settings s
+                        WHERE s.tenant_id = tenant.id AND s.decay_percent > 0
+                          AND (s.decayed_at IS NULL OR now() - s.decayed_at >= least(s.decay_every, interval '1 day'))) THEN
+                PERFORM audience.apply_decay();
+            END IF;
+            PERFORM audience.purge_forgotten();
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'refreshing tenant "%" failed: %', tenant.name, SQLERRM
+                USING DETAIL = format('SQLSTATE %s; the other tenants were refreshed.', SQLSTATE);
+        END;
+    END LOOP;
+    PERFORM set_config('audience.tenant', coalesce(previous, ''), true);
+    RETURN changes;
+END
+$$;
+COMMENT ON FUNCTION audience.refresh_all_tenants() IS 'Refreshes every dynamic segment of every tenant, applies due score decay and removes forgotten contacts'' history (a tenant that fails is logged as a WARNING and skipped); what schedule_refresh runs';
+
+CREATE FUNCTION audience.schedule_refresh(cron text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    job bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, run CREATE EXTENSION pg_cron, then call this again; or run SELECT audience.refresh_all_tenants() from another scheduler.';
+    END IF;
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+        USING 'audience-refresh', cron, 'SELECT audience.refresh_all_tenants()';
+    RETURN job;
+END
+$$;
+COMMENT ON FUNCTION audience.schedule_refresh(text) IS 'Schedules audience.refresh_all_tenants() with pg_cron (job "audience-refresh"); returns the job id';

@@ -7,6 +7,7 @@ use audience_core::rules::check::{check, Catalogue};
 use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self, json};
 use audience_core::{Error, ErrorKind};
+use pgrx::datum::DatumWithOid;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
@@ -133,6 +134,17 @@ pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize, scope: 
     compile(&rule.ast(), &tenant_catalogue(tenant), first_param, scope).or_raise()
 }
 
+/// A compiled query's arguments: the caller's own values (`$1` up to
+/// where the rule's parameters start), then the rule's bound values, each
+/// passed as text and cast in the SQL.
+pub fn arguments<'a>(
+    mut leading: Vec<DatumWithOid<'a>>,
+    params: &'a [String],
+) -> Vec<DatumWithOid<'a>> {
+    leading.extend(params.iter().map(|p| p.as_str().into()));
+    leading
+}
+
 /// The count query of a compiled rule.
 fn count_query(compiled: &Compiled) -> String {
     format!(
@@ -146,8 +158,7 @@ fn count_query(compiled: &Compiled) -> String {
 fn preview(rule: Rule) -> i64 {
     let tenant = current_tenant();
     let compiled = compile_for_tenant(&rule, &tenant, 2, Scope::All);
-    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![tenant.as_str().into()];
-    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    let args = arguments(vec![tenant.as_str().into()], &compiled.params);
     Spi::connect(|client| {
         client
             // No row limit: PostgreSQL plans limited queries without parallel workers.

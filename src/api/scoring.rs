@@ -4,15 +4,14 @@
 //! kinds that every event write path calls.
 
 use crate::api::plans;
-use crate::api::rules::{current_tenant, Rule};
+use crate::api::rules::{arguments, current_tenant, Rule};
 use crate::api::segments::{self, FEW_CONTACTS};
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::error::{raise, OrRaise};
-use audience_core::rules::check::Catalogue;
+use audience_core::rules::check::{check, Catalogue};
 use audience_core::rules::compile::{compile, Scope};
 use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::collections::BTreeSet;
@@ -41,12 +40,12 @@ pub(crate) fn load_fit_rules(
     .map(|row| {
         let text: String = row.get(1).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
-        let compiled = compile(&rule, catalogue, 1, Scope::Few).or_raise();
+        let reads = check(&rule, catalogue).or_raise();
         FitRule {
             rule,
             points: row.get(2).ok().flatten().unwrap_or_default(),
-            reads: compiled.reads,
-            segments: compiled.segments,
+            reads: reads.columns,
+            segments: reads.segments,
         }
     })
     .collect()
@@ -59,9 +58,9 @@ pub(crate) fn load_fit_rules(
 fn check_fit_rule(rule: Rule) -> bool {
     let tenant = current_tenant();
     let rules = Spi::connect(|client| tenant_rules(client, &tenant.to_string()));
-    let compiled = compile(&rule.ast(), &rules.catalogue, 2, Scope::Few).or_raise();
+    let reads = check(&rule.ast(), &rules.catalogue).or_raise();
     let hint = "Fit rules describe who a contact is: fields, tags, custom fields, engagement.";
-    if let Some(column) = SCORE_COLUMNS.iter().find(|c| compiled.reads.contains(**c)) {
+    if let Some(column) = SCORE_COLUMNS.iter().find(|c| reads.columns.contains(**c)) {
         raise(
             Error::new(
                 ErrorKind::CyclicReference,
@@ -71,7 +70,7 @@ fn check_fit_rule(rule: Rule) -> bool {
         );
     }
     if let Some((segment, column)) =
-        segments::reading_through(&rules, &compiled.segments, &SCORE_COLUMNS)
+        segments::reading_through(&rules, &reads.segments, &SCORE_COLUMNS)
     {
         raise(
             Error::new(
@@ -137,8 +136,10 @@ fn write_fit(
           WHERE target.tenant_id = $1::uuid AND target.id = f.id AND target.fit_score <> f.total",
         terms.join(" + ")
     );
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.map(<[String]>::to_vec).into()];
-    args.extend(params.iter().map(|p| p.as_str().into()));
+    let args = arguments(
+        vec![tenant.into(), contacts.map(<[String]>::to_vec).into()],
+        &params,
+    );
     Spi::connect_mut(|client| {
         client
             .update(&query, None, &args)

@@ -6,12 +6,12 @@
 
 use crate::api::compat;
 use crate::api::plans;
-use crate::api::rules::{current_tenant, Rule};
+use crate::api::rules::{arguments, current_tenant, Rule};
 use crate::api::scoring;
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::api::tenants;
 use crate::error::{raise, OrRaise};
-use audience_core::rules::check::Catalogue;
+use audience_core::rules::check::{check, Catalogue};
 use audience_core::rules::compile::{compile, Compiled, Scope};
 use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
@@ -55,12 +55,12 @@ pub(crate) fn load_dynamic(
         let id: String = row.get(1).ok().flatten().unwrap_or_default();
         let text: String = row.get(2).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
-        let compiled = compile(&rule, catalogue, 2, Scope::Few).or_raise();
+        let reads = check(&rule, catalogue).or_raise();
         Dynamic {
             id,
             rule,
-            depends_on: compiled.segments,
-            reads: compiled.reads,
+            depends_on: reads.segments,
+            reads: reads.columns,
         }
     })
     .collect()
@@ -569,8 +569,7 @@ fn differences(
         compiled
     });
     let (query, params) = &*compiled;
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), contacts.to_vec().into()];
-    args.extend(params.iter().map(|p| p.as_str().into()));
+    let args = arguments(vec![tenant.into(), contacts.to_vec().into()], params);
     // Each contact's rule results and stored segments come back to be
     // compared here: the set operations that compare them in SQL cost more
     // than the query that reads them (100k contacts and 16 segments: 2.0 s
@@ -695,8 +694,10 @@ fn refresh_one(
 ) -> (Vec<pgrx::Uuid>, Vec<pgrx::Uuid>) {
     let started = Instant::now();
     let compiled = compile(&segment.rule, catalogue, 3, Scope::All).or_raise();
-    let mut args: Vec<DatumWithOid> = vec![tenant.into(), segment.id.as_str().into()];
-    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    let args = arguments(
+        vec![tenant.into(), segment.id.as_str().into()],
+        &compiled.params,
+    );
     // A segment holding most of the tenant, whose members the passing of
     // time can only take out, is first checked for members that left.
     let (stored, contacts) = stored_and_contacts(client, tenant, &segment.id);
@@ -926,8 +927,7 @@ fn live_members(rule: Rule) -> Vec<String> {
         "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
         compiled.predicate
     );
-    let mut args: Vec<DatumWithOid> = vec![tenant.as_str().into()];
-    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    let args = arguments(vec![tenant.as_str().into()], &compiled.params);
     Spi::connect(|client| {
         client
             .select(&query, None, &args)
@@ -947,8 +947,10 @@ fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
         compiled.predicate
     );
     let contact = contact.to_string();
-    let mut args: Vec<DatumWithOid> = vec![tenant.as_str().into(), contact.as_str().into()];
-    args.extend(compiled.params.iter().map(|p| p.as_str().into()));
+    let args = arguments(
+        vec![tenant.as_str().into(), contact.as_str().into()],
+        &compiled.params,
+    );
     Spi::connect(|client| {
         client
             .select(&query, Some(1), &args)
@@ -981,7 +983,8 @@ fn rule_is_time_relative(rule: Rule) -> bool {
 #[pg_extern(stable, strict)]
 fn rule_segments(rule: Rule) -> Vec<String> {
     let tenant = current_tenant();
-    crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::Few)
+    check(&rule.ast(), &crate::api::rules::tenant_catalogue(&tenant))
+        .or_raise()
         .segments
         .into_iter()
         .collect()

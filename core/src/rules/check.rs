@@ -5,7 +5,7 @@ use super::ast::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldType;
 use crate::fold::fold;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The type of a value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,43 +214,120 @@ impl Catalogue {
     }
 }
 
-/// Checks a rule: field names, value types, segment names.
-pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
-    match rule {
-        Rule::Everyone | Rule::Tag(_) => Ok(()),
-        Rule::And(parts) | Rule::Or(parts) => {
-            parts.iter().try_for_each(|part| check(part, catalogue))
-        }
-        Rule::Not(inner) => check(inner, catalogue),
-        Rule::Compare { field, value, .. } => check_value(field, value, catalogue),
-        Rule::In { field, values, .. } => values
-            .iter()
-            .try_for_each(|value| check_value(field, value, catalogue)),
-        Rule::Between { field, low, high } => {
-            check_value(field, low, catalogue)?;
-            check_value(field, high, catalogue)
-        }
-        Rule::Text { field, op, .. } => match catalogue.resolve(field)?.value_type() {
-            ValueType::Text | ValueType::Unchecked => Ok(()),
-            other => Err(mismatch(
-                field,
-                other,
-                &format!("\"{}\" applies to text fields only", op.as_str()),
-            )),
-        },
-        Rule::IsNull { field, .. } => catalogue.resolve(field).map(|_| ()),
-        Rule::Within { field, .. } | Rule::Before { field, .. } => {
-            match catalogue.resolve(field)?.value_type() {
-                ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
+/// What a checked rule reads: what maintenance needs to know of a rule
+/// without its SQL. Clock-based segments it refers to are read through
+/// their rules (see `Catalogue::live`), so what those read counts too.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Contact columns: standard columns by name, `attributes` for custom
+    /// fields, `tags` for tag conditions, `event_count` for engagement
+    /// conditions (every event statement moves it) and `last_campaign` for
+    /// the last campaign (every send moves it).
+    pub columns: BTreeSet<String>,
+    /// Ids of the segments it refers to (not Everyone, whose membership is
+    /// every contact).
+    pub segments: BTreeSet<String>,
+    /// Whether its truth changes with the passing of time alone.
+    pub time_relative: bool,
+}
+
+/// How many references to clock-based segments one rule may read through
+/// their rules (counted with repeats: references that branch and rejoin
+/// would otherwise grow the SQL exponentially).
+pub const MAX_INLINED: usize = 100;
+
+/// Checks a rule: field names, value types, segment names; returns what it
+/// reads.
+pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<Reads> {
+    let mut checker = Checker {
+        catalogue,
+        reads: Reads::default(),
+        inlined: 0,
+    };
+    checker.rule(rule)?;
+    Ok(checker.reads)
+}
+
+struct Checker<'a> {
+    catalogue: &'a Catalogue,
+    reads: Reads,
+    inlined: usize,
+}
+
+impl Checker<'_> {
+    /// Resolves a field and notes the column it reads.
+    fn field(&mut self, field: &Field) -> Result<ValueType> {
+        let resolved = self.catalogue.resolve(field)?;
+        let column = match &resolved {
+            Resolved::Standard(column, _) => column,
+            Resolved::Custom(..) => "attributes",
+        };
+        self.reads.columns.insert(column.to_string());
+        Ok(resolved.value_type())
+    }
+
+    fn value(&mut self, field: &Field, value: &Literal) -> Result<()> {
+        let expected = self.field(field)?;
+        check_value(field, expected, value)
+    }
+
+    fn rule(&mut self, rule: &Rule) -> Result<()> {
+        match rule {
+            Rule::Everyone => Ok(()),
+            Rule::Tag(_) => {
+                self.reads.columns.insert("tags".to_string());
+                Ok(())
+            }
+            Rule::And(parts) | Rule::Or(parts) => parts.iter().try_for_each(|part| self.rule(part)),
+            Rule::Not(inner) => self.rule(inner),
+            Rule::Compare { field, value, .. } => self.value(field, value),
+            Rule::In { field, values, .. } => {
+                values.iter().try_for_each(|value| self.value(field, value))
+            }
+            Rule::Between { field, low, high } => {
+                self.value(field, low)?;
+                self.value(field, high)
+            }
+            Rule::Text { field, op, .. } => match self.field(field)? {
+                ValueType::Text | ValueType::Unchecked => Ok(()),
                 other => Err(mismatch(
                     field,
                     other,
-                    "within and before … ago apply to date and time fields only",
+                    &format!("\"{}\" applies to text fields only", op.as_str()),
                 )),
+            },
+            Rule::IsNull { field, .. } => self.field(field).map(|_| ()),
+            Rule::Within { field, .. } | Rule::Before { field, .. } => {
+                self.reads.time_relative = true;
+                match self.field(field)? {
+                    ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
+                    other => Err(mismatch(
+                        field,
+                        other,
+                        "within and before … ago apply to date and time fields only",
+                    )),
+                }
+            }
+            Rule::InSegment(name) => self.segment(name),
+            Rule::Event(event) => {
+                self.reads.columns.insert("event_count".to_string());
+                if matches!(event.campaign, Some(Campaign::Last)) {
+                    self.reads.columns.insert("last_campaign".to_string());
+                }
+                if event.within.is_some() {
+                    self.reads.time_relative = true;
+                }
+                check_event_kind(&event.kind)
             }
         }
-        Rule::InSegment(name) => match &catalogue.segments {
-            Some(known) if catalogue.segment_id(name).is_none() => Err(Error::new(
+    }
+
+    fn segment(&mut self, name: &str) -> Result<()> {
+        let Some(known) = &self.catalogue.segments else {
+            return Ok(());
+        };
+        let Some(id) = self.catalogue.segment_id(name) else {
+            return Err(Error::new(
                 ErrorKind::UndefinedObject,
                 format!("unknown segment \"{name}\" in rule"),
             )
@@ -259,31 +336,44 @@ pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<()> {
             } else {
                 let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
                 format!("Known segments: {}.", names.join(", "))
-            })),
-            _ => Ok(()),
-        },
-        Rule::Event(event) => {
-            let kind_ok = event
-                .kind
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase())
-                && event
-                    .kind
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if kind_ok {
-                Ok(())
-            } else {
-                Err(Error::new(
-                    ErrorKind::InvalidParameter,
-                    format!("invalid event kind '{}'", event.kind),
+            }));
+        };
+        if self.catalogue.everyone.as_deref() == Some(id) {
+            return Ok(());
+        }
+        self.reads.segments.insert(id.to_string());
+        if let Some(rule) = self.catalogue.live.get(id) {
+            // Its stored membership lags the clock: it is read through its rule.
+            self.inlined += 1;
+            if self.inlined > MAX_INLINED {
+                return Err(Error::new(
+                    ErrorKind::TooComplex,
+                    format!("rule reads more than {MAX_INLINED} clock-based segments"),
                 )
                 .with_hint(
-                    "Event kinds are lower-case words such as opened, clicked or webinar_attended.",
-                ))
+                    "A segment whose rule depends on the clock (within, before … ago) is read through its rule wherever it is referred to; refer to fewer of them.",
+                ));
             }
+            self.reads.time_relative = true;
+            self.rule(rule)?;
         }
+        Ok(())
+    }
+}
+
+fn check_event_kind(kind: &str) -> Result<()> {
+    let valid = kind.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && kind
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("invalid event kind '{kind}'"),
+        )
+        .with_hint("Event kinds are lower-case words such as opened, clicked or webinar_attended."))
     }
 }
 
@@ -298,8 +388,7 @@ fn mismatch(field: &Field, actual: ValueType, why: &str) -> Error {
     )
 }
 
-fn check_value(field: &Field, value: &Literal, catalogue: &Catalogue) -> Result<()> {
-    let expected = catalogue.resolve(field)?.value_type();
+fn check_value(field: &Field, expected: ValueType, value: &Literal) -> Result<()> {
     let fits = match (expected, value) {
         (ValueType::Text, Literal::String(_)) => true,
         (ValueType::Number, Literal::Number(_)) => true,

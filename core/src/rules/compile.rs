@@ -8,26 +8,19 @@
 //! includes contacts without a city.
 
 use super::ast::*;
-use super::check::{parse_time, Catalogue, Resolved, ValueType};
+use super::check::{check, parse_time, Catalogue, Reads, Resolved, ValueType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fold::fold;
-use std::collections::BTreeSet;
 
 /// A rule as SQL: the predicate, its parameter values (all passed as text
 /// and cast in the SQL), and what the predicate reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compiled {
     pub predicate: String,
+    /// The values bound to `$first_param`, `$first_param + 1`, … in order.
     pub params: Vec<String>,
-    /// Contact columns the predicate reads. Engagement conditions read
-    /// `event_count`, which every event statement moves for the contacts
-    /// it touches, and `last campaign` also reads `last_campaign`: a new
-    /// send changes it for every contact.
-    pub reads: BTreeSet<String>,
-    /// Whether the truth of the rule changes with the passing of time.
-    pub time_relative: bool,
-    /// Ids of the segments the rule refers to.
-    pub segments: BTreeSet<String>,
+    /// What the rule reads, as `check` found it.
+    pub reads: Reads,
     /// With `Scope::Grouped`: the event counts the predicate reads, as
     /// (alias, filter on `e`); the caller computes them per contact as
     /// `count(*) FILTER (WHERE filter) AS alias` over the contact's events,
@@ -59,18 +52,15 @@ pub fn compile(
     first_param: usize,
     scope: Scope,
 ) -> Result<Compiled> {
-    super::check::check(rule, catalogue)?;
+    let reads = check(rule, catalogue)?;
     let mut compiler = Compiler {
         catalogue,
         first_param,
         scope,
-        inlined: 0,
         out: Compiled {
             predicate: String::new(),
             params: Vec::new(),
-            reads: BTreeSet::new(),
-            time_relative: false,
-            segments: BTreeSet::new(),
+            reads,
             event_counts: Vec::new(),
         },
     };
@@ -78,17 +68,10 @@ pub fn compile(
     Ok(compiler.out)
 }
 
-/// How many references to clock-based segments one rule may read through
-/// their rules (counted with repeats: references that branch and rejoin
-/// would otherwise grow the SQL exponentially).
-pub const MAX_INLINED: usize = 100;
-
 struct Compiler<'a> {
     catalogue: &'a Catalogue,
     first_param: usize,
     scope: Scope,
-    /// References to clock-based segments read through their rules so far.
-    inlined: usize,
     out: Compiled,
 }
 
@@ -128,7 +111,6 @@ impl Compiler<'_> {
         let resolved = self.catalogue.resolve(field)?;
         Ok(match resolved {
             Resolved::Standard(column, kind) => {
-                self.out.reads.insert(column.to_string());
                 let case = match (kind, stored_case(column)) {
                     (ValueType::Text, Some(fold)) => Case::Stored(fold),
                     (ValueType::Text, None) => Case::Lower,
@@ -142,7 +124,6 @@ impl Compiler<'_> {
                 (expression, kind, case)
             }
             Resolved::Custom(name, kind) => {
-                self.out.reads.insert("attributes".to_string());
                 let key = self.bind(name);
                 let raw = format!("(c.attributes ->> {key}::text)");
                 let expression = match kind {
@@ -198,7 +179,6 @@ impl Compiler<'_> {
     }
 
     fn interval(&mut self, span: Span) -> String {
-        self.out.time_relative = true;
         // Quoted, not bound: a bound text cast to interval is cast again for
         // every row (the cast is not immutable), a literal is a constant.
         // The text is the span's canonical form, a number and a unit.
@@ -282,7 +262,6 @@ impl Compiler<'_> {
                 format!("({column} < {})", self.interval(*span))
             }
             Rule::Tag(tag) => {
-                self.out.reads.insert("tags".to_string());
                 let placeholder = self.bind(crate::normalize::tag_key(tag));
                 format!("(c.tag_keys @> ARRAY[{placeholder}::text])")
             }
@@ -300,20 +279,9 @@ impl Compiler<'_> {
                 if self.catalogue.everyone.as_deref() == Some(id.as_str()) {
                     return Ok("true".to_string());
                 }
-                self.out.segments.insert(id.clone());
                 if let Some(rule) = self.catalogue.live.get(&id) {
-                    // Its stored membership lags the clock: read its rule.
-                    self.inlined += 1;
-                    if self.inlined > MAX_INLINED {
-                        return Err(Error::new(
-                            ErrorKind::TooComplex,
-                            format!("rule reads more than {MAX_INLINED} clock-based segments"),
-                        )
-                        .with_hint(
-                            "A segment whose rule depends on the clock (within, before … ago) is read through its rule wherever it is referred to; refer to fewer of them.",
-                        ));
-                    }
-                    self.out.time_relative = true;
+                    // Its stored membership lags the clock: read its rule
+                    // (`check` bounded how often).
                     return Ok(format!("({})", self.rule(rule)?));
                 }
                 let placeholder = self.bind(id);
@@ -327,7 +295,6 @@ impl Compiler<'_> {
     }
 
     fn event(&mut self, event: &EventCondition) -> String {
-        self.out.reads.insert("event_count".to_string());
         let kind_param = self.out.params.len();
         let mut filters = vec![format!("e.kind = {}::text", self.bind(event.kind.clone()))];
         if let Some(url) = &event.url {
@@ -343,7 +310,6 @@ impl Compiler<'_> {
             }
             // Uncorrelated, so PostgreSQL computes it once per query.
             Some(Campaign::Last) => {
-                self.out.reads.insert("last_campaign".to_string());
                 filters.push(
                 "e.campaign = (SELECT s.campaign FROM audience.events s WHERE s.tenant_id = $1::uuid \
                  AND s.kind = 'sent' AND s.campaign IS NOT NULL ORDER BY s.occurred_at DESC, s.id DESC LIMIT 1)"
