@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every test: the core's unit and property tests, the #[pg_test]s, the
 # pg_regress scenarios against a throwaway cluster (then dump and restore,
-# upgrade, concurrency and crash tests on it, SQLAlchemy reflecting every
-# view as a BI login, and read paths on a hot standby of a primary of
-# their own), and a short fuzzing run.
+# upgrade, concurrency and crash tests on it, the examples of docs/,
+# SQLAlchemy reflecting every view as a BI login, and read paths on a hot
+# standby of a primary of their own), and a short fuzzing run.
 # Exits non-zero on any failure. Name stages to run only those:
 #   scripts/test.sh unit pg_test regress fuzz
 source "$(dirname "$0")/lib.sh"
@@ -76,6 +76,8 @@ say "concurrent sessions"
 "$ROOT/tests/concurrency/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "crashes in the middle of bulk statements"
 "$ROOT/tests/crash/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
+say "documentation examples print what docs/ shows"
+"$ROOT/tests/docs/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "BI tools reflect every view"
 "$ROOT/tests/bi/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"
 say "read paths on a hot standby"

@@ -36,9 +36,9 @@ SELECT c.oid::regclass AS without_row_security
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind = 'r' AND NOT c.relrowsecurity
  ORDER BY 1;
 
--- What application roles may use is exactly the documented API (README,
--- "Reference"): each function, table, view and type either is listed here
--- for audience_user and (when marked) audience_reader, or neither role can
+-- What application roles may use is exactly the documented API (docs/):
+-- each function, table, view and type either is listed here for
+-- audience_user and (when marked) audience_reader, or neither role can
 -- use it; what they can use explains itself. Expected empty.
 CREATE TEMP TABLE documented (kind text, name text, reader boolean);
 INSERT INTO documented VALUES
