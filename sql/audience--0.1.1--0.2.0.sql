@@ -947,6 +947,34 @@ END
 $$;
 COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
 
+-- Imports return their report directly (it was read back from audience.imports).
+CREATE FUNCTION audience.import_contacts(data bytea, options jsonb)
+RETURNS TABLE (import_id uuid, rows bigint, inserted bigint, updated bigint, unchanged bigint, rejected bigint, segment text, errors jsonb)
+STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'import_contacts_wrapper';
+CREATE OR REPLACE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    report audience.import_report;
+BEGIN
+    -- A deadlock with a concurrent writer (possible once an import spans
+    -- several batches) rolls back this attempt, which frees the other
+    -- writer, and the import starts over.
+    FOR attempt IN 1..3 LOOP
+        BEGIN
+            SELECT r.* INTO report FROM audience.import_contacts(data, coalesce(options, '{}')) r;
+            EXIT;
+        EXCEPTION WHEN deadlock_detected THEN
+            IF attempt = 3 THEN
+                RAISE;
+            END IF;
+        END;
+    END LOOP;
+    RETURN report;
+END
+$$;
+COMMENT ON FUNCTION audience.import_csv(bytea, jsonb) IS 'Imports contacts from CSV bytes in the encoding option''s encoding (utf8, latin1, windows-1252); good rows are written, bad rows reported';
+
 -- Query segments: members are the contact ids a read-only SELECT returns,
 -- run as the role that defined the segment.
 ALTER TABLE audience.segments
@@ -1535,6 +1563,8 @@ COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';
+COMMENT ON FUNCTION audience.import_contacts(bytea, jsonb) IS 'Runs a CSV import for the current tenant, records its report in audience.imports and returns it (audience.import_csv calls it)';
+COMMENT ON FUNCTION audience.import_rows(bytea, jsonb) IS 'Runs a CSV import and returns its id (what import_csv of releases before 0.2.0 calls)';
 
 -- Existing deployments keep working: every member of audience_user may
 -- still select every tenant, until an administrator narrows it

@@ -81,7 +81,6 @@ CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETU
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    imported uuid;
     report audience.import_report;
 BEGIN
     -- A deadlock with a concurrent writer (possible once an import spans
@@ -89,7 +88,7 @@ BEGIN
     -- writer, and the import starts over.
     FOR attempt IN 1..3 LOOP
         BEGIN
-            imported := audience.import_rows(data, coalesce(options, '{}'));
+            SELECT r.* INTO report FROM audience.import_contacts(data, coalesce(options, '{}')) r;
             EXIT;
         EXCEPTION WHEN deadlock_detected THEN
             IF attempt = 3 THEN
@@ -97,8 +96,6 @@ BEGIN
             END IF;
         END;
     END LOOP;
-    SELECT i.id, i.rows, i.inserted, i.updated, i.unchanged, i.rejected, i.segment, i.errors INTO report
-      FROM audience.imports i WHERE i.tenant_id = audience.current_tenant() AND i.id = imported;
     RETURN report;
 END
 $$;

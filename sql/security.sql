@@ -157,7 +157,8 @@ COMMENT ON FUNCTION audience.campaign_sent(text) IS 'Re-evaluates, for every con
 COMMENT ON FUNCTION audience.check_fit_rule(audience.rule) IS 'Raises unless the rule can be a fit rule of the current tenant (known fields, does not read the score)';
 COMMENT ON FUNCTION audience.maintain_fit(text, text[]) IS 'Sets fit_score of contacts (all when null) to the points of the fit rules they match; returns how many changed';
 COMMENT ON FUNCTION audience.importing_normalised_rows() IS 'Whether the importer of this transaction is writing rows it has already normalised (the contacts trigger then skips them)';
-COMMENT ON FUNCTION audience.import_rows(bytea, jsonb) IS 'Runs a CSV import for the current tenant and records its report in audience.imports; returns the import id (audience.import_csv calls it)';
+COMMENT ON FUNCTION audience.import_contacts(bytea, jsonb) IS 'Runs a CSV import for the current tenant, records its report in audience.imports and returns it (audience.import_csv calls it)';
+COMMENT ON FUNCTION audience.import_rows(bytea, jsonb) IS 'Runs a CSV import and returns its id (what import_csv of releases before 0.2.0 calls)';
 COMMENT ON FUNCTION audience.export_csv(text, text[]) IS 'The members of a segment as CSV with a header: standard fields, tags and custom fields (all when columns is null), as import_csv reads them';
 COMMENT ON FUNCTION audience.rule_is_time_relative(audience.rule) IS 'Whether a rule''s truth changes with the passing of time (within, before … ago)';
 COMMENT ON FUNCTION audience.rule_segments(audience.rule) IS 'Ids of the segments a rule refers to';

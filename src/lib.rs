@@ -52,7 +52,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/import.sql",
     name = "import",
-    requires = ["scoring", api::import::import_rows]
+    requires = ["scoring", api::import::import_contacts]
 );
 extension_sql_file!(
     "../sql/analysts.sql",

@@ -83,3 +83,10 @@ fn maintain_rows(
         })
         .sum()
 }
+
+/// Runs an import and returns its id: what `import_csv` of the SQL before
+/// 0.2.0 calls, reading the report back from `audience.imports`.
+#[pg_extern]
+fn import_rows(data: &[u8], options: pgrx::JsonB) -> pgrx::Uuid {
+    crate::api::import::import(data, options).id
+}

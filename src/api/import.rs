@@ -381,11 +381,55 @@ struct Written {
     existing: Vec<pgrx::Uuid>,
 }
 
-/// Runs an import of `data` for the current tenant and records its report
-/// in `audience.imports`; returns the import's id. Called by the
-/// `audience.import_csv` overloads.
+/// What an import did, as `audience.import_report` shows it.
+pub(crate) struct Report {
+    pub id: pgrx::Uuid,
+    tally: Tally,
+    list: Option<String>,
+    errors: Vec<Value>,
+}
+
+/// Runs an import of `data` for the current tenant, records its report in
+/// `audience.imports` and returns it (one row, which `audience.import_csv`
+/// returns as an `import_report`).
 #[pg_extern]
-fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
+fn import_contacts(
+    data: &[u8],
+    options: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(import_id, pgrx::Uuid),
+        name!(rows, i64),
+        name!(inserted, i64),
+        name!(updated, i64),
+        name!(unchanged, i64),
+        name!(rejected, i64),
+        name!(segment, Option<String>),
+        name!(errors, JsonB),
+    ),
+> {
+    let Report {
+        id,
+        tally,
+        list,
+        errors,
+    } = import(data, options);
+    TableIterator::once((
+        id,
+        tally.rows as i64,
+        tally.inserted,
+        tally.updated,
+        tally.unchanged,
+        tally.rejected,
+        list,
+        JsonB(Value::Array(errors)),
+    ))
+}
+
+/// Runs an import of `data` for the current tenant and records its report
+/// in `audience.imports`.
+pub(crate) fn import(data: &[u8], options: JsonB) -> Report {
     let tenant = current_tenant();
     let parsed = Options::from_json(&options.0).or_raise();
     let mut tally = Tally::default();
@@ -451,7 +495,7 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
         .or_raise();
         progress::end();
     }
-    Spi::get_one_with_args::<pgrx::Uuid>(
+    let id = Spi::get_one_with_args::<pgrx::Uuid>(
         "INSERT INTO audience.imports (tenant_id, rows, inserted, updated, unchanged, rejected, segment, errors, options)
          VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)
          RETURNING id",
@@ -462,13 +506,19 @@ fn import_rows(data: &[u8], options: JsonB) -> pgrx::Uuid {
             tally.updated.into(),
             tally.unchanged.into(),
             tally.rejected.into(),
-            list.into(),
-            JsonB(Value::Array(errors)).into(),
+            list.clone().into(),
+            JsonB(Value::Array(errors.clone())).into(),
             options.into(),
         ],
     )
     .expect("running SQL")
-    .expect("the import's id")
+    .expect("the import's id");
+    Report {
+        id,
+        tally,
+        list,
+        errors,
+    }
 }
 
 /// Adds a batch's contacts to the import's list. Those it created need
