@@ -9,7 +9,7 @@ use crate::api::segments::{self, FEW_CONTACTS};
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::{check, Catalogue};
-use audience_core::rules::compile::{compile, Scope};
+use audience_core::rules::compile::{Params, Scope};
 use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
 use pgrx::prelude::*;
@@ -116,16 +116,15 @@ fn write_fit(
         Some(few) if few.len() <= FEW_CONTACTS => Scope::Few,
         _ => Scope::All,
     };
-    let mut params: Vec<String> = Vec::new();
+    // $1 the tenant, $2 the contacts, then each rule's values and points.
+    let mut params = Params::after(2);
     let mut terms = vec!["0".to_string()];
     for fit in rules {
-        let compiled = compile(&fit.rule, catalogue, 3 + params.len(), scope).or_raise();
-        params.extend(compiled.params);
-        params.push(fit.points.to_string());
+        let compiled = params.compile(&fit.rule, catalogue, scope).or_raise();
+        let points = params.bind(fit.points.to_string());
         terms.push(format!(
-            "CASE WHEN ({}) IS TRUE THEN ${}::integer ELSE 0 END",
-            compiled.predicate,
-            2 + params.len()
+            "CASE WHEN ({}) IS TRUE THEN {points}::integer ELSE 0 END",
+            compiled.predicate
         ));
     }
     let query = format!(
@@ -138,7 +137,7 @@ fn write_fit(
     );
     let args = arguments(
         vec![tenant.into(), contacts.map(<[String]>::to_vec).into()],
-        &params,
+        params.values(),
     );
     Spi::connect_mut(|client| {
         client

@@ -12,7 +12,7 @@ use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::api::tenants;
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::{check, Catalogue};
-use audience_core::rules::compile::{compile, Compiled, Scope};
+use audience_core::rules::compile::{compile, Compiled, Params, Scope};
 use audience_core::rules::{self as core_rules};
 use audience_core::{Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
@@ -611,20 +611,16 @@ fn differences(
 /// comparing every stored membership with every element).
 fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (String, Vec<String>) {
     let compile_all = |scope: Scope| {
-        let (mut params, mut matches, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+        // $1 the tenant, $2 the contacts, then each rule's values.
+        let (mut params, mut matches, mut counts) = (Params::after(2), Vec::new(), Vec::new());
         for &i in chosen {
-            let compiled = compile(
-                &rules.dynamic[i].rule,
-                &rules.catalogue,
-                3 + params.len(),
-                scope,
-            )
-            .or_raise();
+            let compiled = params
+                .compile(&rules.dynamic[i].rule, &rules.catalogue, scope)
+                .or_raise();
             matches.push(format!("({}) IS TRUE", compiled.predicate));
-            params.extend(compiled.params);
             counts.extend(compiled.event_counts);
         }
-        (params, matches, counts)
+        (params.values().to_vec(), matches, counts)
     };
     // Several engagement conditions read each contact's events once; a
     // single one probes just the events it asks about.

@@ -28,6 +28,49 @@ pub struct Compiled {
     pub event_counts: Vec<(String, String)>,
 }
 
+/// The values bound to one query's parameters, in one numbering: the
+/// caller's own come first (`$1` to `$leading`), then every value bound or
+/// rule compiled here, in turn — so that several rules, and values of the
+/// caller's between them, share one query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    leading: usize,
+    values: Vec<String>,
+}
+
+impl Params {
+    /// Numbering that starts after the caller's `leading` parameters.
+    pub fn after(leading: usize) -> Self {
+        Params {
+            leading,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds a value; returns its placeholder.
+    pub fn bind(&mut self, value: impl Into<String>) -> String {
+        self.values.push(value.into());
+        format!("${}", self.leading + self.values.len())
+    }
+
+    /// Compiles a rule whose values take the next numbers.
+    pub fn compile(
+        &mut self,
+        rule: &Rule,
+        catalogue: &Catalogue,
+        scope: Scope,
+    ) -> Result<Compiled> {
+        let compiled = compile(rule, catalogue, self.leading + self.values.len() + 1, scope)?;
+        self.values.extend(compiled.params.iter().cloned());
+        Ok(compiled)
+    }
+
+    /// The bound values, in order: `$leading + 1` first.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+}
+
 /// For how many contacts a predicate is evaluated, which decides the form
 /// of engagement conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

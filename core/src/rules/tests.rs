@@ -584,3 +584,31 @@ fn clock_based_references_that_rejoin_are_bounded() {
     .unwrap_err();
     assert_eq!(error.kind, ErrorKind::TooComplex);
 }
+
+#[test]
+fn params_number_several_rules_and_values_in_one_query() {
+    use super::compile::Params;
+    let mut params = Params::after(2);
+    let first = params
+        .compile(
+            &parse("city = 'Toronto'").unwrap(),
+            &catalogue(),
+            Scope::Few,
+        )
+        .unwrap();
+    let points = params.bind("10");
+    let second = params
+        .compile(
+            &parse("tag 'VIP' or country = 'CA'").unwrap(),
+            &catalogue(),
+            Scope::Few,
+        )
+        .unwrap();
+    assert_eq!(first.predicate, "(audience.fold(c.city) = $3::text)");
+    assert_eq!(points, "$4");
+    assert_eq!(
+        second.predicate,
+        "((c.tag_keys @> ARRAY[$5::text]) OR (c.country = $6::text))"
+    );
+    assert_eq!(params.values(), ["toronto", "10", "vip", "CA"]);
+}
