@@ -2,55 +2,20 @@
 //! Values live in the contact's `attributes` jsonb; this module decides
 //! what a value of each type looks like there.
 
+use crate::columns::names;
 use crate::error::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
+use std::sync::LazyLock;
 
-/// The standard contact columns, in table order. Custom fields may not take
-/// these names, and rules and searches resolve them before custom fields.
-pub const STANDARD_FIELDS: &[&str] = &[
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "phone",
-    "phone_type",
-    "country",
-    "city",
-    "status",
-    "lead_status",
-    "source",
-    "assigned_to",
-    "score",
-    "reachability",
-    "tags",
-    "attributes",
-    "created_at",
-    "updated_at",
-    "last_activity_at",
-    "last_opened_at",
-    "last_clicked_at",
-];
+/// The standard contact fields, in table order (`columns::Column::field`).
+/// Custom fields may not take these names, and rules and searches resolve
+/// them before custom fields.
+pub static STANDARD_FIELDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|c| c.field));
 
-/// The standard columns a caller may set by name (scores and activity
-/// times follow from events; ids, tenants and times are the table's).
-pub const WRITABLE_FIELDS: &[&str] = &[
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "phone",
-    "country",
-    "city",
-    "status",
-    "lead_status",
-    "source",
-    "assigned_to",
-    "reachability",
-    "tags",
-];
+/// The standard columns a caller may set by name (`columns::Column::upsert`:
+/// scores and activity times follow from events; ids, tenants and times
+/// are the table's).
+pub static WRITABLE_FIELDS: LazyLock<Vec<&'static str>> = LazyLock::new(|| names(|c| c.upsert));
 
 /// What one `upsert_contact` call writes.
 #[derive(Debug, PartialEq)]

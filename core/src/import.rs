@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::io::Cursor;
+use std::sync::LazyLock;
 
 /// What to do with a row whose email already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,25 +218,17 @@ fn is_word(text: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// The standard columns an import writes, in the order rows carry them.
-pub const COLUMNS: [&str; 15] = [
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "job_title",
-    "phone",
-    "phone_type",
-    "country",
-    "city",
-    "status",
-    "lead_status",
-    "source",
-    "assigned_to",
-    "reachability",
-    "created_at",
-];
-const PHONE_TYPE: usize = 6;
+/// The standard columns an import writes (`columns::Column::import`), in
+/// the order rows carry them.
+pub static COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| crate::columns::names(|c| c.import));
+/// Where rows carry the phone type, which the importer derives.
+static PHONE_TYPE: LazyLock<usize> = LazyLock::new(|| {
+    COLUMNS
+        .iter()
+        .position(|c| *c == "phone_type")
+        .expect("imports write phone_type")
+});
 
 /// Where a CSV column goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -824,7 +817,7 @@ pub fn read_row(
     if let Some(phone) = row.values[5].take() {
         let parsed = normalize::phone(&phone, row.values[7].as_deref());
         row.values[5] = Some(parsed.number);
-        row.values[PHONE_TYPE] = Some(parsed.kind.as_str().to_string());
+        row.values[*PHONE_TYPE] = Some(parsed.kind.as_str().to_string());
     }
     if problems.is_empty() {
         Ok(row)

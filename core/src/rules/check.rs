@@ -2,10 +2,12 @@
 //! given, the tenant's custom fields and segments.
 
 use super::ast::*;
+use crate::columns::{SqlType, CONTACT_COLUMNS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::FieldType;
 use crate::fold::fold;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 /// The type of a value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,30 +46,25 @@ impl ValueType {
     }
 }
 
-/// The standard contact columns a rule may name, with their types.
-pub const STANDARD: &[(&str, ValueType)] = &[
-    ("id", ValueType::Uuid),
-    ("email", ValueType::Text),
-    ("first_name", ValueType::Text),
-    ("last_name", ValueType::Text),
-    ("company", ValueType::Text),
-    ("job_title", ValueType::Text),
-    ("phone", ValueType::Text),
-    ("phone_type", ValueType::Text),
-    ("country", ValueType::Text),
-    ("city", ValueType::Text),
-    ("status", ValueType::Text),
-    ("lead_status", ValueType::Text),
-    ("source", ValueType::Text),
-    ("assigned_to", ValueType::Text),
-    ("score", ValueType::Number),
-    ("reachability", ValueType::Number),
-    ("created_at", ValueType::Timestamp),
-    ("updated_at", ValueType::Timestamp),
-    ("last_activity_at", ValueType::Timestamp),
-    ("last_opened_at", ValueType::Timestamp),
-    ("last_clicked_at", ValueType::Timestamp),
-];
+/// The standard fields a rule may compare, with their types: every field
+/// of `columns::CONTACT_COLUMNS` but tags and attributes (tag conditions
+/// and custom fields read those).
+pub static STANDARD: LazyLock<Vec<(&'static str, ValueType)>> = LazyLock::new(|| {
+    CONTACT_COLUMNS
+        .iter()
+        .filter(|c| c.field)
+        .filter_map(|c| {
+            let kind = match c.sql_type {
+                SqlType::Uuid => ValueType::Uuid,
+                SqlType::Text => ValueType::Text,
+                SqlType::Integer | SqlType::BigInt => ValueType::Number,
+                SqlType::Timestamp => ValueType::Timestamp,
+                SqlType::TextArray | SqlType::Jsonb => return None,
+            };
+            Some((c.name, kind))
+        })
+        .collect()
+});
 
 pub fn standard_type(name: &str) -> Option<ValueType> {
     STANDARD.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
