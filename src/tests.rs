@@ -106,6 +106,34 @@ mod tests {
         .map(|(name, _)| name)
         .collect();
         assert_eq!(insertable, names(|c| c.writer == Writer::Application));
+        // The normalising trigger runs on updates of what applications
+        // write (and updated_at, which it sets), not of what triggers keep.
+        let trigger_columns: Vec<String> = rows(
+            "SELECT a.attname::text, '' FROM pg_trigger t
+               JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr::int2[])
+              WHERE t.tgrelid = 'audience.contacts'::regclass AND t.tgname = 'normalize_contact_update'
+              ORDER BY a.attnum",
+        )
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+        let mut expected =
+            names(|c| c.writer == Writer::Application && c.name != "tenant_id" && c.name != "id");
+        expected.push("updated_at");
+        expected.sort_by_key(|name| CONTACT_COLUMNS.iter().position(|c| c.name == *name));
+        assert_eq!(trigger_columns, expected);
+        // contact_profile shows every column but the folded tags, then tier
+        // and segments.
+        let profile: Vec<String> = rows(
+            "SELECT attname::text, '' FROM pg_attribute
+              WHERE attrelid = 'audience.contact_profile'::regclass AND attnum > 0 ORDER BY attnum",
+        )
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+        let mut shown = names(|c| c.name != "tag_keys");
+        shown.extend(["tier", "segments"]);
+        assert_eq!(profile, shown);
     }
 
     #[pg_test]

@@ -40,12 +40,12 @@ pub(crate) fn load_fit_rules(
     .map(|row| {
         let text: String = row.get(1).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
-        let reads = check(&rule, catalogue).or_raise();
+        let plan = check(&rule, catalogue).or_raise();
         FitRule {
             rule,
             points: row.get(2).ok().flatten().unwrap_or_default(),
-            reads: reads.columns,
-            segments: reads.segments,
+            reads: plan.columns,
+            segments: plan.segments,
         }
     })
     .collect()
@@ -58,9 +58,9 @@ pub(crate) fn load_fit_rules(
 fn check_fit_rule(rule: Rule) -> bool {
     let tenant = current_tenant();
     let rules = Spi::connect(|client| tenant_rules(client, &tenant.to_string()));
-    let reads = check(&rule.ast(), &rules.catalogue).or_raise();
+    let plan = check(&rule.ast(), &rules.catalogue).or_raise();
     let hint = "Fit rules describe who a contact is: fields, tags, custom fields, engagement.";
-    if let Some(column) = SCORE_COLUMNS.iter().find(|c| reads.columns.contains(**c)) {
+    if let Some(column) = SCORE_COLUMNS.iter().find(|c| plan.columns.contains(**c)) {
         raise(
             Error::new(
                 ErrorKind::CyclicReference,
@@ -70,7 +70,7 @@ fn check_fit_rule(rule: Rule) -> bool {
         );
     }
     if let Some((segment, column)) =
-        segments::reading_through(&rules, &reads.segments, &SCORE_COLUMNS)
+        segments::reading_through(&rules, &plan.segments, &SCORE_COLUMNS)
     {
         raise(
             Error::new(

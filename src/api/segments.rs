@@ -55,12 +55,12 @@ pub(crate) fn load_dynamic(
         let id: String = row.get(1).ok().flatten().unwrap_or_default();
         let text: String = row.get(2).ok().flatten().unwrap_or_default();
         let rule = core_rules::parse(&text).or_raise();
-        let reads = check(&rule, catalogue).or_raise();
+        let plan = check(&rule, catalogue).or_raise();
         Dynamic {
             id,
             rule,
-            depends_on: reads.segments,
-            reads: reads.columns,
+            depends_on: plan.segments,
+            reads: plan.columns,
         }
     })
     .collect()

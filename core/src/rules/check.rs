@@ -211,11 +211,14 @@ impl Catalogue {
     }
 }
 
-/// What a checked rule reads: what maintenance needs to know of a rule
-/// without its SQL. Clock-based segments it refers to are read through
-/// their rules (see `Catalogue::live`), so what those read counts too.
+/// A checked rule: its fields resolved (what `compile` builds on), and what
+/// it reads — what maintenance needs to know of a rule without its SQL.
+/// Clock-based segments it refers to are read through their rules (see
+/// `Catalogue::live`), so their fields and what they read count too.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reads {
+pub struct Plan {
+    /// Each field the rule names, once, with what it resolved to.
+    pub fields: Vec<(Field, Resolved)>,
     /// Contact columns: standard columns by name, `attributes` for custom
     /// fields, `tags` for tag conditions, `event_count` for engagement
     /// conditions (every event statement moves it) and `last_campaign` for
@@ -233,21 +236,30 @@ pub struct Reads {
 /// would otherwise grow the SQL exponentially).
 pub const MAX_INLINED: usize = 100;
 
-/// Checks a rule: field names, value types, segment names; returns what it
-/// reads.
-pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<Reads> {
+impl Plan {
+    /// What a field of the rule resolved to.
+    pub fn resolved(&self, field: &Field) -> Option<&Resolved> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, resolved)| resolved)
+    }
+}
+
+/// Checks a rule: field names, value types, segment names; returns its plan.
+pub fn check(rule: &Rule, catalogue: &Catalogue) -> Result<Plan> {
     let mut checker = Checker {
         catalogue,
-        reads: Reads::default(),
+        plan: Plan::default(),
         inlined: 0,
     };
     checker.rule(rule)?;
-    Ok(checker.reads)
+    Ok(checker.plan)
 }
 
 struct Checker<'a> {
     catalogue: &'a Catalogue,
-    reads: Reads,
+    plan: Plan,
     inlined: usize,
 }
 
@@ -259,8 +271,12 @@ impl Checker<'_> {
             Resolved::Standard(column, _) => column,
             Resolved::Custom(..) => "attributes",
         };
-        self.reads.columns.insert(column.to_string());
-        Ok(resolved.value_type())
+        self.plan.columns.insert(column.to_string());
+        let kind = resolved.value_type();
+        if self.plan.resolved(field).is_none() {
+            self.plan.fields.push((field.clone(), resolved));
+        }
+        Ok(kind)
     }
 
     fn value(&mut self, field: &Field, value: &Literal) -> Result<()> {
@@ -272,7 +288,7 @@ impl Checker<'_> {
         match rule {
             Rule::Everyone => Ok(()),
             Rule::Tag(_) => {
-                self.reads.columns.insert("tags".to_string());
+                self.plan.columns.insert("tags".to_string());
                 Ok(())
             }
             Rule::And(parts) | Rule::Or(parts) => parts.iter().try_for_each(|part| self.rule(part)),
@@ -295,7 +311,7 @@ impl Checker<'_> {
             },
             Rule::IsNull { field, .. } => self.field(field).map(|_| ()),
             Rule::Within { field, .. } | Rule::Before { field, .. } => {
-                self.reads.time_relative = true;
+                self.plan.time_relative = true;
                 match self.field(field)? {
                     ValueType::Timestamp | ValueType::Date | ValueType::Unchecked => Ok(()),
                     other => Err(mismatch(
@@ -307,12 +323,12 @@ impl Checker<'_> {
             }
             Rule::InSegment(name) => self.segment(name),
             Rule::Event(event) => {
-                self.reads.columns.insert("event_count".to_string());
+                self.plan.columns.insert("event_count".to_string());
                 if matches!(event.campaign, Some(Campaign::Last)) {
-                    self.reads.columns.insert("last_campaign".to_string());
+                    self.plan.columns.insert("last_campaign".to_string());
                 }
                 if event.within.is_some() {
-                    self.reads.time_relative = true;
+                    self.plan.time_relative = true;
                 }
                 check_event_kind(&event.kind)
             }
@@ -338,7 +354,7 @@ impl Checker<'_> {
         if self.catalogue.everyone.as_deref() == Some(id) {
             return Ok(());
         }
-        self.reads.segments.insert(id.to_string());
+        self.plan.segments.insert(id.to_string());
         if let Some(rule) = self.catalogue.live.get(id) {
             // Its stored membership lags the clock: it is read through its rule.
             self.inlined += 1;
@@ -351,7 +367,7 @@ impl Checker<'_> {
                     "A segment whose rule depends on the clock (within, before … ago) is read through its rule wherever it is referred to; refer to fewer of them.",
                 ));
             }
-            self.reads.time_relative = true;
+            self.plan.time_relative = true;
             self.rule(rule)?;
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! includes contacts without a city.
 
 use super::ast::*;
-use super::check::{check, parse_time, Catalogue, Reads, Resolved, ValueType};
+use super::check::{check, parse_time, Catalogue, Plan, Resolved, ValueType};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fold::fold;
 
@@ -19,8 +19,8 @@ pub struct Compiled {
     pub predicate: String,
     /// The values bound to `$first_param`, `$first_param + 1`, … in order.
     pub params: Vec<String>,
-    /// What the rule reads, as `check` found it.
-    pub reads: Reads,
+    /// The rule as `check` resolved it, and what it reads.
+    pub plan: Plan,
     /// With `Scope::Grouped`: the event counts the predicate reads, as
     /// (alias, filter on `e`); the caller computes them per contact as
     /// `count(*) FILTER (WHERE filter) AS alias` over the contact's events,
@@ -95,7 +95,7 @@ pub fn compile(
     first_param: usize,
     scope: Scope,
 ) -> Result<Compiled> {
-    let reads = check(rule, catalogue)?;
+    let plan = check(rule, catalogue)?;
     let mut compiler = Compiler {
         catalogue,
         first_param,
@@ -103,7 +103,7 @@ pub fn compile(
         out: Compiled {
             predicate: String::new(),
             params: Vec::new(),
-            reads,
+            plan,
             event_counts: Vec::new(),
         },
     };
@@ -151,7 +151,11 @@ impl Compiler<'_> {
 
     /// A typed SQL expression for a field, and how text values compare with it.
     fn column(&mut self, field: &Field) -> Result<(String, ValueType, Case)> {
-        let resolved = self.catalogue.resolve(field)?;
+        // Resolved once, by `check`.
+        let resolved = match self.out.plan.resolved(field) {
+            Some(resolved) => resolved.clone(),
+            None => self.catalogue.resolve(field)?,
+        };
         Ok(match resolved {
             Resolved::Standard(column, kind) => {
                 let case = match (kind, stored_case(column)) {

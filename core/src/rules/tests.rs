@@ -213,10 +213,10 @@ fn compiled_sql_binds_every_value() {
         ]
     );
     assert_eq!(
-        compiled.reads.columns.iter().collect::<Vec<_>>(),
+        compiled.plan.columns.iter().collect::<Vec<_>>(),
         vec!["attributes", "city"]
     );
-    assert!(!compiled.reads.time_relative);
+    assert!(!compiled.plan.time_relative);
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
         Scope::Few,
     )
     .unwrap();
-    assert!(compiled.predicate.contains(">= 3)") && compiled.reads.time_relative);
+    assert!(compiled.predicate.contains(">= 3)") && compiled.plan.time_relative);
     let compiled = compile(
         &parse("in segment 'suppressed'").unwrap(),
         &catalogue(),
@@ -267,7 +267,7 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
         compiled.params,
         vec!["00000000-0000-0000-0000-000000000002"]
     );
-    assert_eq!(compiled.reads.segments.len(), 1);
+    assert_eq!(compiled.plan.segments.len(), 1);
     let compiled = compile(
         &parse("in segment 'everyone'").unwrap(),
         &catalogue(),
@@ -276,7 +276,7 @@ fn compiled_sql_uses_stored_case_and_index_forms() {
     )
     .unwrap();
     assert_eq!(
-        (compiled.predicate.as_str(), compiled.reads.segments.len()),
+        (compiled.predicate.as_str(), compiled.plan.segments.len()),
         ("true", 0),
         "Everyone is not stored"
     );
@@ -527,7 +527,7 @@ fn rules_referring_to_clock_based_segments_are_time_relative() {
         Scope::Few,
     )
     .unwrap();
-    assert!(compiled.reads.time_relative);
+    assert!(compiled.plan.time_relative);
     assert!(
         compiled.predicate.contains("c.created_at >= "),
         "{}",
@@ -543,8 +543,8 @@ fn rules_referring_to_clock_based_segments_are_time_relative() {
         compiled.predicate
     );
     assert!(
-        compiled.reads.segments.contains("id-New1h")
-            && compiled.reads.segments.contains("id-Timeless")
+        compiled.plan.segments.contains("id-New1h")
+            && compiled.plan.segments.contains("id-Timeless")
     );
 }
 
