@@ -92,7 +92,10 @@ BEGIN
     SELECT string_agg(format('SELECT %s AS n, members.id FROM %s members', i, audience.member_source(segments[i])), ' UNION ALL ')
       INTO sources
       FROM generate_subscripts(segments, 1) i;
-    EXECUTE format('SELECT array_agg(n), array_agg(id) FROM (%s) u', sources) INTO numbers, members;
+    -- Empty arrays, not nulls, when no segment has a member: every pair
+    -- is still listed, with nobody in both.
+    EXECUTE format('SELECT coalesce(array_agg(n), ''{}''), coalesce(array_agg(id), ''{}'') FROM (%s) u', sources)
+       INTO numbers, members;
     RETURN QUERY
     SELECT (segments[p.a]).name, (segments[p.b]).name, p.in_both
       FROM audience.intersections(ARRAY(SELECT generate_subscripts(segments, 1)), numbers, members) p

@@ -39,4 +39,11 @@ SELECT * FROM audience.segment_overlap;
 SELECT regexp_replace(audience.describe('Americans'), 'Last refresh: [^\n]*', 'Last refresh: …') AS described;
 SELECT audience.describe('Picked') AS described;
 RESET ROLE;
+-- A tenant without contacts still has every pair, with nobody in both.
+SELECT audience.create_tenant('analysts_empty', 'analysts_app') IS NOT NULL AS created;
+SET ROLE analysts_app;
+SET audience.tenant = 'analysts_empty';
+SELECT audience.create_list('Empty list') IS NOT NULL AS list;
+SELECT * FROM audience.segment_overlap;
+RESET ROLE;
 RESET audience.tenant;
