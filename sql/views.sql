@@ -31,34 +31,44 @@ AS $$
 $$;
 COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
 
--- The profile columns of a published view, with their comments. Custom
--- fields follow, typed, in the order they were defined (so that a new one
--- is added at the end, where CREATE OR REPLACE VIEW may add columns).
-CREATE FUNCTION audience.published_columns() RETURNS TABLE (name text, expression text, description text)
-LANGUAGE sql IMMUTABLE
+-- The columns of a tenant's published views, in order, with their SQL over
+-- contacts c and their comments: the profile, then the custom fields,
+-- typed, in the order they were defined (so that a new one is added at the
+-- end, where CREATE OR REPLACE VIEW may add columns).
+CREATE FUNCTION audience.published_columns(tenant uuid)
+RETURNS TABLE (name text, expression text, description text, n bigint)
+LANGUAGE sql STABLE
 AS $$
-    VALUES ('id', 'c.id', 'The contact''s id'),
-           ('email', 'c.email', 'Email address, lower case'),
-           ('first_name', 'c.first_name', 'First name'),
-           ('last_name', 'c.last_name', 'Last name'),
-           ('company', 'c.company', 'Company'),
-           ('job_title', 'c.job_title', 'Job title'),
-           ('phone', 'c.phone', 'Phone number, E.164 when it parses'),
-           ('country', 'c.country', 'ISO 3166-1 alpha-2 country code'),
-           ('city', 'c.city', 'City'),
-           ('status', 'c.status', 'active, unsubscribed or bounced'),
-           ('lead_status', 'c.lead_status', 'new, nurture, hot, warm or cold'),
-           ('source', 'c.source', 'Where the contact came from'),
-           ('assigned_to', 'c.assigned_to', 'Owner of the contact'),
-           ('score', 'c.score', 'Lead score: fit plus engagement points'),
-           ('tier', 'audience.score_tier(c.score)', 'hot, warm or cold, from the score and the tenant''s thresholds'),
-           ('reachability', 'c.reachability', 'Validation/quality score, 0 to 100'),
-           ('tags', 'c.tags', 'Tags'),
-           ('created_at', 'c.created_at', 'When the contact was created'),
-           ('updated_at', 'c.updated_at', 'When the contact was last changed'),
-           ('last_activity_at', 'c.last_activity_at', 'When the contact''s latest event happened')
+    WITH profile(name, expression, description, n) AS (VALUES ('id', 'c.id', 'The contact''s id', 1),
+           ('email', 'c.email', 'Email address, lower case', 2),
+           ('first_name', 'c.first_name', 'First name', 3),
+           ('last_name', 'c.last_name', 'Last name', 4),
+           ('company', 'c.company', 'Company', 5),
+           ('job_title', 'c.job_title', 'Job title', 6),
+           ('phone', 'c.phone', 'Phone number, E.164 when it parses', 7),
+           ('country', 'c.country', 'ISO 3166-1 alpha-2 country code', 8),
+           ('city', 'c.city', 'City', 9),
+           ('status', 'c.status', 'active, unsubscribed or bounced', 10),
+           ('lead_status', 'c.lead_status', 'new, nurture, hot, warm or cold', 11),
+           ('source', 'c.source', 'Where the contact came from', 12),
+           ('assigned_to', 'c.assigned_to', 'Owner of the contact', 13),
+           ('score', 'c.score', 'Lead score: fit plus engagement points', 14),
+           ('tier', 'audience.score_tier(c.score)', 'hot, warm or cold, from the score and the tenant''s thresholds', 15),
+           ('reachability', 'c.reachability', 'Validation/quality score, 0 to 100', 16),
+           ('tags', 'c.tags', 'Tags', 17),
+           ('created_at', 'c.created_at', 'When the contact was created', 18),
+           ('updated_at', 'c.updated_at', 'When the contact was last changed', 19),
+           ('last_activity_at', 'c.last_activity_at', 'When the contact''s latest event happened', 20))
+    SELECT p.name, p.expression, p.description, p.n::bigint FROM profile p
+    UNION ALL
+    -- A custom field named like a profile column keeps a prefix.
+    SELECT CASE WHEN f.name IN (SELECT q.name FROM profile q) THEN 'custom_' || f.name ELSE f.name END,
+           format('(c.attributes ->> %L)::%s', f.name, CASE f.type WHEN 'number' THEN 'numeric' ELSE f.type END),
+           format('Custom field %s (%s)%s', f.name, f.type, CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END),
+           (SELECT count(*) FROM profile) + row_number() OVER (ORDER BY f.created_at, f.name)
+      FROM audience.fields f WHERE f.tenant_id = tenant
 $$;
-COMMENT ON FUNCTION audience.published_columns() IS 'The profile columns of a published segment view: name, SQL expression over contacts c, comment';
+COMMENT ON FUNCTION audience.published_columns(uuid) IS 'The columns of a tenant''s published segment views, in order: name, SQL expression over contacts c, comment';
 
 -- Creates or replaces the view `view_name` of a tenant's segment, with
 -- every column commented.
@@ -67,21 +77,12 @@ RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    custom record;
+    shown record;
     columns text;
     created regclass;
 BEGIN
-    SELECT string_agg(format('%s AS %I', p.expression, p.name), ', ') INTO columns FROM audience.published_columns() p;
-    FOR custom IN
-        SELECT f.name, f.type, f.label,
-               -- A custom field named like a profile column keeps a prefix.
-               CASE WHEN f.name IN (SELECT p.name FROM audience.published_columns() p)
-                    THEN 'custom_' || f.name ELSE f.name END AS column_name
-          FROM audience.fields f WHERE f.tenant_id = tenant ORDER BY f.created_at, f.name
-    LOOP
-        columns := columns || format(', (c.attributes ->> %L)::%s AS %I', custom.name,
-                                     CASE custom.type WHEN 'number' THEN 'numeric' ELSE custom.type END, custom.column_name);
-    END LOOP;
+    SELECT string_agg(format('%s AS %I', p.expression, p.name), ', ' ORDER BY p.n) INTO columns
+      FROM audience.published_columns(tenant) p;
     EXECUTE format($view$
         CREATE %s VIEW audience_views.%I WITH (security_invoker = true) AS
         SELECT %s
@@ -94,15 +95,8 @@ BEGIN
     EXECUTE format('COMMENT ON VIEW %s IS %L', created,
                    (SELECT format('Members of segment "%s" now, with their profile and custom fields (audience.publish_segment)', s.name)
                       FROM audience.segments s WHERE s.tenant_id = tenant AND s.id = segment));
-    FOR custom IN
-        SELECT p.name AS column_name, p.description FROM audience.published_columns() p
-        UNION ALL
-        SELECT CASE WHEN f.name IN (SELECT p.name FROM audience.published_columns() p) THEN 'custom_' || f.name ELSE f.name END,
-               format('Custom field %s (%s)%s', f.name, f.type,
-                      CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END)
-          FROM audience.fields f WHERE f.tenant_id = tenant
-    LOOP
-        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', created, custom.column_name, custom.description);
+    FOR shown IN SELECT p.name, p.description FROM audience.published_columns(tenant) p LOOP
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', created, shown.name, shown.description);
     END LOOP;
     RETURN created;
 END
