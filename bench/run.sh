@@ -5,7 +5,8 @@
 #
 #   bench/run.sh [--scale N] [--events N] [--only SCENARIO[,SCENARIO…]]
 #
-# Scenarios: preview, import, events, update, refresh, analysts, lookup, pgbench.
+# Scenarios: preview, import, files, workbook, events, update, refresh, analysts,
+# lookup, pgbench.
 #
 # A scenario whose result disagrees with its baseline makes the run exit 1.
 # Timing never fails the run.
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
         --scale) SCALE=$2; shift 2 ;;
         --events) EVENTS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|events|update|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|files|workbook|events|update|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
     esac
 done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
@@ -126,10 +127,11 @@ if wants preview; then
     sql "DROP FUNCTION bench_side_by_side" >/dev/null
 fi
 
-if wants import; then
-    say "import of the $SCALE-row CSV vs COPY into staging + INSERT … SELECT"
-    CSV="$BENCH_DIR/contacts.csv"
-    # 13 columns (2 of them custom fields) and tags, with the headers a CRM export has.
+# The bench audience as a CRM export: 13 columns (2 of them custom fields)
+# and tags, with the headers a CRM export has, in $CSV (written once).
+CSV="$BENCH_DIR/contacts.csv"
+write_import_csv() {
+    [ -f "$CSV" ] && return
     sql "COPY (SELECT 'imported.' || c.email AS \"Email\", first_name AS \"First Name\", last_name AS \"Last Name\",
                       company AS \"Company\", job_title AS \"Job Title\", country AS \"Country\", city AS \"City\",
                       source AS \"Source\", lead_status AS \"Lead Status\", assigned_to AS \"Assigned To\",
@@ -138,10 +140,43 @@ if wants import; then
                  FROM audience.contacts c WHERE c.tenant_id = '$TENANT' ORDER BY c.email)
          TO '$CSV' WITH (FORMAT csv, HEADER true)" >/dev/null
     [ "$(id -u)" = 0 ] && chown postgres "$CSV"
-    sql "SELECT audience.create_tenant('import');
-         SET audience.tenant = 'import';
-         SELECT audience.define_field('industry', 'text'), audience.define_field('budget', 'number');
-         CREATE TABLE bench_staging (email text, first_name text, last_name text, company text, job_title text,
+    return 0
+}
+# import_tenant NAME: a new tenant with the CSV's custom fields.
+import_tenant() {
+    sql "SELECT audience.create_tenant('$1');
+         SET audience.tenant = '$1';
+         SELECT audience.define_field('industry', 'text'), audience.define_field('budget', 'number')" >/dev/null
+}
+# Peak private memory (RssAnon, MB) of the backend running a statement
+# that contains PATTERN, sampled from /proc: start_memory_watch PATTERN
+# before it, stop_memory_watch after it (prints the peak).
+start_memory_watch() {
+    PEAK_FILE=$(mktemp)
+    (peak=0; pid=""
+     while [ -z "$pid" ]; do
+         pid=$("${PSQL[@]}" -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%$1%' AND query NOT LIKE '%pg_stat_activity%' LIMIT 1")
+         sleep 0.1
+     done
+     while [ -r "/proc/$pid/status" ]; do
+         kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+         [ -n "$kb" ] && [ "$kb" -gt "$peak" ] && peak=$kb && echo "$peak" >"$PEAK_FILE"
+         sleep 0.1
+     done) &
+    SAMPLER=$!
+}
+stop_memory_watch() {
+    kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
+    echo $(( $(cat "$PEAK_FILE" 2>/dev/null || echo 0) / 1024 ))
+    rm -f "$PEAK_FILE"
+}
+MEMORY_LINES=()
+
+if wants import; then
+    say "import of the $SCALE-row CSV vs COPY into staging + INSERT … SELECT"
+    write_import_csv
+    import_tenant import
+    sql "CREATE TABLE bench_staging (email text, first_name text, last_name text, company text, job_title text,
              country text, city text, source text, lead_status text, assigned_to text, reachability text,
              tags text, industry text, budget text);
          CREATE TABLE bench_imported (LIKE audience.contacts INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING INDEXES INCLUDING CONSTRAINTS)" >/dev/null
@@ -155,22 +190,10 @@ if wants import; then
                coalesce(string_to_array(tags, ';'), '{}'),
                jsonb_strip_nulls(jsonb_build_object('industry', industry, 'budget', budget::numeric))
           FROM bench_staging"
-    # Peak private memory of the importing backend, sampled from /proc.
-    peak_file=$(mktemp)
-    (peak=0; pid=""
-     while [ -z "$pid" ]; do
-         pid=$("${PSQL[@]}" -c "SELECT pid FROM pg_stat_activity WHERE query LIKE '%audience.import_csv(%' AND pid <> pg_backend_pid() LIMIT 1")
-         sleep 0.1
-     done
-     while [ -r "/proc/$pid/status" ]; do
-         kb=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
-         [ -n "$kb" ] && [ "$kb" -gt "$peak" ] && peak=$kb && echo "$peak" >"$peak_file"
-         sleep 0.1
-     done) &
-    sampler=$!
+    start_memory_watch "audience.import_csv("
     TENANT_NAME=import timed "SELECT inserted FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
     ext=$SECONDS_TAKEN ext_result=$RESULT
-    kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
+    import_memory=$(stop_memory_watch)
     timed "$COPY_INSERT; SELECT count(*) FROM bench_imported" 1; base=$SECONDS_TAKEN base_result=$RESULT
     report "import_csv of $SCALE rows vs COPY + INSERT…SELECT" "$ext" "$base" "$ext_result" "$base_result"
     TENANT_NAME=import timed "SELECT inserted + updated + unchanged FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
@@ -183,11 +206,63 @@ if wants import; then
            SELECT count(*) FROM bench_imported" 1
     base=$SECONDS_TAKEN base_result=$RESULT
     report "re-import (on_conflict update) vs INSERT … ON CONFLICT DO UPDATE" "$ext" "$base" "$ext_result" "$base_result"
-    MEMORY_LINE=$(printf 'peak backend memory (RssAnon) of the import: %s MB for a %s MB file' \
-        "$(( $(cat "$peak_file" 2>/dev/null || echo 0) / 1024 ))" "$(( $(stat -c %s "$CSV") / 1048576 ))")
-    echo "$MEMORY_LINE"
-    rm -f "$peak_file"
+    MEMORY_LINES+=("$(printf 'peak backend memory (RssAnon) of import_csv: %s MB for a %s MB file' \
+        "$import_memory" "$(( $(stat -c %s "$CSV") / 1048576 ))")")
+    echo "${MEMORY_LINES[-1]}"
     sql "DROP TABLE bench_staging, bench_imported" >/dev/null
+fi
+
+if wants files; then
+    say "import_csv_file of the $SCALE-row CSV vs import_csv of the same bytes (each into a new tenant, best of 2)"
+    write_import_csv
+    file_best="" bytes_best=""
+    for run in 1 2; do
+        import_tenant "from_file_$run"
+        start_memory_watch "audience.import_csv_file("
+        TENANT_NAME=from_file_$run timed "SELECT inserted + updated FROM audience.import_csv_file('$CSV')" 1
+        file_memory=$(stop_memory_watch)
+        ext_result=$RESULT
+        [ -z "$file_best" ] || [ "$(calc "$SECONDS_TAKEN < $file_best")" = 1 ] && file_best=$SECONDS_TAKEN
+        import_tenant "from_bytes_$run"
+        start_memory_watch "audience.import_csv(pg_read"
+        TENANT_NAME=from_bytes_$run timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$CSV'))" 1
+        bytes_memory=$(stop_memory_watch)
+        base_result=$RESULT
+        [ -z "$bytes_best" ] || [ "$(calc "$SECONDS_TAKEN < $bytes_best")" = 1 ] && bytes_best=$SECONDS_TAKEN
+    done
+    report "import_csv_file vs import_csv of the same $SCALE rows" "$file_best" "$bytes_best" "$ext_result" "$base_result"
+    MEMORY_LINES+=("$(printf 'peak backend memory (RssAnon): import_csv_file %s MB, import_csv %s MB, for a %s MB file' \
+        "$file_memory" "$bytes_memory" "$(( $(stat -c %s "$CSV") / 1048576 ))")")
+    echo "${MEMORY_LINES[-1]}"
+fi
+
+if wants workbook; then
+    WORKBOOK_ROWS=$(( SCALE < 200000 ? SCALE : 200000 ))
+    say "import_xlsx of a $WORKBOOK_ROWS-row workbook vs import_csv of the same rows as CSV (each into a new tenant)"
+    write_import_csv
+    XLSX="$BENCH_DIR/contacts.xlsx" ROWS_CSV="$BENCH_DIR/contacts-$WORKBOOK_ROWS.csv"
+    head -n $((WORKBOOK_ROWS + 1)) "$CSV" >"$ROWS_CSV"
+    (cd "$ROOT" && cargo run -q --release -p audience-core --example csv_to_xlsx -- "$ROWS_CSV" "$XLSX")
+    [ "$(id -u)" = 0 ] && chown postgres "$XLSX" "$ROWS_CSV"
+    import_tenant from_workbook
+    start_memory_watch "audience.import_xlsx("
+    TENANT_NAME=from_workbook timed "SELECT inserted + updated FROM audience.import_xlsx(pg_read_binary_file('$XLSX'))" 1
+    workbook_memory=$(stop_memory_watch)
+    ext=$SECONDS_TAKEN ext_result=$RESULT
+    import_tenant from_csv
+    TENANT_NAME=from_csv timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$ROWS_CSV'))" 1
+    base=$SECONDS_TAKEN base_result=$RESULT
+    report "import_xlsx vs import_csv of $WORKBOOK_ROWS rows" "$ext" "$base" "$ext_result" "$base_result"
+    same=$(sql "SELECT count(*) FROM (
+                  SELECT email, first_name, last_name, company, job_title, country, city, lead_status, reachability, tags, attributes
+                    FROM audience.contacts c JOIN audience.tenants t ON t.id = c.tenant_id WHERE t.name = 'from_workbook'
+                  EXCEPT
+                  SELECT email, first_name, last_name, company, job_title, country, city, lead_status, reachability, tags, attributes
+                    FROM audience.contacts c JOIN audience.tenants t ON t.id = c.tenant_id WHERE t.name = 'from_csv') d")
+    report "  … contacts that differ between the two" 1 1 "$same" 0
+    MEMORY_LINES+=("$(printf 'peak backend memory (RssAnon) of import_xlsx: %s MB for a %s MB workbook' \
+        "$workbook_memory" "$(( $(stat -c %s "$XLSX") / 1048576 ))")")
+    echo "${MEMORY_LINES[-1]}"
 fi
 
 if wants events; then
@@ -377,5 +452,5 @@ fi
 echo
 printf '%-58s %10s %10s %8s\n' "scenario ($SCALE contacts)" "extension" "baseline" "ratio"
 printf '%s\n' "${SUMMARY[@]}"
-[ -z "${MEMORY_LINE:-}" ] || echo "$MEMORY_LINE"
+[ ${#MEMORY_LINES[@]} -eq 0 ] || printf '%s\n' "${MEMORY_LINES[@]}"
 exit $FAILED

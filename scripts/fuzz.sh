@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fuzzes the rule language and the CSV importer with cargo fuzz (libFuzzer
+# Fuzzes the rule language, the CSV importer and the workbook reader with
+# cargo fuzz (libFuzzer
 # coverage, no sanitizer: the code is safe Rust, so a finding is a panic,
 # a failed assertion, a hang or runaway memory).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET…]      default: 60 seconds, every target
 #
-# Runs each target for SECONDS from the seeds in fuzz/seeds/TARGET plus the
+# Runs each target for SECONDS from the seeds in fuzz/seeds/TARGET (for
+# workbooks, small ones written by core/examples/workbooks.rs) plus the
 # corpus it grew before (fuzz/corpus/TARGET, not committed), and prints how
 # many inputs it ran. A finding is saved under fuzz/artifacts/TARGET and
 # fails the run.
@@ -14,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(rule csv_import)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(rule csv_import workbook)
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -23,6 +25,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 command -v c++ >/dev/null || { say "installing g++ (libFuzzer is C++)"; as_root apt-get install -y -qq g++ >/dev/null; }
 
+(cd "$ROOT" && cargo run -q -p audience-core --example workbooks -- fuzz/seeds/workbook)
 cd "$ROOT/fuzz"
 for target in "${TARGETS[@]}"; do
     say "fuzzing $target for $SECONDS_EACH s"

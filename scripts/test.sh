@@ -57,6 +57,7 @@ work=$(mktemp -d)
 cp -r tests/pg_regress/. "$work"/
 [ "$(id -u)" = 0 ] && chown -R postgres "$work"
 cp data/sample_audience.csv "$REGRESS_DIR"/
+cargo run -q -p audience-core --example workbooks -- "$REGRESS_DIR"
 status=0
 as_pg "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
     --host="$REGRESS_DIR" --port="$REGRESS_PORT" --user=postgres --dbname=audience \

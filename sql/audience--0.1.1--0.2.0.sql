@@ -721,7 +721,7 @@ SELECT p.pid, a.usename::text AS imported_by, a.query_start AS started_at,
   FROM pg_catalog.pg_stat_progress_copy p
   JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
  WHERE p.relid = 'audience.contacts'::regclass AND p.type = 'CALLBACK';
-COMMENT ON VIEW audience.import_progress IS 'One row per running CSV import (of any session), with bytes and rows done';
+COMMENT ON VIEW audience.import_progress IS 'One row per running import (of any session), with bytes and rows done';
 COMMENT ON COLUMN audience.contacts.tenant_id IS 'The tenant the contact belongs to';
 COMMENT ON COLUMN audience.contacts.id IS 'The contact''s id (time-ordered uuid)';
 COMMENT ON COLUMN audience.contacts.email IS 'Trimmed, lower-cased, validated on every write';
@@ -947,11 +947,16 @@ END
 $$;
 COMMENT ON FUNCTION audience.import_list(text) IS 'The static list an import adds its contacts to, created when missing';
 
--- Imports return their report directly (it was read back from audience.imports).
-CREATE FUNCTION audience.import_contacts(data bytea, options jsonb)
+-- Imports return their report directly (it was read back from audience.imports),
+-- and read CSV text or bytes, CSV files on the server and workbooks through
+-- one pipeline.
+CREATE FUNCTION audience.import_contacts(form text, data bytea, path text, options jsonb)
 RETURNS TABLE (import_id uuid, rows bigint, inserted bigint, updated bigint, unchanged bigint, rejected bigint, segment text, errors jsonb)
-STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'import_contacts_wrapper';
-CREATE OR REPLACE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE c AS 'MODULE_PATHNAME', 'import_contacts_wrapper';
+COMMENT ON TABLE audience.imports IS 'The report of every import';
+
+-- Every import function runs the one pipeline through this.
+CREATE FUNCTION audience.run_import(form text, data bytea, path text, options jsonb) RETURNS audience.import_report
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -962,7 +967,7 @@ BEGIN
     -- writer, and the import starts over.
     FOR attempt IN 1..3 LOOP
         BEGIN
-            SELECT r.* INTO report FROM audience.import_contacts(data, coalesce(options, '{}')) r;
+            SELECT r.* INTO report FROM audience.import_contacts(form, data, path, coalesce(options, '{}')) r;
             EXIT;
         EXCEPTION WHEN deadlock_detected THEN
             IF attempt = 3 THEN
@@ -973,7 +978,41 @@ BEGIN
     RETURN report;
 END
 $$;
+COMMENT ON FUNCTION audience.run_import(text, bytea, text, jsonb) IS 'Runs an import (csv or workbook data, or a csv_file or workbook_file path), starting over after a deadlock (for the import functions)';
+
+CREATE OR REPLACE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('csv', data, NULL, options) $$;
 COMMENT ON FUNCTION audience.import_csv(bytea, jsonb) IS 'Imports contacts from CSV bytes in the encoding option''s encoding (utf8, latin1, windows-1252); good rows are written, bad rows reported';
+
+CREATE OR REPLACE FUNCTION audience.import_csv(data text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF coalesce(options, '{}') ? 'encoding' AND lower(options->>'encoding') NOT IN ('utf8', 'utf-8') THEN
+        RAISE EXCEPTION 'text is already decoded: the encoding option applies to bytea input'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass the file''s bytes, e.g. pg_read_binary_file(…) or a bytea parameter.';
+    END IF;
+    RETURN audience.run_import('csv', convert_to(data, 'UTF8'), NULL, options);
+END
+$$;
+COMMENT ON FUNCTION audience.import_csv(text, jsonb) IS 'Imports contacts from CSV text; good rows are written, bad rows reported';
+
+CREATE FUNCTION audience.import_csv_file(path text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('csv_file', NULL, path, options) $$;
+COMMENT ON FUNCTION audience.import_csv_file(text, jsonb) IS 'Imports contacts from a CSV file on the database server, read in batches (superusers and members of pg_read_server_files)';
+
+CREATE FUNCTION audience.import_xlsx(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('workbook', data, NULL, options) $$;
+COMMENT ON FUNCTION audience.import_xlsx(bytea, jsonb) IS 'Imports contacts from a sheet of an Excel (.xlsx, .xls) or OpenDocument (.ods) workbook: the first, or the sheet option''s';
+
+CREATE FUNCTION audience.import_xlsx_file(path text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('workbook_file', NULL, path, options) $$;
+COMMENT ON FUNCTION audience.import_xlsx_file(text, jsonb) IS 'Imports contacts from a workbook file on the database server (superusers and members of pg_read_server_files)';
 
 -- Query segments: members are the contact ids a read-only SELECT returns,
 -- run as the role that defined the segment.
@@ -1515,7 +1554,8 @@ DECLARE
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
-        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten',
+        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'import_csv_file', 'import_xlsx',
+        'import_xlsx_file', 'purge_forgotten',
         'publish_segment', 'unpublish_segment'];
     -- The scheduled job refreshes every tenant, as the role that scheduled it.
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants',
@@ -1530,7 +1570,8 @@ DECLARE
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
         'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
-        'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
+        'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv', 'import_csv_file',
+        'import_xlsx', 'import_xlsx_file',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
         'default_scoring_rules', 'publish_segment', 'unpublish_segment', 'fields_published', 'publications_dropped'];
     f record;
@@ -1560,7 +1601,7 @@ COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';
-COMMENT ON FUNCTION audience.import_contacts(bytea, jsonb) IS 'Runs a CSV import for the current tenant, records its report in audience.imports and returns it (audience.import_csv calls it)';
+COMMENT ON FUNCTION audience.import_contacts(text, bytea, text, jsonb) IS 'Runs an import of csv or workbook data, or of a csv_file or workbook_file path, for the current tenant, records its report in audience.imports and returns it (audience.run_import calls it)';
 COMMENT ON FUNCTION audience.import_rows(bytea, jsonb) IS 'Runs a CSV import and returns its id (what import_csv of releases before 0.2.0 calls)';
 
 -- Existing deployments keep working: every member of audience_user may

@@ -29,7 +29,7 @@ CREATE TABLE audience.imports (
     errors      jsonb       NOT NULL DEFAULT '[]',
     PRIMARY KEY (tenant_id, id)
 );
-COMMENT ON TABLE audience.imports IS 'The report of every CSV import';
+COMMENT ON TABLE audience.imports IS 'The report of every import';
 COMMENT ON COLUMN audience.imports.errors IS 'Rejected rows and skipped columns: [{"line", "column", "value", "message"}]';
 SELECT pg_catalog.pg_extension_config_dump('audience.imports', '');
 
@@ -77,7 +77,8 @@ END
 $$;
 COMMENT ON FUNCTION audience.import_to_list(text, uuid[], uuid[]) IS 'Adds contacts an import wrote to its list, those it created without looking them up (for import_csv)';
 
-CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+-- Every import function runs the one pipeline through this.
+CREATE FUNCTION audience.run_import(form text, data bytea, path text, options jsonb) RETURNS audience.import_report
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -88,7 +89,7 @@ BEGIN
     -- writer, and the import starts over.
     FOR attempt IN 1..3 LOOP
         BEGIN
-            SELECT r.* INTO report FROM audience.import_contacts(data, coalesce(options, '{}')) r;
+            SELECT r.* INTO report FROM audience.import_contacts(form, data, path, coalesce(options, '{}')) r;
             EXIT;
         EXCEPTION WHEN deadlock_detected THEN
             IF attempt = 3 THEN
@@ -99,6 +100,11 @@ BEGIN
     RETURN report;
 END
 $$;
+COMMENT ON FUNCTION audience.run_import(text, bytea, text, jsonb) IS 'Runs an import (csv or workbook data, or a csv_file or workbook_file path), starting over after a deadlock (for the import functions)';
+
+CREATE FUNCTION audience.import_csv(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('csv', data, NULL, options) $$;
 COMMENT ON FUNCTION audience.import_csv(bytea, jsonb) IS 'Imports contacts from CSV bytes in the encoding option''s encoding (utf8, latin1, windows-1252); good rows are written, bad rows reported';
 
 CREATE FUNCTION audience.import_csv(data text, options jsonb DEFAULT '{}') RETURNS audience.import_report
@@ -110,10 +116,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the file''s bytes, e.g. pg_read_binary_file(…) or a bytea parameter.';
     END IF;
-    RETURN audience.import_csv(convert_to(data, 'UTF8'), options);
+    RETURN audience.run_import('csv', convert_to(data, 'UTF8'), NULL, options);
 END
 $$;
 COMMENT ON FUNCTION audience.import_csv(text, jsonb) IS 'Imports contacts from CSV text; good rows are written, bad rows reported';
+
+CREATE FUNCTION audience.import_csv_file(path text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('csv_file', NULL, path, options) $$;
+COMMENT ON FUNCTION audience.import_csv_file(text, jsonb) IS 'Imports contacts from a CSV file on the database server, read in batches (superusers and members of pg_read_server_files)';
+
+CREATE FUNCTION audience.import_xlsx(data bytea, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('workbook', data, NULL, options) $$;
+COMMENT ON FUNCTION audience.import_xlsx(bytea, jsonb) IS 'Imports contacts from a sheet of an Excel (.xlsx, .xls) or OpenDocument (.ods) workbook: the first, or the sheet option''s';
+
+CREATE FUNCTION audience.import_xlsx_file(path text, options jsonb DEFAULT '{}') RETURNS audience.import_report
+LANGUAGE sql
+AS $$ SELECT audience.run_import('workbook_file', NULL, path, options) $$;
+COMMENT ON FUNCTION audience.import_xlsx_file(text, jsonb) IS 'Imports contacts from a workbook file on the database server (superusers and members of pg_read_server_files)';
 
 CREATE VIEW audience.import_progress AS
 SELECT p.pid, a.usename::text AS imported_by, a.query_start AS started_at,
@@ -123,4 +144,4 @@ SELECT p.pid, a.usename::text AS imported_by, a.query_start AS started_at,
   FROM pg_catalog.pg_stat_progress_copy p
   JOIN pg_catalog.pg_stat_activity a ON a.pid = p.pid
  WHERE p.relid = 'audience.contacts'::regclass AND p.type = 'CALLBACK';
-COMMENT ON VIEW audience.import_progress IS 'One row per running CSV import (of any session), with bytes and rows done';
+COMMENT ON VIEW audience.import_progress IS 'One row per running import (of any session), with bytes and rows done';

@@ -84,7 +84,8 @@ DECLARE
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'refresh', 'snapshot',
         'track', 'set_score', 'set_score_reset', 'set_tiers', 'recompute_scores', 'set_fit_score',
-        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'purge_forgotten',
+        'drop_fit_score', 'set_score_decay', 'apply_decay', 'import_csv', 'import_csv_file', 'import_xlsx',
+        'import_xlsx_file', 'purge_forgotten',
         'publish_segment', 'unpublish_segment'];
     -- The scheduled job refreshes every tenant, as the role that scheduled it.
     administration text[] := ARRAY['create_tenant', 'grant_tenant', 'revoke_tenant', 'refresh_all_tenants',
@@ -99,7 +100,8 @@ DECLARE
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
         'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
-        'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv',
+        'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv', 'import_csv_file',
+        'import_xlsx', 'import_xlsx_file',
         'rules_changed', 'events_inserted', 'events_deleted', 'contacts_changed', 'segments_dropped',
         'default_scoring_rules', 'publish_segment', 'unpublish_segment', 'fields_published', 'publications_dropped'];
     f record;
@@ -157,7 +159,7 @@ COMMENT ON FUNCTION audience.campaign_sent(text) IS 'Re-evaluates, for every con
 COMMENT ON FUNCTION audience.check_fit_rule(audience.rule) IS 'Raises unless the rule can be a fit rule of the current tenant (known fields, does not read the score)';
 COMMENT ON FUNCTION audience.maintain_fit(text, text[]) IS 'Sets fit_score of contacts (all when null) to the points of the fit rules they match; returns how many changed';
 COMMENT ON FUNCTION audience.importing_normalised_rows() IS 'Whether the importer of this transaction is writing rows it has already normalised (the contacts trigger then skips them)';
-COMMENT ON FUNCTION audience.import_contacts(bytea, jsonb) IS 'Runs a CSV import for the current tenant, records its report in audience.imports and returns it (audience.import_csv calls it)';
+COMMENT ON FUNCTION audience.import_contacts(text, bytea, text, jsonb) IS 'Runs an import of csv or workbook data, or of a csv_file or workbook_file path, for the current tenant, records its report in audience.imports and returns it (audience.run_import calls it)';
 COMMENT ON FUNCTION audience.import_rows(bytea, jsonb) IS 'Runs a CSV import and returns its id (what import_csv of releases before 0.2.0 calls)';
 COMMENT ON FUNCTION audience.export_csv(text, text[]) IS 'The members of a segment as CSV with a header: standard fields, tags and custom fields (all when columns is null), as import_csv reads them';
 COMMENT ON FUNCTION audience.rule_is_time_relative(audience.rule) IS 'Whether a rule''s truth changes with the passing of time (within, before … ago)';

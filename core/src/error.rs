@@ -22,8 +22,18 @@ pub enum ErrorKind {
     DatatypeMismatch,
     /// 54001: input nested or sized beyond what is accepted.
     TooComplex,
-    /// 42501: a tenant the session's role may not select.
+    /// 42501: a tenant the session's role may not select, a server file
+    /// it may not read.
     InsufficientPrivilege,
+    /// 58P01: a file on the server that does not exist.
+    UndefinedFile,
+    /// 42809: a directory where a file was expected.
+    WrongObjectType,
+    /// 58030: a file on the server that could not be read.
+    Io,
+    /// 22P04: bytes that are not (or no longer) a file of the expected
+    /// format, such as a workbook.
+    BadFileFormat,
 }
 
 /// A user error: what happened, and optionally a detail and a hint.

@@ -88,5 +88,5 @@ fn maintain_rows(
 /// 0.2.0 calls, reading the report back from `audience.imports`.
 #[pg_extern]
 fn import_rows(data: &[u8], options: pgrx::JsonB) -> pgrx::Uuid {
-    crate::api::import::import(data, options).id
+    crate::api::import::import(audience_core::import::Input::Csv(data), options).id
 }

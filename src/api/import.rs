@@ -1,5 +1,6 @@
-//! CSV import and export. Reading, mapping and validation are in
-//! `audience_core::import`; this writes good rows in batches of
+//! Imports (CSV text or bytes, CSV files on the server, workbooks) and CSV
+//! export. Reading, mapping and validation are in `audience_core::import`,
+//! one pipeline for every input; this writes good rows in batches of
 //! `INSERT … SELECT FROM unnest(…) ON CONFLICT`, so the contacts triggers
 //! (normalisation, segments, fit points) run per batch like any bulk write.
 
@@ -9,13 +10,14 @@ use crate::api::rules::{current_tenant, tenant_catalogue};
 use crate::api::segments::{lock_bulk_writes, lock_rules};
 use crate::error::{raise, OrRaise};
 use audience_core::fields::STANDARD_FIELDS;
-use audience_core::import::{self, OnConflict, Options, Plan, Rejection, Row, COLUMNS};
+use audience_core::import::{self, Input, OnConflict, Options, Plan, Rejection, Row, COLUMNS};
 use audience_core::{normalize, Error, ErrorKind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 const BATCH_ROWS: usize = 10_000;
 const NOTICE_EVERY: u64 = 100_000;
@@ -196,7 +198,7 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
 mod progress {
     use pgrx::pg_sys;
 
-    pub fn start(total_bytes: usize) {
+    pub fn start(total_bytes: u64) {
         let contacts = unsafe {
             pg_sys::RangeVarGetRelidExtended(
                 pg_sys::makeRangeVar(
@@ -389,13 +391,17 @@ pub(crate) struct Report {
     errors: Vec<Value>,
 }
 
-/// Runs an import of `data` for the current tenant, records its report in
-/// `audience.imports` and returns it (one row, which `audience.import_csv`
-/// returns as an `import_report`).
+/// Runs an import for the current tenant, records its report in
+/// `audience.imports` and returns it (one row, which the import functions
+/// return as an `import_report`). `form` says where rows come from: `csv`
+/// or `workbook` bytes in `data`, or a `csv_file` or `workbook_file` at
+/// `path` on the server.
 #[pg_extern]
 fn import_contacts(
-    data: &[u8],
-    options: JsonB,
+    form: &str,
+    data: Option<&[u8]>,
+    path: Option<&str>,
+    options: Option<JsonB>,
 ) -> TableIterator<
     'static,
     (
@@ -409,12 +415,31 @@ fn import_contacts(
         name!(errors, JsonB),
     ),
 > {
+    let input = match (form, data, path) {
+        ("csv", Some(data), _) => Input::Csv(data),
+        ("workbook", Some(data), _) => Input::Workbook(data),
+        ("csv_file", _, Some(path)) => Input::CsvFile(server_file(path)),
+        ("workbook_file", _, Some(path)) => Input::WorkbookFile(server_file(path)),
+        ("csv" | "workbook", None, _) => raise(Error::new(
+            ErrorKind::InvalidParameter,
+            "the data to import is null",
+        )),
+        ("csv_file" | "workbook_file", _, None) => raise(Error::new(
+            ErrorKind::InvalidParameter,
+            "the path of the file to import is null",
+        )),
+        (other, _, _) => raise(Error::new(
+            ErrorKind::InvalidParameter,
+            format!("unknown form of import \"{other}\""),
+        )),
+    };
+    let options = options.unwrap_or(JsonB(Value::Object(Map::new())));
     let Report {
         id,
         tally,
         list,
         errors,
-    } = import(data, options);
+    } = import(input, options);
     TableIterator::once((
         id,
         tally.rows as i64,
@@ -427,19 +452,42 @@ fn import_contacts(
     ))
 }
 
-/// Runs an import of `data` for the current tenant and records its report
-/// in `audience.imports`.
-pub(crate) fn import(data: &[u8], options: JsonB) -> Report {
+/// A file on the server the calling role may read: superusers and members
+/// of pg_read_server_files only, as for COPY FROM a file, checked before
+/// the file is opened. (The import functions run as the extension's
+/// owner: the session's role is the one asking.)
+fn server_file(path: &str) -> &Path {
+    let role = unsafe { pg_sys::GetOuterUserId() };
+    let allowed = unsafe {
+        pg_sys::superuser_arg(role)
+            || pg_sys::has_privs_of_role(role, pg_sys::Oid::from(pg_sys::ROLE_PG_READ_SERVER_FILES))
+    };
+    if !allowed {
+        raise(
+            Error::new(
+                ErrorKind::InsufficientPrivilege,
+                "only superusers and members of pg_read_server_files may import files on the database server",
+            )
+            .with_hint("Send the file's contents from the client instead, as the bytea argument of audience.import_csv or audience.import_xlsx."),
+        );
+    }
+    Path::new(path)
+}
+
+/// Runs an import for the current tenant and records its report in
+/// `audience.imports`.
+pub(crate) fn import(input: Input, options: JsonB) -> Report {
     let tenant = current_tenant();
-    let parsed = Options::from_json(&options.0).or_raise();
+    let parsed = Options::from_json(&options.0, input.format()).or_raise();
     let mut tally = Tally::default();
     let mut errors: Vec<Value> = Vec::new();
-    let headers = import::headers(data, &parsed).or_raise();
-    // An empty file has no headers, writes nothing and joins no list.
-    let list = (!headers.is_empty()).then(|| import_list(&parsed));
-    if let Some(list) = &list {
+    let mut records = import::open(input, &parsed).or_raise();
+    let header = records.header().or_raise();
+    // An empty input has no header, writes nothing and joins no list.
+    let list = header.is_some().then(|| import_list(&parsed));
+    if let (Some(list), Some(header)) = (&list, header) {
         let custom = tenant_catalogue(&tenant).custom.unwrap_or_default();
-        let plan = import::plan(headers, &parsed, &custom).or_raise();
+        let plan = import::plan(header, &parsed, &custom).or_raise();
         for name in &plan.new_fields {
             Spi::run_with_args(
                 "SELECT audience.define_field($1, 'text')",
@@ -455,16 +503,16 @@ pub(crate) fn import(data: &[u8], options: JsonB) -> Report {
         let (query, columns) = write_statement(&plan, &parsed);
         // The SQL of 0.1.0 takes a batch's contacts in one array.
         let separates_created = compat::installed() > compat::Release::V0_1_0;
-        progress::start(data.len());
+        progress::start(records.progress().1);
         let mut next_notice = NOTICE_EVERY;
         let mut batch_memory = PgMemoryContexts::new("audience import batch");
         tally.rows = import::read(
-            data,
+            &mut *records,
             &parsed,
             &plan,
             BATCH_ROWS,
-            |mut rows, rejected, bytes_read| {
-                tally.rejected += import::rejected_rows(&rejected) as i64;
+            |mut rows, rejected, read_so_far| {
+                tally.rejected += import::rejected_rows(&rejected, &plan) as i64;
                 errors.extend(rejected.iter().map(Rejection::to_json));
                 // What PostgreSQL allocates for a batch (argument arrays, SPI
                 // results) is freed with it, so memory stays that of one batch.
@@ -484,9 +532,9 @@ pub(crate) fn import(data: &[u8], options: JsonB) -> Report {
                     batch_memory.reset();
                 }
                 let done = tally.inserted + tally.updated + tally.unchanged + tally.rejected;
-                progress::update(bytes_read, done, tally.rejected);
+                progress::update(read_so_far, done, tally.rejected);
                 if done as u64 >= next_notice {
-                    notice!("audience.import_csv: {done} rows read");
+                    notice!("audience import: {done} rows read");
                     next_notice += NOTICE_EVERY;
                 }
                 Ok(())

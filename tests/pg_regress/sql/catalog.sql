@@ -69,6 +69,7 @@ INSERT INTO documented VALUES
     ('function', 'set_score', false), ('function', 'set_score_reset', false), ('function', 'set_tiers', false),
     ('function', 'recompute_scores', false), ('function', 'set_fit_score', false), ('function', 'drop_fit_score', false),
     ('function', 'set_score_decay', false), ('function', 'apply_decay', false), ('function', 'import_csv', false),
+    ('function', 'import_csv_file', false), ('function', 'import_xlsx', false), ('function', 'import_xlsx_file', false),
     ('function', 'purge_forgotten', false), ('function', 'publish_segment', false), ('function', 'unpublish_segment', false),
     -- Tables and views: readers read them all (Row Level Security scopes
     -- them); audience_user also writes the tables, but tenants and grants.

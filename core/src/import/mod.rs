@@ -1,9 +1,18 @@
-//! CSV import: options, header mapping, and reading rows into normalised,
-//! validated contacts. Writing them is the database's part.
+//! Imports: options, header mapping, and reading rows into normalised,
+//! validated contacts, whatever the input (CSV text or bytes, a CSV file on
+//! the server, a workbook's sheet). Writing them is the database's part.
 //!
-//! Bytes are read with the `csv` crate and each field is decoded on its own
+//! Every input gives its rows as records of text cells ([`Records`]); one
+//! mapping ([`plan`]) and one validation ([`read_row`]) follow. CSV bytes
+//! are read with the `csv` crate and each field is decoded on its own
 //! (`encoding_rs` for Latin-1/Windows-1252), so one undecodable row is
 //! reported rather than failing the file.
+
+mod csv_records;
+mod sheet;
+
+pub use self::csv_records::detect_delimiter;
+use self::csv_records::CsvRecords;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fields::{coerce, custom_field_name, FieldType};
@@ -12,8 +21,10 @@ use crate::rules::check::parse_time;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::hash::BuildHasher;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
+use std::path::Path;
 use std::sync::LazyLock;
 
 /// What to do with a row whose email already exists.
@@ -34,6 +45,14 @@ pub enum Encoding {
     Windows1252,
 }
 
+/// The two forms of input, which take different options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    /// An Excel or OpenDocument workbook.
+    Workbook,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub segment: Option<String>,
@@ -46,6 +65,8 @@ pub struct Options {
     pub delimiter: Option<u8>,
     pub encoding: Encoding,
     pub create_fields: bool,
+    /// A workbook's sheet to read; the first when none.
+    pub sheet: Option<String>,
 }
 
 impl Default for Options {
@@ -60,12 +81,30 @@ impl Default for Options {
             delimiter: None,
             encoding: Encoding::Utf8,
             create_fields: false,
+            sheet: None,
         }
     }
 }
 
-const OPTION_NAMES: &str =
-    "segment, tags, source, on_conflict, insert, mapping, delimiter, encoding, create_fields";
+const COMMON_OPTIONS: &str = "segment, tags, source, on_conflict, insert, mapping, create_fields";
+
+impl Format {
+    /// The options this form takes, for hints.
+    fn option_names(self) -> String {
+        match self {
+            Format::Csv => format!("{COMMON_OPTIONS}, delimiter, encoding"),
+            Format::Workbook => format!("{COMMON_OPTIONS}, sheet"),
+        }
+    }
+
+    /// What imported contacts' `source` is unless the options say.
+    fn default_source(self) -> &'static str {
+        match self {
+            Format::Csv => "csv_import",
+            Format::Workbook => "spreadsheet_import",
+        }
+    }
+}
 
 fn bad_option(name: &str, message: impl Into<String>) -> Error {
     Error::new(
@@ -78,10 +117,14 @@ fn bad_option(name: &str, message: impl Into<String>) -> Error {
 }
 
 impl Options {
-    /// Reads the `options` jsonb of `import_csv`; unknown names and
-    /// ill-typed values are errors (22023).
-    pub fn from_json(json: &Value) -> Result<Options> {
-        let mut options = Options::default();
+    /// Reads the `options` jsonb of an import of `format`; unknown names,
+    /// names of the other format's options and ill-typed values are
+    /// errors (22023).
+    pub fn from_json(json: &Value, format: Format) -> Result<Options> {
+        let mut options = Options {
+            source: format.default_source().to_string(),
+            ..Options::default()
+        };
         let object = match json {
             Value::Null => return Ok(options),
             Value::Object(object) => object,
@@ -90,12 +133,35 @@ impl Options {
                     ErrorKind::InvalidParameter,
                     "import options must be a JSON object",
                 )
-                .with_hint(format!("Known options: {OPTION_NAMES}.")))
+                .with_hint(format!("Known options: {}.", format.option_names())))
             }
         };
         for (name, value) in object {
             let text = || value.as_str().map(str::trim).filter(|t| !t.is_empty());
+            let elsewhere = match (name.as_str(), format) {
+                ("delimiter" | "encoding", Format::Workbook) => Some("CSV"),
+                ("sheet", Format::Csv) => Some("workbook"),
+                _ => None,
+            };
+            if let Some(other) = elsewhere {
+                return Err(Error::new(
+                    ErrorKind::InvalidParameter,
+                    format!("the import option \"{name}\" applies to {other} imports only"),
+                )
+                .with_hint(format!("Known options: {}.", format.option_names())));
+            }
             match name.as_str() {
+                "sheet" => {
+                    options.sheet = match value {
+                        Value::Null => None,
+                        _ => Some(
+                            value
+                                .as_str()
+                                .ok_or_else(|| bad_option(name, "expected the name of a sheet"))?
+                                .to_string(),
+                        ),
+                    }
+                }
                 "segment" => {
                     options.segment = match value {
                         Value::Null => None,
@@ -203,7 +269,7 @@ impl Options {
                         ErrorKind::InvalidParameter,
                         format!("unknown import option \"{other}\""),
                     )
-                    .with_hint(format!("Known options: {OPTION_NAMES}.")))
+                    .with_hint(format!("Known options: {}.", format.option_names())))
                 }
             }
         }
@@ -272,6 +338,8 @@ fn resolve(name: &str, custom: &[(String, FieldType)]) -> Option<Target> {
 #[derive(Debug)]
 pub struct Plan {
     pub headers: Vec<String>,
+    /// The line of the header, on which skipped columns are reported.
+    pub header_line: u64,
     pub targets: Vec<Target>,
     /// Custom text fields to define first (`create_fields`).
     pub new_fields: Vec<String>,
@@ -291,11 +359,11 @@ impl Plan {
 
 /// Maps headers to fields: the `mapping` option first, then standard and
 /// custom field names. Raises when no column holds emails.
-pub fn plan(
-    headers: Vec<String>,
-    options: &Options,
-    custom: &[(String, FieldType)],
-) -> Result<Plan> {
+pub fn plan(header: Header, options: &Options, custom: &[(String, FieldType)]) -> Result<Plan> {
+    let Header {
+        names: headers,
+        line: header_line,
+    } = header;
     for (header, _) in &options.mapping {
         if !headers
             .iter()
@@ -311,7 +379,18 @@ pub fn plan(
     let mut targets = Vec::with_capacity(headers.len());
     let mut new_fields: Vec<String> = Vec::new();
     let mut skipped = Vec::new();
-    for header in &headers {
+    for (i, header) in headers.iter().enumerate() {
+        // Blank, or covered by a merged cell to its left in a workbook.
+        if header.is_empty() {
+            skipped.push(Rejection {
+                line: header_line,
+                column: format!("column {}", column_letters(i)),
+                value: None,
+                message: "the column has no header, skipped".to_string(),
+            });
+            targets.push(Target::Skip);
+            continue;
+        }
         let mapped = options
             .mapping
             .iter()
@@ -343,7 +422,7 @@ pub fn plan(
             }
             None => {
                 skipped.push(Rejection {
-                    line: 1,
+                    line: header_line,
                     column: header.clone(),
                     value: None,
                     message: "unknown column, skipped; map it or set create_fields to keep it"
@@ -371,17 +450,29 @@ pub fn plan(
     }
     Ok(Plan {
         headers,
+        header_line,
         targets,
         new_fields,
         skipped,
     })
 }
 
+/// A column's name in a spreadsheet: A, B, …, Z, AA, AB, ….
+pub fn column_letters(index: usize) -> String {
+    let mut letters = Vec::new();
+    let mut n = index + 1;
+    while n > 0 {
+        letters.push(b'A' + ((n - 1) % 26) as u8);
+        n = (n - 1) / 26;
+    }
+    letters.iter().rev().map(|b| *b as char).collect()
+}
+
 /// How many rows (not cells, not skipped columns) the rejections name.
-pub fn rejected_rows(rejections: &[Rejection]) -> usize {
+pub fn rejected_rows(rejections: &[Rejection], plan: &Plan) -> usize {
     rejections
         .iter()
-        .filter(|r| r.line > 1)
+        .filter(|r| r.line > plan.header_line)
         .map(|r| r.line)
         .collect::<std::collections::BTreeSet<_>>()
         .len()
@@ -431,47 +522,7 @@ impl Row {
     }
 }
 
-/// The delimiter that splits the first line into the most columns.
-pub fn detect_delimiter(data: &[u8]) -> u8 {
-    let first_line = data.split(|b| *b == b'\n').next().unwrap_or_default();
-    let mut best = (0, b',');
-    for candidate in [b',', b';', b'\t', b'|'] {
-        let mut in_quotes = false;
-        let count = first_line
-            .iter()
-            .filter(|&&b| {
-                if b == b'"' {
-                    in_quotes = !in_quotes;
-                }
-                !in_quotes && b == candidate
-            })
-            .count();
-        if count > best.0 {
-            best = (count, candidate);
-        }
-    }
-    best.1
-}
-
-fn strip_bom(data: &[u8]) -> &[u8] {
-    data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data)
-}
-
-/// The delimiter option's, or the one detected in `data` (without a BOM).
-fn delimiter(data: &[u8], options: &Options) -> u8 {
-    options.delimiter.unwrap_or_else(|| detect_delimiter(data))
-}
-
-fn reader<'a>(data: &'a [u8], options: &Options) -> csv::Reader<Cursor<&'a [u8]>> {
-    let data = strip_bom(data);
-    csv::ReaderBuilder::new()
-        .delimiter(delimiter(data, options))
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(Cursor::new(data))
-}
-
-fn decode(bytes: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
+pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
         Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
         Encoding::Windows1252 => Some(
@@ -482,107 +533,108 @@ fn decode(bytes: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The file's headers; an empty file has none.
-pub fn headers(data: &[u8], options: &Options) -> Result<Vec<String>> {
-    let mut reader = reader(data, options);
-    let record = reader.byte_headers().map_err(|e| malformed(1, &e))?;
-    record
-        .iter()
-        .map(|h| {
-            decode(h, options.encoding)
-                .map(|h| h.trim().to_string())
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidText, "the header line is not valid UTF-8")
-                        .with_hint(
-                        "Pass the file as bytea with {\"encoding\": \"latin1\"} (or windows-1252).",
-                    )
-                })
-        })
-        .collect()
+/// The names of a file's columns, and the line they are on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub names: Vec<String>,
+    pub line: u64,
 }
 
-fn malformed(line: u64, error: &csv::Error) -> Error {
-    Error::new(
-        ErrorKind::InvalidText,
-        format!("malformed CSV at line {line}: {error}"),
-    )
+/// The rows of one input, whatever its form: the one pipeline reads every
+/// entry point's rows through this, twice (emails first), so a source can
+/// start over.
+pub trait Records {
+    /// The header; none for an empty input.
+    fn header(&mut self) -> Result<Option<Header>>;
+    /// The next record and the line it starts on; none after the last.
+    /// Cells the source could not give (a workbook's formula errors) are
+    /// named in `problems`, by column, with why.
+    fn next(
+        &mut self,
+        record: &mut csv::ByteRecord,
+        problems: &mut Vec<(usize, String)>,
+    ) -> Result<Option<u64>>;
+    /// Back to the first record after the header.
+    fn rewind(&mut self) -> Result<()>;
+    /// How much is read, and of how much, in bytes or rows.
+    fn progress(&self) -> (u64, u64);
 }
 
-/// How many lines end in `bytes`: at LF, CRLF or a lone CR, as the csv
-/// crate ends records.
-fn line_ends(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
-        .count() as u64
+/// Where an import's rows come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Csv(&'a [u8]),
+    CsvFile(&'a Path),
+    Workbook(&'a [u8]),
+    WorkbookFile(&'a Path),
 }
 
-/// Line numbers of record starts. The csv crate's own count is one short
-/// after CRLF line ends, so lines are counted from byte offsets instead.
-struct Lines<'a> {
-    data: &'a [u8],
-    offset: usize,
-    line: u64,
-}
-
-impl<'a> Lines<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Lines {
-            data,
-            offset: 0,
-            line: 1,
+impl Input<'_> {
+    pub fn format(&self) -> Format {
+        match self {
+            Input::Csv(_) | Input::CsvFile(_) => Format::Csv,
+            Input::Workbook(_) | Input::WorkbookFile(_) => Format::Workbook,
         }
     }
-
-    /// The line on which the record starting at byte `start` begins.
-    fn at(&mut self, start: u64) -> u64 {
-        let mut start = (start as usize).min(self.data.len());
-        while start < self.data.len() && matches!(self.data[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start > self.offset {
-            self.line += line_ends(&self.data[self.offset..start]);
-            self.offset = start;
-        }
-        self.line
-    }
 }
 
-/// Raises when a quoted field never ends, which the csv crate reads as one
-/// field running to the end of the file. Quotes count only at the start of
-/// a field, as the csv crate reads them.
-fn check_quotes(data: &[u8], delimiter: u8) -> Result<()> {
-    let (mut quoted, mut field_start, mut line, mut opened_on) = (false, true, 1, 0);
-    let mut bytes = data.iter().peekable();
-    while let Some(&byte) = bytes.next() {
-        if quoted {
-            if byte == b'"' {
-                if bytes.peek() == Some(&&b'"') {
-                    bytes.next();
-                } else {
-                    quoted = false;
-                }
-            }
-        } else if field_start && byte == b'"' {
-            quoted = true;
-            opened_on = line;
-        }
-        field_start = byte == delimiter || byte == b'\n' || byte == b'\r';
-        if byte == b'\n' || (byte == b'\r' && bytes.peek() != Some(&&b'\n')) {
-            line += 1;
-        }
-    }
-    if quoted {
-        return Err(Error::new(
-            ErrorKind::InvalidText,
-            format!("malformed CSV: the quoted field opened on line {opened_on} never ends"),
+/// A file on the server, opened for reading; a directory or a missing
+/// file is an error of its own.
+pub fn open_file(path: &Path) -> Result<(File, u64)> {
+    let shown = path.display();
+    let failed = |error: std::io::Error| {
+        let kind = match error.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::UndefinedFile,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::InsufficientPrivilege,
+            _ => ErrorKind::Io,
+        };
+        Error::new(
+            kind,
+            format!("could not open file \"{shown}\" for reading: {error}"),
         )
-        .with_hint(
-            "A quote inside a quoted field is written twice (\"\"); nothing was imported.",
+    };
+    let file = File::open(path).map_err(failed)?;
+    let metadata = file.metadata().map_err(failed)?;
+    if metadata.is_dir() {
+        return Err(Error::new(
+            ErrorKind::WrongObjectType,
+            format!("\"{shown}\" is a directory"),
         ));
     }
-    Ok(())
+    Ok((file, metadata.len()))
+}
+
+/// The records of `input`, read as `options` say.
+pub fn open<'a>(input: Input<'a>, options: &Options) -> Result<Box<dyn Records + 'a>> {
+    Ok(match input {
+        Input::Csv(data) => Box::new(CsvRecords::new(
+            Cursor::new(data),
+            data.len() as u64,
+            options.delimiter,
+            options.encoding,
+        )?),
+        Input::CsvFile(path) => {
+            let (file, size) = open_file(path)?;
+            Box::new(CsvRecords::new(
+                file,
+                size,
+                options.delimiter,
+                options.encoding,
+            )?)
+        }
+        Input::Workbook(data) => Box::new(sheet::open(data, options.sheet.as_deref())?),
+        Input::WorkbookFile(path) => {
+            let (mut file, size) = open_file(path)?;
+            let mut data = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut data).map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("could not read file \"{}\": {e}", path.display()),
+                )
+            })?;
+            Box::new(sheet::open(&data, options.sheet.as_deref())?)
+        }
+    })
 }
 
 /// Hashes emails as the importer stores them (trimmed, lower case),
@@ -616,10 +668,10 @@ impl EmailKeys {
 
 /// Reads rows in batches: `on_batch` gets good rows (at most `batch_size`,
 /// the last occurrence of each email only), the rejections found since the
-/// previous batch, and how many bytes are read. Memory holds one batch plus
-/// a hash per email. Returns how many rows the file has.
+/// previous batch, and how far reading has come. Memory holds one batch
+/// plus a hash per email. Returns how many rows the input has.
 pub fn read(
-    data: &[u8],
+    records: &mut dyn Records,
     options: &Options,
     plan: &Plan,
     batch_size: usize,
@@ -630,20 +682,12 @@ pub fn read(
         .iter()
         .position(|t| *t == Target::Standard(0))
         .expect("planned");
-    let data_without_bom = strip_bom(data);
-    check_quotes(data_without_bom, delimiter(data_without_bom, options))?;
-    let start_line = |record: &csv::ByteRecord, lines: &mut Lines| {
-        lines.at(record.position().map_or(0, |p| p.byte()))
-    };
+    let mut record = csv::ByteRecord::new();
+    let mut problems = Vec::new();
     // First pass: the line on which each email last occurs (last wins).
     let mut email_keys = EmailKeys::new();
     let mut last_line: HashMap<u64, u64, foldhash::fast::FixedState> = HashMap::default();
     let mut repeated: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
-    let mut reader = reader(data, options);
-    reader.byte_headers().map_err(|e| malformed(1, &e))?;
-    let first_record = reader.position().clone();
-    let mut lines = Lines::new(data_without_bom);
-    let mut record = csv::ByteRecord::new();
     let email_key = |record: &csv::ByteRecord, email_keys: &mut EmailKeys| {
         let email = record
             .get(email_column)
@@ -651,15 +695,10 @@ pub fn read(
             .unwrap_or_default();
         email_keys.key(&email)
     };
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| malformed(lines.line, &e))?
-    {
+    while let Some(line) = records.next(&mut record, &mut problems)? {
+        problems.clear();
         let key = email_key(&record, &mut email_keys);
-        if last_line
-            .insert(key, start_line(&record, &mut lines))
-            .is_some()
-        {
+        if last_line.insert(key, line).is_some() {
             repeated.insert(key);
         }
     }
@@ -667,33 +706,23 @@ pub fn read(
     // last row would otherwise leave none): those rows alone are checked
     // in a pass of their own.
     if !repeated.is_empty() {
-        reader
-            .seek(first_record.clone())
-            .map_err(|e| malformed(1, &e))?;
-        let mut lines = Lines::new(data_without_bom);
-        while reader
-            .read_byte_record(&mut record)
-            .map_err(|e| malformed(lines.line, &e))?
-        {
-            let line = start_line(&record, &mut lines);
+        records.rewind()?;
+        while let Some(line) = records.next(&mut record, &mut problems)? {
             let key = email_key(&record, &mut email_keys);
-            if repeated.contains(&key) && read_row(&record, line, options, plan).is_ok() {
+            if repeated.contains(&key) && read_row(&record, &problems, line, options, plan).is_ok()
+            {
                 last_line.insert(key, line);
             }
+            problems.clear();
         }
     }
-    reader.seek(first_record).map_err(|e| malformed(1, &e))?;
-    let mut lines = Lines::new(data_without_bom);
+    records.rewind()?;
     let mut rows = Vec::with_capacity(batch_size.min(100_000));
     let mut rejections = plan.skipped.clone();
     let mut total = 0;
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| malformed(lines.line, &e))?
-    {
+    while let Some(line) = records.next(&mut record, &mut problems)? {
         total += 1;
-        let line = start_line(&record, &mut lines);
-        match read_row(&record, line, options, plan) {
+        match read_row(&record, &problems, line, options, plan) {
             Ok(row) => {
                 let last = last_line
                     .get(&email_keys.key(row.email()))
@@ -712,21 +741,23 @@ pub fn read(
             }
             Err(mut found) => rejections.append(&mut found),
         }
+        problems.clear();
         if rows.len() >= batch_size {
             on_batch(
                 std::mem::take(&mut rows),
                 std::mem::take(&mut rejections),
-                reader.position().byte(),
+                records.progress().0,
             )?;
         }
     }
-    on_batch(rows, rejections, data.len() as u64)?;
+    on_batch(rows, rejections, records.progress().1)?;
     Ok(total)
 }
 
 /// One record as a row, or every problem found in it.
 pub fn read_row(
     record: &csv::ByteRecord,
+    unreadable: &[(usize, String)],
     line: u64,
     options: &Options,
     plan: &Plan,
@@ -762,6 +793,14 @@ pub fn read_row(
     let mut cells: Vec<(usize, Cow<str>)> = Vec::new();
     for (i, bytes) in record.iter().enumerate() {
         if plan.targets[i] == Target::Skip {
+            continue;
+        }
+        if let Some((_, why)) = unreadable.iter().find(|(column, _)| *column == i) {
+            reject(
+                &plan.headers[i],
+                &String::from_utf8_lossy(bytes),
+                why.clone(),
+            );
             continue;
         }
         match decode(bytes, options.encoding) {
@@ -876,10 +915,19 @@ mod tests {
     }
 
     fn import(data: &[u8], options: Value) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
-        let options = Options::from_json(&options)?;
-        let plan = plan(headers(data, &options)?, &options, &custom())?;
+        import_from(Input::Csv(data), options)
+    }
+
+    fn import_from(input: Input, options: Value) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
+        let options = Options::from_json(&options, input.format())?;
+        let mut records = open(input, &options)?;
+        let header = records.header()?.unwrap_or(Header {
+            names: Vec::new(),
+            line: 1,
+        });
+        let plan = plan(header, &options, &custom())?;
         let (mut rows, mut rejections) = (Vec::new(), Vec::new());
-        read(data, &options, &plan, 2, |mut r, mut e, _| {
+        read(&mut *records, &options, &plan, 2, |mut r, mut e, _| {
             rows.append(&mut r);
             rejections.append(&mut e);
             Ok(())
@@ -1060,18 +1108,29 @@ mod tests {
             json!([1]),
         ] {
             assert_eq!(
-                Options::from_json(&bad).unwrap_err().kind,
+                Options::from_json(&bad, Format::Csv).unwrap_err().kind,
                 ErrorKind::InvalidParameter,
                 "{bad}"
             );
         }
         let options = Options::from_json(
             &json!({"delimiter": "tab", "on_conflict": "fill", "tags": ["A", "a", "B"]}),
+            Format::Csv,
         )
         .unwrap();
         assert_eq!(options.delimiter, Some(b'\t'));
         assert_eq!(options.on_conflict, OnConflict::Fill);
         assert_eq!(options.tags, vec!["A", "B"]);
+        assert_eq!(options.source, "csv_import");
+        // Each form refuses the other's options, and says which it takes.
+        let error = Options::from_json(&json!({"delimiter": ";"}), Format::Workbook).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidParameter);
+        assert!(error.hint.unwrap().contains("sheet"));
+        let error = Options::from_json(&json!({"sheet": "Leads"}), Format::Csv).unwrap_err();
+        assert!(error.message.contains("workbook"), "{}", error.message);
+        let options = Options::from_json(&json!({"sheet": "Leads"}), Format::Workbook).unwrap();
+        assert_eq!(options.sheet.as_deref(), Some("Leads"));
+        assert_eq!(options.source, "spreadsheet_import");
     }
 
     #[test]
@@ -1093,10 +1152,10 @@ mod tests {
     #[test]
     fn lone_carriage_returns_end_lines() {
         let data = "email,city\rann@example.com,Rome\rbad,Oslo\r";
-        let (_, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
+        let (plan, rows, rejections) = import(data.as_bytes(), json!({})).unwrap();
         assert_eq!(rows[0].line, 2);
         assert_eq!(rejections[0].line, 3);
-        assert_eq!(rejected_rows(&rejections), 1);
+        assert_eq!(rejected_rows(&rejections, &plan), 1);
         let error = import(b"email,city\rq@example.com,\"Rome\r", json!({})).unwrap_err();
         assert!(error.message.contains("line 2"), "{}", error.message);
     }
@@ -1123,6 +1182,206 @@ mod tests {
         );
     }
 
+    /// An .xlsx of two sheets: "Contacts" with every kind of cell, and
+    /// "Leads".
+    fn workbook() -> Vec<u8> {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
+        let mut book = Workbook::new();
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        let sheet = book.add_worksheet().set_name("Contacts").unwrap();
+        // The header is the first row that is not blank, row 2; column E
+        // has none, and "Company" is merged over F:G.
+        for (column, name) in ["Email", "Budget", "Signed up", "VIP"].iter().enumerate() {
+            sheet.write_string(1, column as u16, *name).unwrap();
+        }
+        sheet
+            .merge_range(1, 5, 1, 6, "Company", &Format::new())
+            .unwrap();
+        sheet.write_string(1, 7, "Phone").unwrap();
+        sheet.write_string(2, 0, "ann@example.com").unwrap();
+        sheet.write_number(2, 1, 99000.50000000001).unwrap();
+        let signed_up = ExcelDateTime::from_ymd(2026, 1, 2).unwrap();
+        sheet
+            .write_datetime_with_format(2, 2, &signed_up, &date)
+            .unwrap();
+        sheet.write_boolean(2, 3, true).unwrap();
+        sheet.write_string(2, 4, "no header").unwrap();
+        sheet.write_string(2, 5, "Acme").unwrap();
+        sheet.write_number(2, 7, 4915112345678.0).unwrap();
+        // A blank row is skipped; a formula's cached value is read.
+        sheet.write_string(4, 0, "bob@example.com").unwrap();
+        sheet
+            .write_formula(4, 1, Formula::new("=6*7").set_result("42"))
+            .unwrap();
+        sheet.write_string(4, 2, "someday").unwrap();
+        sheet.write_string(5, 0, "not an email").unwrap();
+        let leads = book.add_worksheet().set_name("Leads").unwrap();
+        leads.write_string(0, 0, "email").unwrap();
+        leads.write_string(1, 0, "cy@example.com").unwrap();
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn workbook_cells_arrive_as_the_fields_read_them() {
+        let data = workbook();
+        let (plan, rows, rejections) = import_from(Input::Workbook(&data), json!({})).unwrap();
+        assert_eq!(plan.header_line, 2);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3]);
+        let ann = &rows[0];
+        assert_eq!(ann.email(), "ann@example.com");
+        assert_eq!(ann.attributes["budget"].to_string(), "99000.5");
+        assert_eq!(ann.attributes["signed_up"], json!("2026-01-02"));
+        assert_eq!(ann.values[3].as_deref(), Some("Acme"));
+        // All its digits, not 4.91511E+12 as the cell shows in narrow columns.
+        assert_eq!(ann.values[5].as_deref(), Some("4915112345678"));
+        let seen: Vec<(u64, &str, Option<&str>)> = rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str(), r.value.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (2, "VIP", None),
+                (2, "column E", None),
+                (2, "column G", None),
+                (5, "Signed up", Some("someday")),
+                (6, "Email", Some("not an email")),
+            ]
+        );
+        assert_eq!(rejected_rows(&rejections, &plan), 2);
+        // Another sheet by name (case aside); an unknown one lists them all.
+        let (_, rows, _) = import_from(Input::Workbook(&data), json!({"sheet": "leads"})).unwrap();
+        assert_eq!(rows[0].email(), "cy@example.com");
+        let error = import_from(Input::Workbook(&data), json!({"sheet": "Deals"})).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::UndefinedObject);
+        assert_eq!(error.detail.as_deref(), Some("Sheets: Contacts, Leads."));
+    }
+
+    #[test]
+    fn opendocument_spreadsheets_are_read_too() {
+        use spreadsheet_ods::{Sheet, WorkBook};
+        let mut book = WorkBook::new_empty();
+        let mut sheet = Sheet::new("People");
+        sheet.set_value(0, 0, "email");
+        sheet.set_value(0, 1, "signed_up");
+        sheet.set_value(0, 2, "budget");
+        sheet.set_value(1, 0, "ann@example.com");
+        sheet.set_value(1, 1, chrono::NaiveDate::from_ymd_opt(2026, 3, 4).unwrap());
+        sheet.set_value(1, 2, 1250.5);
+        book.push_sheet(sheet);
+        let data = spreadsheet_ods::write_ods_buf(&mut book, Vec::new()).unwrap();
+        let (_, rows, rejections) = import_from(Input::Workbook(&data), json!({})).unwrap();
+        assert!(rejections.is_empty(), "{rejections:?}");
+        assert_eq!(rows[0].attributes["signed_up"], json!("2026-03-04"));
+        assert_eq!(rows[0].attributes["budget"].to_string(), "1250.5");
+    }
+
+    #[test]
+    fn what_is_no_workbook_is_refused_with_its_reason() {
+        for data in [
+            &b"email\nann@example.com\n"[..],
+            b"",
+            b"PK\x03\x04broken",
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1broken",
+        ] {
+            let error = import_from(Input::Workbook(data), json!({})).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::BadFileFormat, "{data:?}");
+        }
+        // A sheet without cells is an empty import.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet();
+        let data = book.save_to_buffer().unwrap();
+        let options = Options::from_json(&json!({}), Format::Workbook).unwrap();
+        assert_eq!(
+            open(Input::Workbook(&data), &options)
+                .unwrap()
+                .header()
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn numbers_show_as_a_spreadsheet_shows_them() {
+        assert_eq!(sheet::shown_number(99000.50000000001), "99000.5");
+        assert_eq!(sheet::shown_number(0.1 + 0.2), "0.3");
+        assert_eq!(sheet::shown_number(4915112345678.0), "4915112345678");
+        assert_eq!(sheet::shown_number(-3.0), "-3");
+        assert_eq!(sheet::shown_number(1234.5678), "1234.5678");
+    }
+
+    #[test]
+    fn csv_read_a_byte_at_a_time_reads_the_same() {
+        let data =
+            "\u{feff}email;city\r\n\r\nann@example.com;\"R\r\nS\"\rbob@example.com;x\r\n\nbad;y";
+        let options = Options::from_json(&json!({}), Format::Csv).unwrap();
+        let whole = read_all(
+            open(Input::Csv(data.as_bytes()), &options).unwrap(),
+            &options,
+        );
+        let trickled = read_all(
+            Box::new(
+                CsvRecords::new(
+                    Trickle(Cursor::new(data.as_bytes())),
+                    0,
+                    None,
+                    Encoding::Utf8,
+                )
+                .unwrap(),
+            ),
+            &options,
+        );
+        assert_eq!(whole, trickled);
+        assert_eq!(
+            whole.0.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![3, 5]
+        );
+        assert_eq!(whole.1[0].line, 7);
+    }
+
+    /// A reader that hands over one byte per read, as a slow file might.
+    struct Trickle<R>(R);
+
+    impl<R: Read> Read for Trickle<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    impl<R: std::io::Seek> std::io::Seek for Trickle<R> {
+        fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.0.seek(to)
+        }
+    }
+
+    fn read_all(
+        mut records: Box<dyn Records + '_>,
+        options: &Options,
+    ) -> (Vec<Row>, Vec<Rejection>) {
+        let Ok(Some(header)) = records.header() else {
+            return (Vec::new(), Vec::new());
+        };
+        let Ok(plan) = plan(header, options, &custom()) else {
+            return (Vec::new(), Vec::new());
+        };
+        let (mut rows, mut rejections) = (Vec::new(), Vec::new());
+        let outcome = read(&mut *records, options, &plan, 3, |mut r, mut e, _| {
+            rows.append(&mut r);
+            rejections.append(&mut e);
+            Ok(())
+        });
+        if let Err(error) = outcome {
+            rejections.push(Rejection {
+                line: 0,
+                column: String::new(),
+                value: None,
+                message: error.message,
+            });
+        }
+        (rows, rejections)
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), latin1 in any::<bool>()) {
@@ -1134,6 +1393,27 @@ mod tests {
         fn random_csv_text_never_panics(body in "[a-z@.,;\"\n\r \t|0-9é]{0,300}") {
             let data = format!("email,city,budget,tags\n{body}");
             let _ = import(data.as_bytes(), json!({}));
+        }
+
+        /// Streaming changes nothing: a file read a byte at a time gives the
+        /// rows, lines and rejections of the same bytes read at once.
+        #[test]
+        fn csv_streamed_reads_as_csv_in_memory(body in "[a-z@.,;\"\n\r \t0-9]{0,300}") {
+            let data = format!("email,city,budget\r\n{body}");
+            let options = Options::from_json(&json!({}), Format::Csv).unwrap();
+            let whole = read_all(open(Input::Csv(data.as_bytes()), &options).unwrap(), &options);
+            let trickled = read_all(
+                Box::new(CsvRecords::new(Trickle(Cursor::new(data.as_bytes())), 0, None, Encoding::Utf8).unwrap()),
+                &options,
+            );
+            prop_assert_eq!(whole, trickled);
+        }
+
+        #[test]
+        fn random_bytes_are_no_workbook_and_no_panic(data in proptest::collection::vec(any::<u8>(), 0..2000), zip in any::<bool>()) {
+            let data = if zip { [&b"PK\x03\x04"[..], &data].concat() } else { data };
+            let outcome = import_from(Input::Workbook(&data), json!({}));
+            prop_assert!(outcome.is_err());
         }
     }
 }
