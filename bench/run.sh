@@ -5,8 +5,9 @@
 #
 #   bench/run.sh [--scale N] [--events N] [--only SCENARIO[,SCENARIO…]]
 #
-# Scenarios: preview, import, files, workbook, events, update, refresh, analysts,
-# lookup, pgbench.
+# Scenarios: preview, import, files, workbook, events, update, storage, refresh,
+# analysts, lookup, pgbench. (storage measures prototypes of membership storage
+# and prints its own table.)
 #
 # A scenario whose result disagrees with its baseline makes the run exit 1.
 # Timing never fails the run.
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
         --scale) SCALE=$2; shift 2 ;;
         --events) EVENTS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|files|workbook|events|update|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|files|workbook|events|update|storage|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
     esac
 done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
@@ -167,7 +168,9 @@ start_memory_watch() {
 }
 stop_memory_watch() {
     kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true
-    echo $(( $(cat "$PEAK_FILE" 2>/dev/null || echo 0) / 1024 ))
+    local kb
+    kb=$(cat "$PEAK_FILE" 2>/dev/null)
+    echo $(( ${kb:-0} / 1024 ))
     rm -f "$PEAK_FILE"
 }
 MEMORY_LINES=()
@@ -213,22 +216,29 @@ if wants import; then
 fi
 
 if wants files; then
-    say "import_csv_file of the $SCALE-row CSV vs import_csv of the same bytes (each into a new tenant, best of 2)"
+    say "import_csv_file of the $SCALE-row CSV vs import_csv of the same bytes (each into a new tenant, best of 2, alternating)"
     write_import_csv
     file_best="" bytes_best=""
-    for run in 1 2; do
-        import_tenant "from_file_$run"
-        start_memory_watch "audience.import_csv_file("
-        TENANT_NAME=from_file_$run timed "SELECT inserted + updated FROM audience.import_csv_file('$CSV')" 1
-        file_memory=$(stop_memory_watch)
-        ext_result=$RESULT
-        [ -z "$file_best" ] || [ "$(calc "$SECONDS_TAKEN < $file_best")" = 1 ] && file_best=$SECONDS_TAKEN
-        import_tenant "from_bytes_$run"
-        start_memory_watch "audience.import_csv(pg_read"
-        TENANT_NAME=from_bytes_$run timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$CSV'))" 1
-        bytes_memory=$(stop_memory_watch)
-        base_result=$RESULT
-        [ -z "$bytes_best" ] || [ "$(calc "$SECONDS_TAKEN < $bytes_best")" = 1 ] && bytes_best=$SECONDS_TAKEN
+    # Alternating which goes first, so that neither always meets the
+    # smaller table.
+    for order in "file bytes" "bytes file"; do
+        for side in $order; do
+            if [ "$side" = file ]; then
+                import_tenant "from_file_${order%% *}"
+                start_memory_watch "audience.import_csv_file("
+                TENANT_NAME="from_file_${order%% *}" timed "SELECT inserted + updated FROM audience.import_csv_file('$CSV')" 1
+                file_memory=$(stop_memory_watch)
+                ext_result=$RESULT
+                [ -z "$file_best" ] || [ "$(calc "$SECONDS_TAKEN < $file_best")" = 1 ] && file_best=$SECONDS_TAKEN
+            else
+                import_tenant "from_bytes_${order%% *}"
+                start_memory_watch "audience.import_csv(pg_read"
+                TENANT_NAME="from_bytes_${order%% *}" timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$CSV'))" 1
+                bytes_memory=$(stop_memory_watch)
+                base_result=$RESULT
+                [ -z "$bytes_best" ] || [ "$(calc "$SECONDS_TAKEN < $bytes_best")" = 1 ] && bytes_best=$SECONDS_TAKEN
+            fi
+        done
     done
     report "import_csv_file vs import_csv of the same $SCALE rows" "$file_best" "$bytes_best" "$ext_result" "$base_result"
     MEMORY_LINES+=("$(printf 'peak backend memory (RssAnon): import_csv_file %s MB, import_csv %s MB, for a %s MB file' \
@@ -335,15 +345,17 @@ if wants events; then
     sql "SELECT count(audience.drop_segment(name)) FROM audience.segments WHERE name LIKE 'Event segment %'" >/dev/null
 fi
 
+# 100k contacts (all of a smaller audience), and an UPDATE of them that
+# moves each in and out of two or three of the 50 segments on average.
+UPDATED="tenant_id = '$TENANT' AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))"
+UPDATE="UPDATE audience.contacts SET reachability = (reachability + 37) % 101 WHERE $UPDATED"
 if wants update; then
     say "100k-row contact UPDATE with 0 and 50 dynamic segments"
-    UPDATE="UPDATE audience.contacts SET reachability = (reachability + 37) % 101
-             WHERE tenant_id = '$TENANT' AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))"
     # Best of REPEAT runs on each side, as elsewhere: each run shifts
     # reachability again, moving about as many memberships as the one before.
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts"
     timed "$UPDATE"; base=$SECONDS_TAKEN
-    base_rows=$(sql "$BASE AND (hashtext(email) & 1023) < $((1024 * 100000 / SCALE < 1024 ? 1024 * 100000 / SCALE : 1024))")
+    base_rows=$(sql "SELECT count(*) FROM audience.contacts WHERE $UPDATED")
     start=$(now)
     sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
     printf 'created 50 dynamic segments in %.1fs\n' "$(calc "$(now) - $start")"
@@ -351,6 +363,22 @@ if wants update; then
     timed "$UPDATE"; ext=$SECONDS_TAKEN
     report "UPDATE of $base_rows contacts, 50 segments vs none" "$ext" "$base" \
         "$(segments_off_their_rules)" "0"
+fi
+
+if wants storage; then
+    say "membership storage prototypes, on the changes of the 100k-contact UPDATE with 50 segments (bench/storage.sql)"
+    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
+        sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
+    fi
+    sql "DROP TABLE IF EXISTS bench_before, bench_after, bench_touched;
+         CREATE TABLE bench_touched AS SELECT id AS contact_id FROM audience.contacts WHERE $UPDATED;
+         CREATE TABLE bench_before AS SELECT * FROM audience.segment_members WHERE tenant_id = '$TENANT'" >/dev/null
+    sql "$UPDATE" >/dev/null
+    sql "CREATE TABLE bench_after AS SELECT m.* FROM audience.segment_members m JOIN bench_touched t USING (contact_id)" >/dev/null
+    [ "$(id -u)" = 0 ] && chmod a+r "$(dirname "$0")/storage.sql"
+    printf '%-34s %-8s %16s  %s\n' measure form value unit
+    "${PSQL[@]}" -v ON_ERROR_STOP=1 -f "$(cd "$(dirname "$0")" && pwd)/storage.sql" | awk -F'|' '{ printf "%-34s %-8s %16s  %s\n", $1, $2, $3, $4 }'
+    sql "DROP TABLE bench_before, bench_after, bench_touched" >/dev/null
 fi
 
 if wants refresh; then

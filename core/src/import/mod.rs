@@ -920,19 +920,42 @@ mod tests {
 
     fn import_from(input: Input, options: Value) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
         let options = Options::from_json(&options, input.format())?;
-        let mut records = open(input, &options)?;
+        read_all(open(input, &options)?, &options)
+    }
+
+    /// Every row and rejection of `records`, through the plan of its header.
+    fn read_all(
+        mut records: Box<dyn Records + '_>,
+        options: &Options,
+    ) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
         let header = records.header()?.unwrap_or(Header {
             names: Vec::new(),
             line: 1,
         });
-        let plan = plan(header, &options, &custom())?;
+        let plan = plan(header, options, &custom())?;
         let (mut rows, mut rejections) = (Vec::new(), Vec::new());
-        read(&mut *records, &options, &plan, 2, |mut r, mut e, _| {
+        read(&mut *records, options, &plan, 2, |mut r, mut e, _| {
             rows.append(&mut r);
             rejections.append(&mut e);
             Ok(())
         })?;
         Ok((plan, rows, rejections))
+    }
+
+    /// What reading `data` as CSV gives: at once, or a byte per read.
+    fn csv_read(data: &[u8], trickled: bool) -> Result<(Vec<Row>, Vec<Rejection>)> {
+        let options = Options::from_json(&json!({}), Format::Csv)?;
+        let records: Box<dyn Records> = if trickled {
+            Box::new(CsvRecords::new(
+                Trickle(Cursor::new(data)),
+                0,
+                None,
+                Encoding::Utf8,
+            )?)
+        } else {
+            open(Input::Csv(data), &options)?
+        };
+        read_all(records, &options).map(|(_, rows, rejections)| (rows, rejections))
     }
 
     #[test]
@@ -1314,29 +1337,11 @@ mod tests {
     fn csv_read_a_byte_at_a_time_reads_the_same() {
         let data =
             "\u{feff}email;city\r\n\r\nann@example.com;\"R\r\nS\"\rbob@example.com;x\r\n\nbad;y";
-        let options = Options::from_json(&json!({}), Format::Csv).unwrap();
-        let whole = read_all(
-            open(Input::Csv(data.as_bytes()), &options).unwrap(),
-            &options,
-        );
-        let trickled = read_all(
-            Box::new(
-                CsvRecords::new(
-                    Trickle(Cursor::new(data.as_bytes())),
-                    0,
-                    None,
-                    Encoding::Utf8,
-                )
-                .unwrap(),
-            ),
-            &options,
-        );
-        assert_eq!(whole, trickled);
-        assert_eq!(
-            whole.0.iter().map(|r| r.line).collect::<Vec<_>>(),
-            vec![3, 5]
-        );
-        assert_eq!(whole.1[0].line, 7);
+        let whole = csv_read(data.as_bytes(), false);
+        assert_eq!(whole, csv_read(data.as_bytes(), true));
+        let (rows, rejections) = whole.unwrap();
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), vec![3, 5]);
+        assert_eq!(rejections[0].line, 7);
     }
 
     /// A reader that hands over one byte per read, as a slow file might.
@@ -1353,33 +1358,6 @@ mod tests {
         fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
             self.0.seek(to)
         }
-    }
-
-    fn read_all(
-        mut records: Box<dyn Records + '_>,
-        options: &Options,
-    ) -> (Vec<Row>, Vec<Rejection>) {
-        let Ok(Some(header)) = records.header() else {
-            return (Vec::new(), Vec::new());
-        };
-        let Ok(plan) = plan(header, options, &custom()) else {
-            return (Vec::new(), Vec::new());
-        };
-        let (mut rows, mut rejections) = (Vec::new(), Vec::new());
-        let outcome = read(&mut *records, options, &plan, 3, |mut r, mut e, _| {
-            rows.append(&mut r);
-            rejections.append(&mut e);
-            Ok(())
-        });
-        if let Err(error) = outcome {
-            rejections.push(Rejection {
-                line: 0,
-                column: String::new(),
-                value: None,
-                message: error.message,
-            });
-        }
-        (rows, rejections)
     }
 
     proptest! {
@@ -1400,13 +1378,7 @@ mod tests {
         #[test]
         fn csv_streamed_reads_as_csv_in_memory(body in "[a-z@.,;\"\n\r \t0-9]{0,300}") {
             let data = format!("email,city,budget\r\n{body}");
-            let options = Options::from_json(&json!({}), Format::Csv).unwrap();
-            let whole = read_all(open(Input::Csv(data.as_bytes()), &options).unwrap(), &options);
-            let trickled = read_all(
-                Box::new(CsvRecords::new(Trickle(Cursor::new(data.as_bytes())), 0, None, Encoding::Utf8).unwrap()),
-                &options,
-            );
-            prop_assert_eq!(whole, trickled);
+            prop_assert_eq!(csv_read(data.as_bytes(), false), csv_read(data.as_bytes(), true));
         }
 
         #[test]
