@@ -1310,6 +1310,19 @@ mod tests {
             let error = import_from(Input::Workbook(data), json!({})).unwrap_err();
             assert_eq!(error.kind, ErrorKind::BadFileFormat, "{data:?}");
         }
+        // Office keeps a password-protected workbook encrypted in an OLE
+        // container, as a stream named EncryptedPackage.
+        let mut container = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
+        std::io::Write::write_all(
+            &mut container.create_stream("EncryptedPackage").unwrap(),
+            b"sealed",
+        )
+        .unwrap();
+        container.flush().unwrap();
+        let data = container.into_inner().into_inner();
+        let error = import_from(Input::Workbook(&data), json!({})).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::BadFileFormat);
+        assert!(error.message.contains("password"), "{}", error.message);
         // A sheet without cells is an empty import.
         let mut book = rust_xlsxwriter::Workbook::new();
         book.add_worksheet();
