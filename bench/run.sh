@@ -173,6 +173,14 @@ stop_memory_watch() {
     echo $(( ${kb:-0} / 1024 ))
     rm -f "$PEAK_FILE"
 }
+# import_once TENANT PATTERN CALL: audience.CALL into a new tenant, timed
+# once, its peak memory in PEAK_MB (PATTERN finds its backend).
+import_once() {
+    import_tenant "$1"
+    start_memory_watch "$2"
+    TENANT_NAME=$1 timed "SELECT inserted + updated FROM audience.$3" 1
+    PEAK_MB=$(stop_memory_watch)
+}
 MEMORY_LINES=()
 
 if wants import; then
@@ -224,18 +232,12 @@ if wants files; then
     for order in "file bytes" "bytes file"; do
         for side in $order; do
             if [ "$side" = file ]; then
-                import_tenant "from_file_${order%% *}"
-                start_memory_watch "audience.import_csv_file("
-                TENANT_NAME="from_file_${order%% *}" timed "SELECT inserted + updated FROM audience.import_csv_file('$CSV')" 1
-                file_memory=$(stop_memory_watch)
-                ext_result=$RESULT
+                import_once "from_file_${order%% *}" "audience.import_csv_file(" "import_csv_file('$CSV')"
+                file_memory=$PEAK_MB ext_result=$RESULT
                 [ -z "$file_best" ] || [ "$(calc "$SECONDS_TAKEN < $file_best")" = 1 ] && file_best=$SECONDS_TAKEN
             else
-                import_tenant "from_bytes_${order%% *}"
-                start_memory_watch "audience.import_csv(pg_read"
-                TENANT_NAME="from_bytes_${order%% *}" timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$CSV'))" 1
-                bytes_memory=$(stop_memory_watch)
-                base_result=$RESULT
+                import_once "from_bytes_${order%% *}" "audience.import_csv(pg_read" "import_csv(pg_read_binary_file('$CSV'))"
+                bytes_memory=$PEAK_MB base_result=$RESULT
                 [ -z "$bytes_best" ] || [ "$(calc "$SECONDS_TAKEN < $bytes_best")" = 1 ] && bytes_best=$SECONDS_TAKEN
             fi
         done
@@ -254,13 +256,9 @@ if wants workbook; then
     head -n $((WORKBOOK_ROWS + 1)) "$CSV" >"$ROWS_CSV"
     (cd "$ROOT" && cargo run -q --release -p audience-core --example csv_to_xlsx -- "$ROWS_CSV" "$XLSX")
     [ "$(id -u)" = 0 ] && chown postgres "$XLSX" "$ROWS_CSV"
-    import_tenant from_workbook
-    start_memory_watch "audience.import_xlsx("
-    TENANT_NAME=from_workbook timed "SELECT inserted + updated FROM audience.import_xlsx(pg_read_binary_file('$XLSX'))" 1
-    workbook_memory=$(stop_memory_watch)
-    ext=$SECONDS_TAKEN ext_result=$RESULT
-    import_tenant from_csv
-    TENANT_NAME=from_csv timed "SELECT inserted + updated FROM audience.import_csv(pg_read_binary_file('$ROWS_CSV'))" 1
+    import_once from_workbook "audience.import_xlsx(" "import_xlsx(pg_read_binary_file('$XLSX'))"
+    ext=$SECONDS_TAKEN ext_result=$RESULT workbook_memory=$PEAK_MB
+    import_once from_csv "audience.import_csv(pg_read" "import_csv(pg_read_binary_file('$ROWS_CSV'))"
     base=$SECONDS_TAKEN base_result=$RESULT
     report "import_xlsx vs import_csv of $WORKBOOK_ROWS rows" "$ext" "$base" "$ext_result" "$base_result"
     same=$(sql "SELECT count(*) FROM (
