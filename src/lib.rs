@@ -36,7 +36,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/segments.sql",
     name = "segments",
-    requires = ["schema", api::segments::rules_for_statement]
+    requires = ["schema", api::membership::locks::rules_for_statement]
 );
 extension_sql_file!(
     "../sql/scoring.sql",
@@ -46,7 +46,7 @@ extension_sql_file!(
         api::scoring::maintain_fit,
         api::scoring::check_fit_rule,
         api::scoring::check_event_kind,
-        api::segments::campaign_sent
+        api::membership::maintenance::campaign_sent
     ]
 );
 extension_sql_file!(

@@ -6,7 +6,7 @@
 //! `pg_extension` records. All of it goes in 0.3.0 (CHANGELOG.md), which
 //! updates from 0.2.0 only.
 
-use crate::api::segments;
+use crate::api::membership;
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,7 +79,11 @@ fn maintain_rows(
     by_tenant
         .into_iter()
         .map(|(tenant, contacts)| {
-            segments::maintain_membership(&tenant, contacts.into_iter().collect(), columns.clone())
+            membership::maintain_membership(
+                &tenant,
+                contacts.into_iter().collect(),
+                columns.clone(),
+            )
         })
         .sum()
 }

@@ -4,8 +4,8 @@
 //! over them, where SQL joined them in a query of its own and a one-row
 //! update (every `track`) paid ~100 µs for the trigger.
 
+use crate::api::membership;
 use crate::api::plans;
-use crate::api::segments;
 use crate::api::tenant_rules::tenant_rules;
 use pgrx::prelude::*;
 use pgrx::Uuid;
@@ -213,7 +213,7 @@ fn maintain(touched: Touched, changed: Option<Vec<String>>) {
     for (tenant, ids) in touched {
         let tenant = text(tenant);
         if rules_read_contacts(&tenant) {
-            segments::maintain_membership(
+            membership::maintain_membership(
                 &tenant,
                 ids.into_iter().map(text).collect(),
                 changed.clone(),
@@ -285,7 +285,7 @@ fn leave<'k>(keys: impl IntoIterator<Item = &'k Key>) {
         .map(|(tenant, ids)| (text(tenant), ids.into_iter().map(text).collect()))
         .collect();
     if !gone.is_empty() {
-        segments::leave_segments(gone);
+        membership::leave_segments(gone);
     }
 }
 

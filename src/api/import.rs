@@ -5,9 +5,9 @@
 //! (normalisation, segments, fit points) run per batch like any bulk write.
 
 use crate::api::compat;
+use crate::api::membership::{lock_bulk_writes, lock_rules};
 use crate::api::plans;
 use crate::api::rules::{current_tenant, tenant_catalogue};
-use crate::api::segments::{lock_bulk_writes, lock_rules};
 use crate::error::{raise, OrRaise};
 use audience_core::fields::STANDARD_FIELDS;
 use audience_core::import::{self, Input, OnConflict, Options, Plan, Rejection, Row, COLUMNS};

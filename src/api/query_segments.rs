@@ -6,8 +6,8 @@
 //! like any segment's membership, through the one maintenance path.
 
 use crate::api::compat;
+use crate::api::membership;
 use crate::api::rules::current_tenant;
-use crate::api::segments;
 use crate::api::tenants;
 use crate::error::raise;
 use audience_core::{Error, ErrorKind};
@@ -31,7 +31,7 @@ fn create_query_segment(
     // The session's role (SET ROLE or login), not the extension's owner this
     // function runs as.
     let definer = unsafe { pg_sys::GetOuterUserId() };
-    segments::lock_rules(&tenant, true);
+    membership::lock_rules(&tenant, true);
     let started = Instant::now();
     let found = members(&tenant, query, definer);
     Spi::connect_mut(|client| {
@@ -130,7 +130,7 @@ fn store(
         .expect("comparing a query segment's members");
     let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
     let moved = entered.iter().chain(&exited).map(Uuid::to_string).collect();
-    segments::apply_differences(client, tenant, vec![(segment.to_string(), entered, exited)]);
+    membership::apply_differences(client, tenant, vec![(segment.to_string(), entered, exited)]);
     client
         .update(
             "UPDATE audience.segments SET refreshed_at = now(), refresh_duration = make_interval(secs => $3)

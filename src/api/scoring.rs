@@ -3,9 +3,9 @@
 //! rule compiler, so their maintenance lives here, with the check of event
 //! kinds that every event write path calls.
 
+use crate::api::membership::{self, FEW_CONTACTS};
 use crate::api::plans;
 use crate::api::rules::{arguments, current_tenant, Rule};
-use crate::api::segments::{self, FEW_CONTACTS};
 use crate::api::tenant_rules::{tenant_rules, TenantRules};
 use crate::error::{raise, OrRaise};
 use audience_core::rules::check::{check, Catalogue};
@@ -70,7 +70,7 @@ fn check_fit_rule(rule: Rule) -> bool {
         );
     }
     if let Some((segment, column)) =
-        segments::reading_through(&rules, &plan.segments, &SCORE_COLUMNS)
+        membership::reading_through(&rules, &plan.segments, &SCORE_COLUMNS)
     {
         raise(
             Error::new(

@@ -14,9 +14,9 @@
 //! its snapshot sees.
 
 use crate::api::compat;
+use crate::api::membership::{self, Batch, Dynamic};
 use crate::api::plans;
 use crate::api::scoring::{self, FitRule};
-use crate::api::segments::{self, Batch, Dynamic};
 use audience_core::fields::FieldType;
 use audience_core::rules::check::Catalogue;
 use pgrx::prelude::*;
@@ -191,9 +191,9 @@ unsafe extern "C-unwind" fn roles_changed(
 
 fn read(client: &SpiClient, tenant: &str) -> TenantRules {
     let mut catalogue = read_catalogue(client, tenant);
-    let dynamic = segments::load_dynamic(client, tenant, &catalogue);
+    let dynamic = membership::load_dynamic(client, tenant, &catalogue);
     catalogue.mark_live(dynamic.iter().map(Dynamic::id_and_rule));
-    let levels = segments::levels(&dynamic);
+    let levels = membership::levels(&dynamic);
     let fit = scoring::load_fit_rules(client, tenant, &catalogue);
     TenantRules {
         catalogue,
