@@ -588,9 +588,13 @@ pub fn open_file(path: &Path) -> Result<(File, u64)> {
             std::io::ErrorKind::PermissionDenied => ErrorKind::InsufficientPrivilege,
             _ => ErrorKind::Io,
         };
+        // As PostgreSQL words it: the system's message without Rust's
+        // "(os error N)".
+        let text = error.to_string();
+        let reason = text.split(" (os error").next().unwrap_or_default();
         Error::new(
             kind,
-            format!("could not open file \"{shown}\" for reading: {error}"),
+            format!("could not open file \"{shown}\" for reading: {reason}"),
         )
     };
     let file = File::open(path).map_err(failed)?;

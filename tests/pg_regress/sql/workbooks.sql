@@ -14,7 +14,6 @@ INSERT INTO workbook
 SELECT name, pg_read_binary_file(current_setting('data_directory') || '/../' || name)
   FROM unnest(ARRAY['contacts.xlsx', 'contacts.ods', 'empty.xlsx']) AS name;
 GRANT SELECT ON workbook TO sheet_app;
-SELECT current_setting('data_directory') || '/..' AS files \gset
 
 SET ROLE sheet_app;
 SET audience.tenant = 'sheets';
@@ -67,7 +66,7 @@ SELECT audience.import_xlsx(NULL);
 SELECT audience.import_csv(E'email\nzed@example.com\n', '{"sheet": "Leads"}');
 \echo :SQLSTATE
 -- Server files are refused before they are opened, whether they exist or not.
-SELECT audience.import_csv_file(:'files' || '/sample_audience.csv');
+SELECT audience.import_csv_file('../sample_audience.csv');
 \echo :SQLSTATE
 SELECT audience.import_xlsx_file('/no/such/file.xlsx');
 \echo :SQLSTATE
@@ -75,17 +74,18 @@ SELECT count(*) AS contacts_after FROM audience.contacts;
 SELECT count(*) AS imports_after FROM audience.imports;
 RESET ROLE;
 
--- A member of pg_read_server_files imports server files; missing files
+-- A member of pg_read_server_files imports server files (a relative path
+-- is read from the data directory); missing files
 -- and directories are errors of their own.
 SET ROLE file_reader;
 SET audience.tenant = 'sheets';
 SELECT (r).rows, (r).inserted, (r).rejected, (r).segment
-  FROM (SELECT audience.import_xlsx_file(:'files' || '/contacts.xlsx', '{"sheet": "Leads", "segment": "From a file"}') AS r) imported;
-SELECT audience.import_csv_file(:'files' || '/missing.csv');
+  FROM (SELECT audience.import_xlsx_file('../contacts.xlsx', '{"sheet": "Leads", "segment": "From a file"}') AS r) imported;
+SELECT audience.import_csv_file('../missing.csv');
 \echo :SQLSTATE
-SELECT audience.import_csv_file(:'files');
+SELECT audience.import_csv_file('..');
 \echo :SQLSTATE
-SELECT audience.import_xlsx_file(:'files' || '/sample_audience.csv');
+SELECT audience.import_xlsx_file('../sample_audience.csv');
 \echo :SQLSTATE
 RESET ROLE;
 
@@ -97,11 +97,11 @@ SET audience.tenant = 'file_copy';
 SELECT audience.define_field('Industry', 'text');
 SET client_min_messages = warning;
 CREATE TEMP TABLE from_file AS
-SELECT r.* FROM audience.import_csv_file(:'files' || '/sample_audience.csv', '{"segment": "Sample"}') r;
+SELECT r.* FROM audience.import_csv_file('../sample_audience.csv', '{"segment": "Sample"}') r;
 SET audience.tenant = 'bytes_copy';
 SELECT audience.define_field('Industry', 'text');
 CREATE TEMP TABLE from_bytes AS
-SELECT r.* FROM audience.import_csv(pg_read_binary_file(:'files' || '/sample_audience.csv'), '{"segment": "Sample"}') r;
+SELECT r.* FROM audience.import_csv(pg_read_binary_file('../sample_audience.csv'), '{"segment": "Sample"}') r;
 RESET client_min_messages;
 SELECT f.rows, f.inserted + f.updated AS imported, f.rejected, f.errors = b.errors AS same_errors,
        (f.rows, f.inserted, f.updated, f.unchanged, f.rejected) = (b.rows, b.inserted, b.updated, b.unchanged, b.rejected) AS same_counts
