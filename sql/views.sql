@@ -61,8 +61,11 @@ AS $$
            ('last_activity_at', 'c.last_activity_at', 'When the contact''s latest event happened', 20))
     SELECT p.name, p.expression, p.description, p.n::bigint FROM profile p
     UNION ALL
-    -- A custom field named like a profile column keeps a prefix.
-    SELECT CASE WHEN f.name IN (SELECT q.name FROM profile q) THEN 'custom_' || f.name ELSE f.name END,
+    -- A custom field named like a profile column, or like one with the
+    -- prefix (custom_tier beside tier), gains a prefix, so that no two
+    -- columns share a name: tier → custom_tier, custom_tier → custom_custom_tier.
+    SELECT CASE WHEN regexp_replace(f.name, '^(custom_)+', '') IN (SELECT q.name FROM profile q)
+                THEN 'custom_' || f.name ELSE f.name END,
            format('(c.attributes ->> %L)::%s', f.name, CASE f.type WHEN 'number' THEN 'numeric' ELSE f.type END),
            format('Custom field %s (%s)%s', f.name, f.type, CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END),
            (SELECT count(*) FROM profile) + row_number() OVER (ORDER BY f.created_at, f.name)

@@ -27,6 +27,10 @@ SELECT obj_description('audience_views.germans'::regclass, 'pg_class') AS view_c
 SELECT audience.update_segment('Germans', new_name => 'Americans', rule => 'country = ''US''') IS NOT NULL AS edited;
 SELECT audience.define_field('newsletter', 'boolean');
 SELECT email, budget, newsletter FROM audience_views.germans;
+-- A custom field named like the prefixed column of another gains a prefix
+-- of its own.
+SELECT audience.define_field('custom_tier', 'text');
+SELECT email, custom_tier, custom_custom_tier FROM audience_views.germans;
 SELECT segment, view_name FROM audience.published_views;
 -- Names: given ones are quoted, never run; taken, unknown and repeated
 -- ones are refused.
