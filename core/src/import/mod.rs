@@ -922,6 +922,14 @@ mod tests {
         import_from(Input::Csv(data), options)
     }
 
+    /// Each rejection's line, column and value.
+    fn line_column_value(rejections: &[Rejection]) -> Vec<(u64, &str, Option<&str>)> {
+        rejections
+            .iter()
+            .map(|r| (r.line, r.column.as_str(), r.value.as_deref()))
+            .collect()
+    }
+
     fn import_from(input: Input, options: Value) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
         let options = Options::from_json(&options, input.format())?;
         read_all(open(input, &options)?, &options)
@@ -998,12 +1006,8 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].values[7].as_deref(), Some("DE"));
         assert_eq!(rows[0].values[10].as_deref(), Some("hot"));
-        let seen: Vec<(u64, &str, Option<&str>)> = rejections
-            .iter()
-            .map(|r| (r.line, r.column.as_str(), r.value.as_deref()))
-            .collect();
         assert_eq!(
-            seen,
+            line_column_value(&rejections),
             vec![
                 (2, "email", Some("not-an-email")),
                 (3, "budget", Some("lots")),
@@ -1261,12 +1265,8 @@ mod tests {
         assert_eq!(ann.values[3].as_deref(), Some("Acme"));
         // All its digits, not 4.91511E+12 as the cell shows in narrow columns.
         assert_eq!(ann.values[5].as_deref(), Some("4915112345678"));
-        let seen: Vec<(u64, &str, Option<&str>)> = rejections
-            .iter()
-            .map(|r| (r.line, r.column.as_str(), r.value.as_deref()))
-            .collect();
         assert_eq!(
-            seen,
+            line_column_value(&rejections),
             vec![
                 (2, "VIP", None),
                 (2, "column E", None),
