@@ -5,8 +5,8 @@
 #
 #   bench/run.sh [--scale N] [--events N] [--only SCENARIO[,SCENARIO…]]
 #
-# Scenarios: preview, import, files, workbook, events, update, storage, refresh,
-# analysts, lookup, pgbench. (storage measures prototypes of membership storage
+# Scenarios: preview, import, files, workbook, events, update, curve, storage,
+# refresh, analysts, lookup, pgbench. (storage measures prototypes of membership storage
 # and prints its own table.)
 #
 # A scenario whose result disagrees with its baseline makes the run exit 1.
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
         --scale) SCALE=$2; shift 2 ;;
         --events) EVENTS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|files|workbook|events|update|storage|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
+        *) echo "usage: bench/run.sh [--scale N] [--events N] [--only preview|import|files|workbook|events|update|curve|storage|refresh|analysts|lookup|pgbench]" >&2; exit 2 ;;
     esac
 done
 BENCH_DIR=${BENCH_DIR:-/tmp/audience-bench}
@@ -361,6 +361,28 @@ if wants update; then
     timed "$UPDATE"; ext=$SECONDS_TAKEN
     report "UPDATE of $base_rows contacts, 50 segments vs none" "$ext" "$base" \
         "$(segments_off_their_rules)" "0"
+fi
+
+if wants curve; then
+    say "the 100k-contact UPDATE with 0, 10, 50 and 200 dynamic segments (time and WAL)"
+    "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts"
+    made=0
+    for count in 0 10 50 200; do
+        if [ "$count" -gt "$made" ]; then
+            sql "$(sed "s/generate_series(1, 50)/generate_series($((made + 1)), $count)/" "$(dirname "$0")/segments.sql")" >/dev/null
+            "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.segment_members"
+            made=$count
+        fi
+        timed "$UPDATE"
+        [ "$count" = 0 ] && none=$SECONDS_TAKEN
+        "${PSQL[@]}" -c "CHECKPOINT"
+        wal=$(sql "SELECT pg_current_wal_insert_lsn()")
+        sql "$UPDATE" >/dev/null
+        wal=$(sql "SELECT pg_size_pretty(pg_current_wal_insert_lsn() - '$wal'::pg_lsn)")
+        pairs=$(sql "SELECT count(*) FROM audience.segment_members WHERE tenant_id = '$TENANT'")
+        report "UPDATE, $count segments ($pairs pairs), WAL $wal" "$SECONDS_TAKEN" "$none" \
+            "$(segments_off_their_rules)" "0"
+    done
 fi
 
 if wants storage; then
