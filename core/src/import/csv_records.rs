@@ -40,6 +40,11 @@ fn malformed(line: u64, error: &dyn std::fmt::Display) -> Error {
     )
 }
 
+/// A file that could not be read to its end.
+fn unreadable(error: &dyn std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Io, format!("could not read the file: {error}"))
+}
+
 /// The input as the csv reader sees it (after a UTF-8 BOM), noting where
 /// lines end and whether a quoted field is left open, as bytes go by.
 struct Scanned<R> {
@@ -206,7 +211,7 @@ fn skip_bom(input: &mut (impl Read + Seek)) -> io::Result<u64> {
 impl<R: Read + Seek> CsvRecords<R> {
     /// Opens `input` of `size` bytes with the given or detected delimiter.
     pub fn new(mut input: R, size: u64, delimiter: Option<u8>, encoding: Encoding) -> Result<Self> {
-        let io_error = |e: io::Error| malformed(1, &e);
+        let io_error = |e: io::Error| unreadable(&e);
         let bom = skip_bom(&mut input).map_err(io_error)?;
         let delimiter = match delimiter {
             Some(d) => d,
@@ -244,7 +249,13 @@ impl<R: Read + Seek> CsvRecords<R> {
         let more = self
             .reader
             .read_byte_record(&mut self.record)
-            .map_err(|e| malformed(line, &e))?;
+            .map_err(|e| {
+                if e.is_io_error() {
+                    unreadable(&e)
+                } else {
+                    malformed(line, &e)
+                }
+            })?;
         let scan = &mut self.reader.get_mut().scan;
         if !more {
             if scan.quoted {
@@ -280,7 +291,7 @@ impl<R: Read + Seek> Records for CsvRecords<R> {
                     .ok_or_else(|| {
                         Error::new(ErrorKind::InvalidText, "the header line is not valid UTF-8")
                             .with_hint(
-                            "Pass the file as bytea with {\"encoding\": \"latin1\"} (or windows-1252).",
+                            "Set the encoding option: {\"encoding\": \"latin1\"} (or windows-1252).",
                         )
                     })
             })
@@ -301,7 +312,7 @@ impl<R: Read + Seek> Records for CsvRecords<R> {
     fn rewind(&mut self) -> Result<()> {
         self.reader
             .seek_raw(SeekFrom::Start(self.bom), csv::Position::new())
-            .map_err(|e| malformed(1, &e))?;
+            .map_err(|e| unreadable(&e))?;
         self.header().map(|_| ())
     }
 

@@ -818,7 +818,7 @@ pub fn read_row(
             None => reject(
                 &plan.headers[i],
                 &String::from_utf8_lossy(bytes),
-                "not valid UTF-8; pass the file as bytea with the encoding option".to_string(),
+                "not valid UTF-8; set the encoding option (latin1, windows-1252)".to_string(),
             ),
         }
     }
