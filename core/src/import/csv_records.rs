@@ -2,7 +2,7 @@
 //! reader holds one buffer, and lines and quotes are counted as bytes pass
 //! through it, so a file is never read whole.
 
-use super::{decode, Encoding, Header, Records};
+use super::{column_letters, decode, Encoding, Header, Records};
 use crate::error::{Error, ErrorKind, Result};
 use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -296,7 +296,12 @@ impl<R: Read + Seek> Records for CsvRecords<R> {
                     })
             })
             .collect::<Result<Vec<String>>>()?;
-        Ok(Some(Header { names, line: 1 }))
+        let letters = (0..names.len()).map(column_letters).collect();
+        Ok(Some(Header {
+            names,
+            letters,
+            line: 1,
+        }))
     }
 
     fn next(

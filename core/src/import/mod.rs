@@ -362,6 +362,7 @@ impl Plan {
 pub fn plan(header: Header, options: &Options, custom: &[(String, FieldType)]) -> Result<Plan> {
     let Header {
         names: headers,
+        letters,
         line: header_line,
     } = header;
     for (header, _) in &options.mapping {
@@ -384,7 +385,7 @@ pub fn plan(header: Header, options: &Options, custom: &[(String, FieldType)]) -
         if header.is_empty() {
             skipped.push(Rejection {
                 line: header_line,
-                column: format!("column {}", column_letters(i)),
+                column: format!("column {}", letters[i]),
                 value: None,
                 message: "the column has no header, skipped".to_string(),
             });
@@ -533,10 +534,12 @@ pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     }
 }
 
-/// The names of a file's columns, and the line they are on.
+/// The names of a file's columns, the line they are on, and what each
+/// column is called where it has no name (its spreadsheet letter).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Header {
     pub names: Vec<String>,
+    pub letters: Vec<String>,
     pub line: u64,
 }
 
@@ -942,6 +945,7 @@ mod tests {
     ) -> Result<(Plan, Vec<Row>, Vec<Rejection>)> {
         let header = records.header()?.unwrap_or(Header {
             names: Vec::new(),
+            letters: Vec::new(),
             line: 1,
         });
         let plan = plan(header, options, &custom())?;
@@ -1221,7 +1225,8 @@ mod tests {
         let date = Format::new().set_num_format("yyyy-mm-dd");
         let sheet = book.add_worksheet().set_name("Contacts").unwrap();
         // The header is the first row that is not blank, row 2; column E
-        // has none, and "Company" is merged over F:G.
+        // has none, and "Company" is merged over F:G (G holds nothing, so
+        // it is no column of the import).
         for (column, name) in ["Email", "Budget", "Signed up", "VIP"].iter().enumerate() {
             sheet.write_string(1, column as u16, *name).unwrap();
         }
@@ -1270,7 +1275,6 @@ mod tests {
             vec![
                 (2, "VIP", None),
                 (2, "column E", None),
-                (2, "column G", None),
                 (5, "Signed up", Some("someday")),
                 (6, "Email", Some("not an email")),
             ]
@@ -1282,6 +1286,23 @@ mod tests {
         let error = import_from(Input::Workbook(&data), json!({"sheet": "Deals"})).unwrap_err();
         assert_eq!(error.kind, ErrorKind::UndefinedObject);
         assert_eq!(error.detail.as_deref(), Some("Sheets: Contacts, Leads."));
+    }
+
+    #[test]
+    fn a_sheet_costs_its_cells_not_the_rectangle_they_span() {
+        // A1 and XFD1048576: as a grid, 17 billion cells.
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "email").unwrap();
+        sheet.write_string(1, 0, "ann@example.com").unwrap();
+        sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+        let data = book.save_to_buffer().unwrap();
+        let (_, rows, rejections) = import_from(Input::Workbook(&data), json!({})).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            line_column_value(&rejections),
+            vec![(1, "column XFD", None), (1048576, "email", None)]
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! numbers as shown, booleans as true/false), with the sheet's own row
 //! numbers as lines.
 
-use super::{Header, Records};
+use super::{column_letters, Header, Records};
 use crate::error::{Error, ErrorKind, Result};
-use calamine::{Data, Ods, Range, Reader, Xls, XlsError, Xlsb, Xlsx, XlsxError};
+use calamine::{Data, DataRef, Ods, Reader, Xls, XlsError, Xlsb, Xlsx, XlsxError};
 use chrono::{NaiveDateTime, NaiveTime};
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -15,14 +15,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 const OLE: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 const ZIP: &[u8] = b"PK\x03\x04";
 
-/// One sheet of a workbook, as records.
+/// One sheet of a workbook, as records: only the cells that hold
+/// something, by row. What a sheet costs is its cells, not the rectangle
+/// they span: a cell at A1 and one at XFD1048576 would otherwise make a
+/// grid of 17 billion cells (a 5 KB file asking for 550 GB).
 pub struct SheetRecords {
-    range: Range<Data>,
-    /// The sheet's row number of the range's first row, less one.
-    first_line: u64,
-    /// The next row of the range to read.
+    /// The rows that are not blank, in order: the sheet's row (from 0) and
+    /// its cells as (column, value), columns in order.
+    rows: Vec<(u32, Vec<(u32, Data)>)>,
+    /// The sheet's columns that hold anything: the records' fields.
+    columns: Vec<u32>,
+    /// The next row to read, and the first after the header.
     next: usize,
-    /// Where the first row after the header is.
     body: usize,
     /// The workbook's bytes, which progress is shown in.
     size: u64,
@@ -67,7 +71,7 @@ fn read_sheet(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
         // Excel 97-2003, or an encrypted (password-protected) .xlsx, which
         // Office stores in the same container.
         return match Xls::new(cursor()) {
-            Ok(mut book) => range(&mut book, sheet, "xls", size),
+            Ok(mut book) => from_range(&mut book, sheet, "xls", size),
             Err(XlsError::Password) => Err(password_protected()),
             Err(error) => match Xlsx::new(cursor()) {
                 Err(XlsxError::Password) => Err(password_protected()),
@@ -79,14 +83,32 @@ fn read_sheet(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
         return Err(not_a_workbook());
     }
     match Xlsx::new(cursor()) {
-        Ok(mut book) => range(&mut book, sheet, "xlsx", size),
+        Ok(mut book) => {
+            let name = sheet_name(book.sheet_names(), sheet, "xlsx")?;
+            let mut reader = book
+                .worksheet_cells_reader(&name)
+                .map_err(|e| corrupt("xlsx", e))?;
+            let mut cells = Vec::new();
+            while let Some(cell) = reader.next_cell().map_err(|e| corrupt("xlsx", e))? {
+                cells.push(owned(cell));
+            }
+            Ok(from_cells(cells, size))
+        }
         Err(XlsxError::Password) => Err(password_protected()),
         Err(xlsx_error) => {
             if let Ok(mut book) = Ods::new(cursor()) {
-                return range(&mut book, sheet, "ods", size);
+                return from_range(&mut book, sheet, "ods", size);
             }
             if let Ok(mut book) = Xlsb::new(cursor()) {
-                return range(&mut book, sheet, "xlsb", size);
+                let name = sheet_name(book.sheet_names(), sheet, "xlsb")?;
+                let mut reader = book
+                    .worksheet_cells_reader(&name)
+                    .map_err(|e| corrupt("xlsb", e))?;
+                let mut cells = Vec::new();
+                while let Some(cell) = reader.next_cell().map_err(|e| corrupt("xlsb", e))? {
+                    cells.push(owned(cell));
+                }
+                return Ok(from_cells(cells, size));
             }
             Err(if is_ods(data) {
                 corrupt("ods", "its content cannot be read")
@@ -105,17 +127,9 @@ fn is_ods(data: &[u8]) -> bool {
         .any(|w| w == b"application/vnd.oasis.opendocument.spreadsheet")
 }
 
-fn range<'a, R: Reader<Cursor<&'a [u8]>>>(
-    book: &mut R,
-    sheet: Option<&str>,
-    format: &str,
-    size: u64,
-) -> Result<SheetRecords>
-where
-    R::Error: std::fmt::Display,
-{
-    let names = book.sheet_names();
-    let name = match sheet {
+/// The sheet the options name (the first when none) among `names`.
+fn sheet_name(names: Vec<String>, wanted: Option<&str>, format: &str) -> Result<String> {
+    let found = match wanted {
         Some(wanted) => names
             .iter()
             .find(|n| *n == wanted)
@@ -134,19 +148,61 @@ where
         None => names
             .first()
             .ok_or_else(|| corrupt(format, "it has no sheets"))?,
-    }
-    .clone();
+    };
+    Ok(found.clone())
+}
+
+/// A streamed cell as (row, column, value).
+fn owned(cell: calamine::Cell<DataRef<'_>>) -> (u32, u32, Data) {
+    let (row, column) = cell.get_position();
+    (row, column, Data::from(cell.get_value().clone()))
+}
+
+/// A sheet of the formats read whole (.ods, whose reader caps its cells,
+/// and .xls, whose grid is at most 65,536 by 256).
+fn from_range<'a, R: Reader<Cursor<&'a [u8]>>>(
+    book: &mut R,
+    sheet: Option<&str>,
+    format: &str,
+    size: u64,
+) -> Result<SheetRecords>
+where
+    R::Error: std::fmt::Display,
+{
+    let name = sheet_name(book.sheet_names(), sheet, format)?;
     let range = book
         .worksheet_range(&name)
         .map_err(|e| corrupt(format, e))?;
-    let first_line = range.start().map_or(0, |(row, _)| u64::from(row));
-    Ok(SheetRecords {
-        range,
-        first_line,
+    let (top, left) = range.start().unwrap_or_default();
+    let cells = range
+        .used_cells()
+        .map(|(row, column, value)| (top + row as u32, left + column as u32, value.clone()))
+        .collect();
+    Ok(from_cells(cells, size))
+}
+
+/// Records from cells in any order: blank cells and rows dropped, rows in
+/// order, and the columns that hold anything as the fields.
+fn from_cells(mut cells: Vec<(u32, u32, Data)>, size: u64) -> SheetRecords {
+    cells.retain(|(_, _, value)| !is_blank(value));
+    cells.sort_by_key(|(row, column, _)| (*row, *column));
+    let mut columns: Vec<u32> = cells.iter().map(|(_, column, _)| *column).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    let mut rows: Vec<(u32, Vec<(u32, Data)>)> = Vec::new();
+    for (row, column, value) in cells {
+        match rows.last_mut() {
+            Some((last, values)) if *last == row => values.push((column, value)),
+            _ => rows.push((row, vec![(column, value)])),
+        }
+    }
+    SheetRecords {
+        rows,
+        columns,
         next: 0,
         body: 0,
         size,
-    })
+    }
 }
 
 /// A number as a spreadsheet shows it by default: whole numbers with all
@@ -197,48 +253,51 @@ fn cell_text(cell: &Data) -> std::result::Result<String, String> {
     })
 }
 
+/// Whether a cell holds nothing: empty, or only spaces.
 fn is_blank(cell: &Data) -> bool {
     matches!(cell, Data::Empty) || matches!(cell, Data::String(s) if s.trim().is_empty())
 }
 
 impl SheetRecords {
-    /// The cells of the range's row `index`.
-    fn cells(&self, index: usize) -> impl Iterator<Item = &Data> {
-        (0..self.range.width())
-            .map(move |column| self.range.get((index, column)).unwrap_or(&Data::Empty))
+    /// Row `index`'s value in each of the sheet's columns (None: empty).
+    fn fields(&self, index: usize) -> impl Iterator<Item = Option<&Data>> {
+        let mut cells = self.rows[index].1.iter().peekable();
+        self.columns.iter().map(move |column| {
+            cells
+                .next_if(|(at, _)| at == column)
+                .map(|(_, value)| value)
+        })
     }
 
-    /// The index of the next row that is not blank.
-    fn next_row(&mut self) -> Option<usize> {
-        while self.next < self.range.height() {
-            let index = self.next;
-            self.next += 1;
-            if !self.cells(index).all(is_blank) {
-                return Some(index);
-            }
-        }
-        None
-    }
-
-    /// A row index as the sheet numbers it.
+    /// A row index as the sheet numbers its rows.
     fn line(&self, index: usize) -> u64 {
-        self.first_line + index as u64 + 1
+        u64::from(self.rows[index].0) + 1
     }
 }
 
 impl Records for SheetRecords {
     fn header(&mut self) -> Result<Option<Header>> {
-        let Some(index) = self.next_row() else {
+        if self.rows.is_empty() {
             return Ok(None);
-        };
+        }
         let names = self
-            .cells(index)
-            .map(|cell| cell_text(cell).unwrap_or_default().trim().to_string())
+            .fields(0)
+            .map(|cell| {
+                cell.map(|c| cell_text(c).unwrap_or_default().trim().to_string())
+                    .unwrap_or_default()
+            })
             .collect();
-        self.body = self.next;
+        let letters = self
+            .columns
+            .iter()
+            .map(|c| column_letters(*c as usize))
+            .collect();
+        self.next = 1;
+        self.body = 1;
         Ok(Some(Header {
             names,
-            line: self.line(index),
+            letters,
+            line: self.line(0),
         }))
     }
 
@@ -247,15 +306,18 @@ impl Records for SheetRecords {
         record: &mut csv::ByteRecord,
         problems: &mut Vec<(usize, String)>,
     ) -> Result<Option<u64>> {
-        let Some(index) = self.next_row() else {
+        if self.next >= self.rows.len() {
             return Ok(None);
-        };
+        }
+        let index = self.next;
+        self.next += 1;
         record.clear();
-        for (column, cell) in self.cells(index).enumerate() {
-            match cell_text(cell) {
-                Ok(text) => record.push_field(text.as_bytes()),
-                Err(why) => {
-                    record.push_field(cell.to_string().as_bytes());
+        for (column, cell) in self.fields(index).enumerate() {
+            match cell.map(cell_text) {
+                None => record.push_field(b""),
+                Some(Ok(text)) => record.push_field(text.as_bytes()),
+                Some(Err(why)) => {
+                    record.push_field(cell.map(Data::to_string).unwrap_or_default().as_bytes());
                     problems.push((column, why));
                 }
             }
@@ -270,7 +332,7 @@ impl Records for SheetRecords {
 
     /// In the workbook's bytes, as the share of its rows read.
     fn progress(&self) -> (u64, u64) {
-        let height = self.range.height().max(1) as u64;
-        (self.size * self.next as u64 / height, self.size)
+        let rows = self.rows.len().max(1) as u64;
+        (self.size * self.next as u64 / rows, self.size)
     }
 }
