@@ -675,8 +675,9 @@ impl EmailKeys {
 
 /// Reads rows in batches: `on_batch` gets good rows (at most `batch_size`,
 /// the last occurrence of each email only), the rejections found since the
-/// previous batch, and how far reading has come. Memory holds one batch
-/// plus a hash per email. Returns how many rows the input has.
+/// previous batch, and how far reading has come. Memory holds one batch,
+/// a hash per email while the first pass runs, and the last line of each
+/// repeated email. Returns how many rows the input has.
 pub fn read(
     records: &mut dyn Records,
     options: &Options,
@@ -691,10 +692,11 @@ pub fn read(
         .expect("planned");
     let mut record = csv::ByteRecord::new();
     let mut problems = Vec::new();
-    // First pass: the line on which each email last occurs (last wins).
+    // First pass: which emails repeat, and the line each of those last
+    // occurs on (last wins). Emails that occur once are only hashed into
+    // `seen`, which goes after this pass: 8 bytes an email.
     let mut email_keys = EmailKeys::new();
     let mut last_line: HashMap<u64, u64, foldhash::fast::FixedState> = HashMap::default();
-    let mut repeated: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
     let email_key = |record: &csv::ByteRecord, email_keys: &mut EmailKeys| {
         let email = record
             .get(email_column)
@@ -702,21 +704,25 @@ pub fn read(
             .unwrap_or_default();
         email_keys.key(&email)
     };
-    while let Some(line) = records.next(&mut record, &mut problems)? {
-        problems.clear();
-        let key = email_key(&record, &mut email_keys);
-        if last_line.insert(key, line).is_some() {
-            repeated.insert(key);
+    {
+        let mut seen: HashSet<u64, foldhash::fast::FixedState> = HashSet::default();
+        while let Some(line) = records.next(&mut record, &mut problems)? {
+            problems.clear();
+            let key = email_key(&record, &mut email_keys);
+            if !seen.insert(key) {
+                last_line.insert(key, line);
+            }
         }
     }
     // Where an email repeats, the last row that is valid wins (a malformed
     // last row would otherwise leave none): those rows alone are checked
     // in a pass of their own.
-    if !repeated.is_empty() {
+    if !last_line.is_empty() {
         records.rewind()?;
         while let Some(line) = records.next(&mut record, &mut problems)? {
             let key = email_key(&record, &mut email_keys);
-            if repeated.contains(&key) && read_row(&record, &problems, line, options, plan).is_ok()
+            if last_line.contains_key(&key)
+                && read_row(&record, &problems, line, options, plan).is_ok()
             {
                 last_line.insert(key, line);
             }
