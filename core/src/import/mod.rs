@@ -581,6 +581,16 @@ impl Input<'_> {
     }
 }
 
+/// The system's message for a failed file operation, as PostgreSQL words
+/// it: without Rust's "(os error N)".
+fn system_reason(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.split_once(" (os error") {
+        Some((reason, _)) => reason.to_string(),
+        None => text,
+    }
+}
+
 /// A file on the server, opened for reading; a directory or a missing
 /// file is an error of its own.
 pub fn open_file(path: &Path) -> Result<(File, u64)> {
@@ -591,13 +601,12 @@ pub fn open_file(path: &Path) -> Result<(File, u64)> {
             std::io::ErrorKind::PermissionDenied => ErrorKind::InsufficientPrivilege,
             _ => ErrorKind::Io,
         };
-        // As PostgreSQL words it: the system's message without Rust's
-        // "(os error N)".
-        let text = error.to_string();
-        let reason = text.split(" (os error").next().unwrap_or_default();
         Error::new(
             kind,
-            format!("could not open file \"{shown}\" for reading: {reason}"),
+            format!(
+                "could not open file \"{shown}\" for reading: {}",
+                system_reason(&error)
+            ),
         )
     };
     let file = File::open(path).map_err(failed)?;
@@ -636,7 +645,11 @@ pub fn open<'a>(input: Input<'a>, options: &Options) -> Result<Box<dyn Records +
             file.read_to_end(&mut data).map_err(|e| {
                 Error::new(
                     ErrorKind::Io,
-                    format!("could not read file \"{}\": {e}", path.display()),
+                    format!(
+                        "could not read file \"{}\": {}",
+                        path.display(),
+                        system_reason(&e)
+                    ),
                 )
             })?;
             Box::new(sheet::open(&data, options.sheet.as_deref())?)

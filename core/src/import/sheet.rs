@@ -60,8 +60,12 @@ fn password_protected() -> Error {
 pub fn open(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
     // A corrupt workbook may trip an assertion in the reader: that is the
     // workbook's fault, and the backend carries on.
-    catch_unwind(AssertUnwindSafe(|| read_sheet(data, sheet)))
-        .unwrap_or_else(|_| Err(corrupt("", "its structure is inconsistent")))
+    catch_unwind(AssertUnwindSafe(|| read_sheet(data, sheet))).unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::BadFileFormat,
+            "the workbook cannot be read: its structure is inconsistent",
+        ))
+    })
 }
 
 fn read_sheet(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
@@ -88,11 +92,7 @@ fn read_sheet(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
             let mut reader = book
                 .worksheet_cells_reader(&name)
                 .map_err(|e| corrupt("xlsx", e))?;
-            let mut cells = Vec::new();
-            while let Some(cell) = reader.next_cell().map_err(|e| corrupt("xlsx", e))? {
-                cells.push(owned(cell));
-            }
-            Ok(from_cells(cells, size))
+            streamed("xlsx", || reader.next_cell(), size)
         }
         Err(XlsxError::Password) => Err(password_protected()),
         Err(xlsx_error) => {
@@ -104,11 +104,7 @@ fn read_sheet(data: &[u8], sheet: Option<&str>) -> Result<SheetRecords> {
                 let mut reader = book
                     .worksheet_cells_reader(&name)
                     .map_err(|e| corrupt("xlsb", e))?;
-                let mut cells = Vec::new();
-                while let Some(cell) = reader.next_cell().map_err(|e| corrupt("xlsb", e))? {
-                    cells.push(owned(cell));
-                }
-                return Ok(from_cells(cells, size));
+                return streamed("xlsb", || reader.next_cell(), size);
             }
             Err(if is_ods(data) {
                 corrupt("ods", "its content cannot be read")
@@ -152,10 +148,18 @@ fn sheet_name(names: Vec<String>, wanted: Option<&str>, format: &str) -> Result<
     Ok(found.clone())
 }
 
-/// A streamed cell as (row, column, value).
-fn owned(cell: calamine::Cell<DataRef<'_>>) -> (u32, u32, Data) {
-    let (row, column) = cell.get_position();
-    (row, column, Data::from(cell.get_value().clone()))
+/// Records from a sheet whose cells come one at a time (.xlsx, .xlsb).
+fn streamed<'a, E: std::fmt::Display>(
+    format: &str,
+    mut next_cell: impl FnMut() -> std::result::Result<Option<calamine::Cell<DataRef<'a>>>, E>,
+    size: u64,
+) -> Result<SheetRecords> {
+    let mut cells = Vec::new();
+    while let Some(cell) = next_cell().map_err(|e| corrupt(format, e))? {
+        let (row, column) = cell.get_position();
+        cells.push((row, column, Data::from(cell.get_value().clone())));
+    }
+    Ok(from_cells(cells, size))
 }
 
 /// A sheet of the formats read whole (.ods, whose reader caps its cells,
