@@ -149,6 +149,8 @@ COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s r
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';
+COMMENT ON FUNCTION audience.merged_segments(integer[], integer[], integer[]) IS 'A contact''s segment numbers (audience.contact_segments) after it enters and leaves the given segments, ascending';
+COMMENT ON FUNCTION audience.merged_since(integer[], timestamptz[], integer[], integer[], timestamptz) IS 'When a contact entered each of its segments after it enters (at now) and leaves the given segments: added_at beside merged_segments';
 COMMENT ON FUNCTION audience.maintain_membership(text, text[], text[]) IS 'Brings stored membership of the given contacts of a tenant up to date (for triggers)';
 COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read the tenants'' rules again once the current transaction commits (for triggers)';
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';

@@ -15,7 +15,7 @@ CREATE TABLE audience.membership_log (
     -- more than the membership change itself (~6 µs each, a third of a
     -- 100k-contact UPDATE with 50 segments).
     contacts   uuid[]      NOT NULL,
-    -- No foreign key, as for segment_members: dropping a segment removes
+    -- No foreign key, as for contact_segments: dropping a segment removes
     -- its log through the trigger below.
     PRIMARY KEY (tenant_id, id)
 );
@@ -102,71 +102,80 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     held uuid[];
+    numbers integer[];
     came_to uuid[] := '{}';
     came uuid[] := '{}';
+    came_numbers integer[] := '{}';
     gone_from uuid[] := '{}';
     gone uuid[] := '{}';
+    gone_numbers integer[] := '{}';
 BEGIN
     -- The segments' rows are locked before their members, in id order:
     -- every writer takes them so (update_segment and refresh too), so
     -- concurrent writers queue instead of deadlocking. A segment deleted
     -- in the same statement (a tenant being dropped) has no membership
     -- left to keep.
-    SELECT coalesce(array_agg(h.id), '{}') INTO held
-      FROM (SELECT s.id FROM audience.segments s
+    SELECT coalesce(array_agg(h.id ORDER BY h.id), '{}'), coalesce(array_agg(h.number ORDER BY h.id), '{}')
+      INTO held, numbers
+      FROM (SELECT s.id, s.number FROM audience.segments s
              WHERE s.tenant_id = tenant AND s.id = ANY (segments)
              ORDER BY s.id FOR NO KEY UPDATE) h;
-    IF cardinality(entered) > 0 THEN
-        IF known_new AND cardinality(held) = (SELECT count(DISTINCT s) FROM unnest(segments) s) THEN
-            -- The caller vouches that none is or can meanwhile become a
-            -- member: it held the segments when it found them outside, or
-            -- created them in this transaction.
-            came_to := entered_to;
-            came := entered;
-        ELSE
-            -- Holding the segments, this statement sees every member other
-            -- writers added, so a plain insert of those not yet members is
-            -- safe; it costs a third less than ON CONFLICT DO NOTHING. The
-            -- probe is a subquery per pair, always an index lookup: a join
-            -- was planned as a scan of the whole segment when its
-            -- statistics were stale.
-            SELECT coalesce(array_agg(e.segment ORDER BY e.contact, e.segment), '{}'),
-                   coalesce(array_agg(e.contact ORDER BY e.contact, e.segment), '{}')
-              INTO came_to, came
-              FROM (SELECT DISTINCT e.segment, e.contact
-                      FROM unnest(entered_to, entered) e(segment, contact)
-                     WHERE e.segment = ANY (held)
-                       AND (known_new
-                            OR (SELECT true FROM audience.segment_members m
-                                 WHERE m.tenant_id = tenant AND m.segment_id = e.segment
-                                   AND m.contact_id = e.contact) IS NULL)) e;
-        END IF;
-        -- In the order given: by contact, all segments in one pass, each
-        -- page of the by-contact index is changed once (an insert per
-        -- segment swept that index once per segment).
-        INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id)
-        SELECT tenant, e.segment, e.contact FROM unnest(came_to, came) e(segment, contact);
-    END IF;
-    IF cardinality(exited) > 0 THEN
-        -- Members are found by the same probe and removed by their row
-        -- address: `contact_id = ANY` was planned as a scan of the whole
-        -- segment when its statistics were stale.
-        WITH removed AS (
-            DELETE FROM audience.segment_members m
-             WHERE m.ctid = ANY (ARRAY(SELECT (SELECT s.ctid FROM audience.segment_members s
-                                                WHERE s.tenant_id = tenant AND s.segment_id = e.segment
-                                                  AND s.contact_id = e.contact)
-                                         FROM unnest(exited_from, exited) e(segment, contact)
-                                        WHERE e.segment = ANY (held)))
-            RETURNING m.segment_id, m.contact_id
-        )
-        SELECT coalesce(array_agg(r.segment_id), '{}'), coalesce(array_agg(r.contact_id), '{}')
-          INTO gone_from, gone
-          FROM removed r;
-    END IF;
+    -- Holding the segments, this statement sees every change other writers
+    -- made to them, and nobody changes them meanwhile: which pairs really
+    -- move can be read without locking the contacts' rows. known_new: the
+    -- caller vouches that no entering contact is a member yet.
+    WITH asked AS (
+        SELECT e.contact, h.segment, h.number, true AS entering
+          FROM unnest(entered_to, entered) e(segment, contact)
+          JOIN unnest(held, numbers) h(segment, number) ON h.segment = e.segment
+        UNION
+        SELECT x.contact, h.segment, h.number, false
+          FROM unnest(exited_from, exited) x(segment, contact)
+          JOIN unnest(held, numbers) h(segment, number) ON h.segment = x.segment
+    ), moved AS (
+        SELECT a.* FROM asked a
+          LEFT JOIN audience.contact_segments m ON m.tenant_id = tenant AND m.contact_id = a.contact
+         WHERE (a.entering AND known_new) OR coalesce(a.number = ANY (m.segments), false) <> a.entering
+    )
+    SELECT coalesce(array_agg(v.segment ORDER BY v.contact, v.number) FILTER (WHERE v.entering), '{}'),
+           coalesce(array_agg(v.contact ORDER BY v.contact, v.number) FILTER (WHERE v.entering), '{}'),
+           coalesce(array_agg(v.number ORDER BY v.contact, v.number) FILTER (WHERE v.entering), '{}'),
+           coalesce(array_agg(v.segment ORDER BY v.contact, v.number) FILTER (WHERE NOT v.entering), '{}'),
+           coalesce(array_agg(v.contact ORDER BY v.contact, v.number) FILTER (WHERE NOT v.entering), '{}'),
+           coalesce(array_agg(v.number ORDER BY v.contact, v.number) FILTER (WHERE NOT v.entering), '{}')
+      INTO came_to, came, came_numbers, gone_from, gone, gone_numbers
+      FROM moved v;
     IF cardinality(came) + cardinality(gone) = 0 THEN
         RETURN;
     END IF;
+    -- Each contact's row is rewritten once, whatever number of segments
+    -- it enters and leaves. Its other segments may be changing at the
+    -- same moment (other writers holding other segments): the merge is
+    -- computed from the row as it is when the write gets it.
+    WITH deltas AS (
+        SELECT d.contact, coalesce(array_agg(d.number) FILTER (WHERE d.entering), '{}') AS entering,
+               coalesce(array_agg(d.number) FILTER (WHERE NOT d.entering), '{}') AS leaving
+          FROM (SELECT c.contact, c.number, true AS entering FROM unnest(came, came_numbers) c(contact, number)
+                UNION ALL
+                SELECT g.contact, g.number, false FROM unnest(gone, gone_numbers) g(contact, number)) d
+         GROUP BY d.contact
+    ), rewritten AS (
+        UPDATE audience.contact_segments m
+           SET segments = audience.merged_segments(m.segments, d.entering, d.leaving),
+               added_at = audience.merged_since(m.segments, m.added_at, d.entering, d.leaving, now())
+          FROM deltas d
+         WHERE m.tenant_id = tenant AND m.contact_id = d.contact
+        RETURNING m.contact_id
+    )
+    INSERT INTO audience.contact_segments AS m (tenant_id, contact_id, segments, added_at)
+    SELECT tenant, d.contact, audience.merged_segments('{}', d.entering, '{}'),
+           array_fill(now(), ARRAY[cardinality(audience.merged_segments('{}', d.entering, '{}'))])
+      FROM deltas d
+     WHERE NOT EXISTS (SELECT FROM rewritten r WHERE r.contact_id = d.contact)
+     ORDER BY d.contact
+    ON CONFLICT (tenant_id, contact_id) DO UPDATE
+       SET segments = audience.merged_segments(m.segments, excluded.segments, '{}'),
+           added_at = audience.merged_since(m.segments, m.added_at, excluded.segments, '{}', now());
     -- Per segment: a log row for each direction, the count, one NOTIFY.
     RETURN QUERY
     WITH came_by AS (
@@ -230,7 +239,11 @@ CREATE FUNCTION audience.segments_dropped() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    DELETE FROM audience.segment_members m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    UPDATE audience.contact_segments m
+       SET segments = audience.merged_segments(m.segments, '{}', o.numbers),
+           added_at = audience.merged_since(m.segments, m.added_at, '{}', o.numbers, now())
+      FROM (SELECT o.tenant_id, array_agg(o.number) AS numbers FROM old_rows o GROUP BY o.tenant_id) o
+     WHERE m.tenant_id = o.tenant_id AND m.segments && o.numbers;
     DELETE FROM audience.membership_log m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
     RETURN NULL;
 END
@@ -380,8 +393,8 @@ BEGIN
     END IF;
     SELECT coalesce(array_agg(DISTINCT given), '{}') INTO moved
       FROM unnest(contacts) given
-     WHERE EXISTS (SELECT FROM audience.segment_members m
-                    WHERE m.tenant_id = list.tenant_id AND m.segment_id = list.id AND m.contact_id = given) <> adding;
+     WHERE EXISTS (SELECT FROM audience.contact_segments m
+                    WHERE m.tenant_id = list.tenant_id AND m.contact_id = given AND list.number = ANY (m.segments)) <> adding;
     changes := audience.apply_membership(list.tenant_id, list.id,
                                          CASE WHEN adding THEN moved ELSE '{}' END,
                                          CASE WHEN adding THEN '{}' ELSE moved END);
@@ -463,8 +476,7 @@ BEGIN
     IF source.kind = 'static' THEN
         copy := audience.create_list(new_name, source.description);
         PERFORM audience.add_to_list(new_name, ARRAY(
-            SELECT m.contact_id FROM audience.segment_members m
-             WHERE m.tenant_id = source.tenant_id AND m.segment_id = source.id));
+            SELECT audience.member_ids(source)));
     ELSIF source.kind = 'query' THEN
         -- Defined anew, as the role that copies it.
         copy := audience.create_query_segment(new_name, source.query, source.description);
@@ -522,8 +534,8 @@ AS $$
         WHEN segment.kind = 'dynamic' AND audience.rule_is_time_relative(segment.rule) THEN
             format('(SELECT unnest(audience.live_members(%L::audience.rule))::uuid AS id)', segment.rule)
         ELSE
-            format('(SELECT m.contact_id AS id FROM audience.segment_members m WHERE m.tenant_id = %L::uuid AND m.segment_id = %L::uuid)',
-                   segment.tenant_id, segment.id)
+            format('(SELECT m.contact_id AS id FROM audience.contact_segments m WHERE m.tenant_id = %L::uuid AND m.segments @> ARRAY[%s])',
+                   segment.tenant_id, segment.number)
     END
 $$;
 COMMENT ON FUNCTION audience.member_source(audience.segments) IS 'The one membership read path: a subquery of a segment''s members now, one row (id) per member';
@@ -579,8 +591,8 @@ BEGIN
     ELSIF found.kind = 'dynamic' AND audience.rule_is_time_relative(found.rule) THEN
         RETURN audience.rule_matches(contact, found.rule);
     END IF;
-    RETURN EXISTS (SELECT FROM audience.segment_members m
-                    WHERE m.tenant_id = found.tenant_id AND m.segment_id = found.id AND m.contact_id = contact);
+    RETURN EXISTS (SELECT FROM audience.contact_segments m
+                    WHERE m.tenant_id = found.tenant_id AND m.contact_id = contact AND found.number = ANY (m.segments));
 END
 $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
@@ -595,8 +607,8 @@ AS $$
                  EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
              WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
                  audience.rule_matches(contact, s.rule)
-             ELSE EXISTS (SELECT FROM audience.segment_members m
-                           WHERE m.tenant_id = s.tenant_id AND m.segment_id = s.id AND m.contact_id = contact)
+             ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
+                                             WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = contact), '{}'))
            END
      ORDER BY lower(s.name)
 $$;

@@ -36,7 +36,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/segments.sql",
     name = "segments",
-    requires = ["schema", api::membership::locks::rules_for_statement]
+    requires = [
+        "schema",
+        api::membership::locks::rules_for_statement,
+        api::membership::storage::merged_segments,
+        api::membership::storage::merged_since
+    ]
 );
 extension_sql_file!(
     "../sql/scoring.sql",

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod fold;
 pub mod graph;
 pub mod import;
+pub mod membership;
 pub mod normalize;
 pub mod overlap;
 pub mod rules;

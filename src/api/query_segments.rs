@@ -115,14 +115,17 @@ fn store(
     found: Vec<Uuid>,
     started: Instant,
 ) -> Vec<String> {
+    let query = format!(
+        "WITH found AS (SELECT c.id FROM audience.contacts c
+                         WHERE c.tenant_id = $1::uuid AND c.id = ANY ($3::uuid[])),
+              stored AS ({stored})
+         SELECT ARRAY(SELECT id FROM found EXCEPT SELECT id FROM stored ORDER BY 1),
+                ARRAY(SELECT id FROM stored EXCEPT SELECT id FROM found ORDER BY 1)",
+        stored = membership::storage::stored_members(),
+    );
     let (entered, exited) = client
         .select(
-            "WITH found AS (SELECT c.id FROM audience.contacts c
-                             WHERE c.tenant_id = $1::uuid AND c.id = ANY ($3::uuid[])),
-                  stored AS (SELECT m.contact_id AS id FROM audience.segment_members m
-                              WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid)
-             SELECT ARRAY(SELECT id FROM found EXCEPT SELECT id FROM stored ORDER BY 1),
-                    ARRAY(SELECT id FROM stored EXCEPT SELECT id FROM found ORDER BY 1)",
+            &query,
             None,
             &[tenant.into(), segment.into(), found.into()],
         )

@@ -28,7 +28,10 @@ SELECT audience.define_field('budget', 'number');
 SELECT rows FROM audience.import_csv(E'email,budget,tags\nann@example.com,1200,VIP\nbob@example.com,5,ΟΔΟΣ\n');
 SELECT audience.track('ann@example.com', 'clicked');
 SELECT audience.create_segment('Clickers', 'clicked at least 1 times');
+SELECT audience.create_list('Picked');
+SELECT audience.add_to_list('Picked', ARRAY(SELECT id FROM audience.contacts));
 CREATE TEMP TABLE before_upgrade AS SELECT email, score, tags, attributes FROM audience.contacts;
+CREATE TEMP TABLE members_before AS SELECT tenant_id, segment_id, contact_id, added_at FROM audience.segment_members;
 ALTER EXTENSION audience UPDATE;
 DO $check$
 BEGIN
@@ -37,6 +40,17 @@ BEGIN
     END IF;
     IF EXISTS (SELECT email, score, tags, attributes FROM audience.contacts EXCEPT SELECT * FROM before_upgrade) THEN
         RAISE EXCEPTION 'contacts changed in the upgrade';
+    END IF;
+    -- Stored membership moves to its new form pair for pair, with the
+    -- time each contact entered.
+    IF (SELECT count(*) FROM members_before) < 3
+       OR EXISTS (SELECT * FROM members_before EXCEPT SELECT tenant_id, segment_id, contact_id, added_at FROM audience.segment_members)
+       OR EXISTS (SELECT tenant_id, segment_id, contact_id, added_at FROM audience.segment_members EXCEPT SELECT * FROM members_before) THEN
+        RAISE EXCEPTION 'stored membership changed in the upgrade';
+    END IF;
+    IF NOT audience.in_segment((SELECT id FROM audience.contacts WHERE email = 'bob@example.com'), 'Picked')
+       OR audience.in_segment((SELECT id FROM audience.contacts WHERE email = 'bob@example.com'), 'Clickers') THEN
+        RAISE EXCEPTION 'in_segment does not read the upgraded membership';
     END IF;
     IF (SELECT member_count FROM audience.segments WHERE kind = 'everyone') <> 2 THEN
         RAISE EXCEPTION 'the member count of Everyone is not the number of contacts';

@@ -3,7 +3,7 @@
 //! segments and only the differences with stored membership are written.
 
 use super::refresh::refresh_chosen;
-use super::storage::{apply, segment_uuid, Differences};
+use super::storage::{apply, segment_uuid, stored_in_segments, Differences};
 use super::*;
 use crate::api::plans;
 use crate::api::rules::arguments;
@@ -197,7 +197,11 @@ fn differences(
         compiled
     });
     let (query, params) = &*compiled;
-    let args = arguments(vec![tenant.into(), contacts.to_vec().into()], params);
+    let uuids: Vec<pgrx::Uuid> = ids.iter().map(|id| segment_uuid(id)).collect();
+    let args = arguments(
+        vec![tenant.into(), contacts.to_vec().into(), uuids.clone().into()],
+        params,
+    );
     // Each contact's rule results and stored segments come back to be
     // compared here: the set operations that compare them in SQL cost more
     // than the query that reads them (100k contacts and 16 segments: 2.0 s
@@ -210,17 +214,16 @@ fn differences(
         plans::select(client, query, &args)
     };
     let rows = rows.expect("evaluating rules for contacts");
-    let uuids: Vec<pgrx::Uuid> = ids.iter().map(|id| segment_uuid(id)).collect();
     let mut changes: BTreeMap<&str, (Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> = BTreeMap::new();
     for row in rows {
         let Some(contact) = row.get::<pgrx::Uuid>(1).ok().flatten() else {
             continue;
         };
         let matches: Vec<Option<bool>> = row.get(2).ok().flatten().unwrap_or_default();
-        let stored: Vec<pgrx::Uuid> = row.get(3).ok().flatten().unwrap_or_default();
-        for (i, (segment, uuid)) in ids.iter().zip(&uuids).enumerate() {
+        let stored: Vec<Option<bool>> = row.get(3).ok().flatten().unwrap_or_default();
+        for (i, segment) in ids.iter().enumerate() {
             let wanted = matches.get(i).copied().flatten().unwrap_or(false);
-            match (wanted, stored.contains(uuid)) {
+            match (wanted, stored.get(i).copied().flatten().unwrap_or(false)) {
                 (true, false) => changes.entry(segment).or_default().0.push(contact),
                 (false, true) => changes.entry(segment).or_default().1.push(contact),
                 _ => {}
@@ -233,14 +236,16 @@ fn differences(
         .collect()
 }
 
-/// The query `differences` runs, with its bound values from `$3` on: each
-/// contact's rule results and stored segments (contacts come in through
-/// `unnest`: `= ANY` of a 10k-element parameter was planned as a scan
-/// comparing every stored membership with every element).
+/// The query `differences` runs, with its bound values from `$4` on: each
+/// contact's rule results and whether it is a stored member, for each of
+/// the segments `$3` (contacts come in through `unnest`: `= ANY` of a
+/// 10k-element parameter was planned as a scan comparing every stored
+/// membership with every element).
 fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (String, Vec<String>) {
     let compile_all = |scope: Scope| {
-        // $1 the tenant, $2 the contacts, then each rule's values.
-        let (mut params, mut matches, mut counts) = (Params::after(2), Vec::new(), Vec::new());
+        // $1 the tenant, $2 the contacts, $3 the segments, then each
+        // rule's values.
+        let (mut params, mut matches, mut counts) = (Params::after(3), Vec::new(), Vec::new());
         for &i in chosen {
             let compiled = params
                 .compile(&rules.dynamic[i].rule, &rules.catalogue, scope)
@@ -277,18 +282,15 @@ fn differences_query(rules: &TenantRules, chosen: &[usize], batch: Batch) -> (St
     // become a scan of the whole table).
     let contact = "(SELECT * FROM audience.contacts c
                      WHERE c.tenant_id = $1::uuid AND c.id = touched.id OFFSET 0) c";
-    // Its stored memberships, of all segments: picking the chosen ones
-    // out is cheaper in Rust (a 100k-contact UPDATE with 15 chosen
-    // segments compared ~15M ids one function call each in SQL).
-    let stored = "audience.segment_members m
-                   WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id";
+    let (stored, stored_in) = stored_in_segments(chosen.len());
     // A contact that does not exist (any more) matches no rule.
     let query = format!(
         "SELECT touched.id,
                 CASE WHEN c.id IS NULL THEN '{{}}'::boolean[] ELSE ARRAY[{matches}] END,
-                ARRAY(SELECT m.segment_id FROM {stored})
+                {stored_in}
            FROM unnest($2::uuid[]) AS touched(id)
            LEFT JOIN LATERAL {contact} ON true
+           LEFT JOIN LATERAL {stored} ON true
            {event_counts}",
         matches = matches.join(", "),
     );

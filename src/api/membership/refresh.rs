@@ -2,7 +2,7 @@
 //! (time-relative rules, query segments), writing only the difference.
 
 use super::live::unknown_segment;
-use super::storage::{apply, current_sql};
+use super::storage::{apply, current_sql, stored_member};
 use super::*;
 use crate::api::plans;
 use crate::api::rules::{arguments, current_tenant};
@@ -109,9 +109,9 @@ fn leavers(
         "SELECT count(*) FILTER (WHERE probe.contact IS NULL), audience.uuid_list(m.contact_id) FILTER (WHERE m.contact_id IS NOT NULL)
            FROM audience.contacts c
           CROSS JOIN LATERAL (SELECT CASE WHEN ({predicate}) IS TRUE THEN NULL ELSE c.id END) probe(contact)
-           LEFT JOIN audience.segment_members m
-                  ON m.tenant_id = $1::uuid AND m.segment_id = (SELECT $2::uuid) AND m.contact_id = probe.contact
-          WHERE c.tenant_id = $1::uuid"
+           LEFT JOIN {stored}
+          WHERE c.tenant_id = $1::uuid",
+        stored = stored_member("probe.contact"),
     );
     // One shared hash of the members: looked up per contact through the
     // index instead, even the null keys cost a rescan each (1.0–1.2 s).
@@ -145,9 +145,9 @@ fn difference(
         "SELECT coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NULL), '{{}}'),
                 coalesce(array_agg(c.id) FILTER (WHERE m.contact_id IS NOT NULL), '{{}}')
            FROM audience.contacts c
-           LEFT JOIN audience.segment_members m
-                  ON m.tenant_id = $1::uuid AND m.segment_id = (SELECT $2::uuid) AND m.contact_id = c.id
-          WHERE c.tenant_id = $1::uuid AND (({predicate}) IS TRUE) <> (m.contact_id IS NOT NULL)"
+           LEFT JOIN {stored}
+          WHERE c.tenant_id = $1::uuid AND (({predicate}) IS TRUE) <> (m.contact_id IS NOT NULL)",
+        stored = stored_member("c.id"),
     );
     // The segment is a subquery's value, which the planner does not know:
     // for a segment created since the last ANALYZE, it expected one member

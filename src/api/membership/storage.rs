@@ -1,11 +1,13 @@
 //! Stored membership: the one place it is written (through the SQL
 //! function `audience.apply_memberships`, which also logs and announces
-//! each change) and read back as differences. A change of storage form
-//! starts here and in the SQL it calls (`apply_membership(s)` in
-//! sql/segments.sql); what reads storage besides: the differences query of
-//! `maintenance`, the whole-tenant scans of `refresh`, query segments'
-//! refresh, and in SQL `member_source`, `in_segment`, `segments_of`,
-//! `members` and the `segment_membership` view.
+//! each change) and the SQL that reads it. Since 0.2.0 it is a row per
+//! contact, `audience.contact_segments`, holding the numbers of its
+//! segments (`core::membership`); before, a row per pair in the table
+//! `audience.segment_members`, now a view over it. What reads storage
+//! besides: the differences query of `maintenance`, the whole-tenant
+//! scans of `refresh` and query segments' refresh (through the fragments
+//! below), and in SQL `member_source`, `in_segment`, `segments_of`,
+//! `edit_list` and `segments_dropped`.
 
 use super::maintenance::GENERIC_PLAN_CONTACTS;
 use crate::api::compat;
@@ -14,6 +16,105 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use std::collections::{BTreeMap, HashSet};
+
+/// Whether stored membership is a row per contact: the database's SQL is
+/// this release's (see `compat`), not one with a row per pair.
+fn per_contact() -> bool {
+    compat::installed() == compat::Release::Current
+}
+
+/// A contact's segment numbers after it enters and leaves some
+/// (`core::membership::merge`).
+#[pg_extern(immutable, parallel_safe)]
+fn merged_segments(
+    segments: Option<Vec<i32>>,
+    entered: Option<Vec<i32>>,
+    exited: Option<Vec<i32>>,
+) -> Vec<i32> {
+    let segments = segments.unwrap_or_default();
+    let times = vec![(); segments.len()];
+    let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
+    audience_core::membership::merge(&segments, &times, &entered, &exited, ()).0
+}
+
+/// When a contact entered each of its segments after it enters (at `now`)
+/// and leaves some: `added_at` beside `merged_segments`.
+#[pg_extern(immutable, parallel_safe)]
+fn merged_since(
+    segments: Option<Vec<i32>>,
+    added_at: Option<Vec<TimestampWithTimeZone>>,
+    entered: Option<Vec<i32>>,
+    exited: Option<Vec<i32>>,
+    now: TimestampWithTimeZone,
+) -> Vec<TimestampWithTimeZone> {
+    let (segments, added_at) = (segments.unwrap_or_default(), added_at.unwrap_or_default());
+    let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());
+    audience_core::membership::merge(&segments, &added_at, &entered, &exited, now).1
+}
+
+/// For a query over contacts `touched.id` (tenant `$1`): a lateral join
+/// (`LEFT JOIN LATERAL … ON true`) and an expression giving, for each of
+/// `count` segments whose ids are `$3::uuid[]`, whether the contact is a
+/// stored member.
+pub(super) fn stored_in_segments(count: usize) -> (&'static str, String) {
+    if per_contact() {
+        // The segments' numbers are uncorrelated subqueries: found once.
+        let member = |i: usize| {
+            format!(
+                "coalesce((SELECT s.number FROM audience.segments s
+                            WHERE s.tenant_id = $1::uuid AND s.id = ($3::uuid[])[{i}]) = ANY (m.segments), false)"
+            )
+        };
+        (
+            "(SELECT m.segments FROM audience.contact_segments m
+               WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id) m",
+            format!("ARRAY[{}]", (1..=count).map(member).collect::<Vec<_>>().join(", ")),
+        )
+    } else {
+        let member = |i: usize| {
+            format!(
+                "EXISTS (SELECT FROM audience.segment_members m
+                          WHERE m.tenant_id = $1::uuid AND m.segment_id = ($3::uuid[])[{i}]
+                            AND m.contact_id = touched.id)"
+            )
+        };
+        (
+            "(SELECT) m",
+            format!("ARRAY[{}]", (1..=count).map(member).collect::<Vec<_>>().join(", ")),
+        )
+    }
+}
+
+/// A relation to `LEFT JOIN` as `m`, with a `contact_id` when `contact`
+/// is a stored member of segment `$2` (tenant `$1`).
+pub(super) fn stored_member(contact: &str) -> String {
+    if per_contact() {
+        format!(
+            "audience.contact_segments m
+               ON m.tenant_id = $1::uuid AND m.contact_id = {contact}
+              AND m.segments @> ARRAY[(SELECT s.number FROM audience.segments s
+                                        WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid)]"
+        )
+    } else {
+        format!(
+            "audience.segment_members m
+               ON m.tenant_id = $1::uuid AND m.segment_id = (SELECT $2::uuid) AND m.contact_id = {contact}"
+        )
+    }
+}
+
+/// A query of the stored members (`id`) of segment `$2` of tenant `$1`.
+pub(crate) fn stored_members() -> &'static str {
+    if per_contact() {
+        "SELECT m.contact_id AS id FROM audience.contact_segments m
+          WHERE m.tenant_id = $1::uuid
+            AND m.segments @> ARRAY[(SELECT s.number FROM audience.segments s
+                                      WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid)]"
+    } else {
+        "SELECT m.contact_id AS id FROM audience.segment_members m
+          WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid"
+    }
+}
 
 /// A segment's id (kept as text in the rules) as a uuid.
 pub(super) fn segment_uuid(id: &str) -> pgrx::Uuid {
@@ -146,7 +247,11 @@ pub(crate) fn leave_segments(by_tenant: BTreeMap<String, Vec<String>>) -> i64 {
             .into_iter()
             .map(|(tenant, contacts)| {
                 let gone = departed(client, &tenant, &contacts);
-                apply(client, &tenant, gone, false).1
+                let changes = apply(client, &tenant, gone, false).1;
+                if per_contact() {
+                    forget_departed(client, &tenant, &contacts);
+                }
+                changes
             })
             .sum()
     })
@@ -189,4 +294,17 @@ fn departed(client: &SpiClient, tenant: &str, contacts: &[String]) -> Difference
           GROUP BY m.segment_id",
         &[tenant.into(), contacts.to_vec().into()],
     )
+}
+
+/// Drops the (now empty) rows of `contacts` that no longer exist.
+fn forget_departed(client: &mut SpiClient, tenant: &str, contacts: &[String]) {
+    client
+        .update(
+            "DELETE FROM audience.contact_segments m USING unnest($2::uuid[]) AS touched(id)
+              WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id
+                AND NOT EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = m.tenant_id AND c.id = m.contact_id)",
+            None,
+            &[tenant.into(), contacts.to_vec().into()],
+        )
+        .expect("removing the stored membership of departed contacts");
 }

@@ -76,6 +76,7 @@ INSERT INTO documented VALUES
     ('relation', 'tenants', true), ('relation', 'tenant_access', true), ('relation', 'tenant_grants', true),
     ('relation', 'fields', true), ('relation', 'contacts', true), ('relation', 'settings', true),
     ('relation', 'events', true), ('relation', 'segments', true), ('relation', 'segment_members', true),
+    ('relation', 'contact_segments', true),
     ('relation', 'membership_log', true), ('relation', 'membership_changes', true),
     ('relation', 'forgotten_contacts', true), ('relation', 'snapshots', true), ('relation', 'snapshot_members', true),
     ('relation', 'scoring_rules', true), ('relation', 'fit_rules', true), ('relation', 'imports', true),

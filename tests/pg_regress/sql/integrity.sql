@@ -39,6 +39,9 @@ UPDATE audience.contacts SET last_activity_at = now(), last_opened_at = now(), l
 INSERT INTO audience.contacts (email, engagement_score) VALUES ('rich@writes.test', 1000);
 INSERT INTO audience.segment_members (segment_id, contact_id)
 SELECT s.id, c.id FROM audience.segments s, audience.contacts c WHERE s.name = 'b';
+INSERT INTO audience.contact_segments (contact_id, segments, added_at)
+SELECT c.id, ARRAY[s.number], ARRAY[now()] FROM audience.segments s, audience.contacts c WHERE s.name = 'b';
+UPDATE audience.contact_segments SET segments = '{}', added_at = '{}';
 UPDATE audience.segments SET member_count = 7;
 UPDATE audience.segments SET rule = 'everyone' WHERE name = 'b';
 INSERT INTO audience.segments (name, kind, rule) VALUES ('planted', 'dynamic', 'everyone');

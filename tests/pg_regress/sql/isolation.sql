@@ -67,6 +67,8 @@ UPDATE audience.contacts SET tenant_id = :'b_tenant' WHERE email = 'a1@a.test';
 \echo :SQLSTATE
 INSERT INTO audience.segment_members (tenant_id, segment_id, contact_id) VALUES (:'b_tenant', :'b_segment', :'b_contact');
 \echo :SQLSTATE
+INSERT INTO audience.contact_segments (tenant_id, contact_id, segments, added_at) VALUES (:'b_tenant', :'b_contact', '{1}', ARRAY[now()]);
+\echo :SQLSTATE
 INSERT INTO audience.events (tenant_id, contact_id, kind) VALUES (:'b_tenant', :'b_contact', 'opened');
 \echo :SQLSTATE
 INSERT INTO audience.events (contact_id, kind) VALUES (:'b_contact', 'opened');
