@@ -40,7 +40,8 @@ extension_sql_file!(
         "schema",
         api::membership::locks::rules_for_statement,
         api::membership::storage::merged_segments,
-        api::membership::storage::merged_since
+        api::membership::storage::merged_since,
+        api::membership::storage::apply_memberships
     ]
 );
 extension_sql_file!(

@@ -15,7 +15,7 @@ use crate::api::plans;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Whether stored membership is a row per contact: the database's SQL is
 /// this release's (see `compat`), not one with a row per pair.
@@ -146,6 +146,14 @@ pub(super) fn apply(
     if differences.is_empty() {
         return (HashSet::new(), 0);
     }
+    if per_contact() {
+        let written = write(client, tenant, &uuid_differences(differences), known_new);
+        let changes = written.iter().map(|(_, n)| n).sum();
+        return (
+            written.into_iter().map(|(segment, _)| segment.to_string()).collect(),
+            changes,
+        );
+    }
     if !current_sql() {
         return apply_one_by_one(client, tenant, differences);
     }
@@ -200,6 +208,275 @@ pub(super) fn apply(
         applied.into_iter().map(|(segment, _)| segment).collect(),
         changes,
     )
+}
+
+/// Differences with segment ids as uuids, in id order: the order in which
+/// writers lock segments.
+fn uuid_differences(differences: Differences) -> Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> {
+    let mut by_uuid: Vec<_> = differences
+        .into_iter()
+        .map(|(id, entered, exited)| (segment_uuid(&id), entered, exited))
+        .collect();
+    by_uuid.sort_unstable_by_key(|(id, _, _)| *id);
+    by_uuid
+}
+
+/// Adds and removes stored members of several segments (`segments`; the
+/// pairs `entered_to`/`entered` and `exited_from`/`exited`): the SQL form
+/// of `write`, which lists and imports call.
+#[pg_extern]
+fn apply_memberships(
+    tenant: pgrx::Uuid,
+    segments: Vec<pgrx::Uuid>,
+    entered_to: Vec<pgrx::Uuid>,
+    entered: Vec<pgrx::Uuid>,
+    exited_from: Vec<pgrx::Uuid>,
+    exited: Vec<pgrx::Uuid>,
+    known_new: default!(bool, false),
+) -> TableIterator<'static, (name!(segment, pgrx::Uuid), name!(changes, i64))> {
+    let mut by_segment: BTreeMap<pgrx::Uuid, (Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> =
+        segments.into_iter().map(|s| (s, Default::default())).collect();
+    for (segment, contact) in entered_to.into_iter().zip(entered) {
+        by_segment.entry(segment).or_default().0.push(contact);
+    }
+    for (segment, contact) in exited_from.into_iter().zip(exited) {
+        by_segment.entry(segment).or_default().1.push(contact);
+    }
+    let differences: Vec<_> = by_segment
+        .into_iter()
+        .map(|(segment, (came, gone))| (segment, came, gone))
+        .collect();
+    let tenant = tenant.to_string();
+    let written = Spi::connect_mut(|client| write(client, &tenant, &differences, known_new));
+    TableIterator::new(written)
+}
+
+/// The write of stored membership (a row per contact): locks the segments
+/// in id order, keeps the changes that move someone (all of them when
+/// `known`: the caller computed them holding the segments), rewrites each
+/// contact's row once, then logs, counts and announces each segment's
+/// changes. Returns the changes per segment that had any.
+fn write(
+    client: &mut SpiClient,
+    tenant: &str,
+    differences: &[(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)],
+    known: bool,
+) -> Vec<(pgrx::Uuid, i64)> {
+    let pairs: usize = differences.iter().map(|(_, e, x)| e.len() + x.len()).sum();
+    let few = pairs <= GENERIC_PLAN_CONTACTS;
+    let run = |write: &mut dyn FnMut() -> ()| {
+        if few {
+            plans::generic(write)
+        } else {
+            write()
+        }
+    };
+    // Holding the segments, this writer sees every change other writers
+    // made to them, and nobody changes them meanwhile. A segment deleted
+    // meanwhile (its tenant being dropped) has no membership left to keep.
+    let segments: Vec<pgrx::Uuid> = differences.iter().map(|(id, _, _)| *id).collect();
+    let mut numbers: HashMap<pgrx::Uuid, i32> = HashMap::new();
+    run(&mut || {
+        numbers = plans::update(
+            client,
+            "SELECT s.id, s.number FROM audience.segments s
+              WHERE s.tenant_id = $1::uuid AND s.id = ANY ($2)
+              ORDER BY s.id FOR NO KEY UPDATE",
+            &[tenant.into(), segments.clone().into()],
+        )
+        .expect("locking segments to write their members")
+        .filter_map(|row| Some((row.get(1).ok()??, row.get(2).ok()??)))
+        .collect();
+    });
+    let held: Vec<_> = differences
+        .iter()
+        .filter(|(id, _, _)| numbers.contains_key(id))
+        .collect();
+    // Which pairs move: without `known`, those entering that are not
+    // members and those leaving that are, read without locking the rows.
+    let stored: HashMap<pgrx::Uuid, Vec<i32>> = if known {
+        HashMap::new()
+    } else {
+        let touched: Vec<pgrx::Uuid> = held
+            .iter()
+            .flat_map(|(_, e, x)| e.iter().chain(x))
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut stored = HashMap::new();
+        run(&mut || {
+            stored = plans::select(
+                client,
+                "SELECT m.contact_id, m.segments FROM unnest($2::uuid[]) AS touched(id)
+                   JOIN audience.contact_segments m ON m.tenant_id = $1::uuid AND m.contact_id = touched.id",
+                &[tenant.into(), touched.clone().into()],
+            )
+            .expect("reading stored membership")
+            .filter_map(|row| Some((row.get(1).ok()??, row.get(2).ok()??)))
+            .collect();
+        });
+        stored
+    };
+    let is_member = |contact: &pgrx::Uuid, number: i32| {
+        stored.get(contact).is_some_and(|segments: &Vec<i32>| segments.contains(&number))
+    };
+    // Per segment the contacts that move; per contact the numbers.
+    let mut moved: Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> = Vec::new();
+    let mut by_contact: BTreeMap<pgrx::Uuid, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
+    for (segment, entered, exited) in held {
+        let number = numbers[segment];
+        let came: Vec<pgrx::Uuid> = entered
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|c| known || !is_member(c, number))
+            .collect();
+        let gone: Vec<pgrx::Uuid> = exited
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|c| known || is_member(c, number))
+            .collect();
+        if came.is_empty() && gone.is_empty() {
+            continue;
+        }
+        for contact in &came {
+            by_contact.entry(*contact).or_default().0.push(number);
+        }
+        for contact in &gone {
+            by_contact.entry(*contact).or_default().1.push(number);
+        }
+        moved.push((*segment, came, gone));
+    }
+    if moved.is_empty() {
+        return Vec::new();
+    }
+    // Each contact's row is rewritten once, whatever number of segments
+    // it enters and leaves. Its other segments may be changing at the same
+    // moment (writers holding other segments): the merge is computed from
+    // the row as it is when the write gets it. Ragged lists travel as one
+    // array and each contact's bounds in it.
+    let (contacts, entering, leaving) = ragged(by_contact);
+    run(&mut || {
+        plans::update(
+            client,
+            "WITH deltas AS (
+                 SELECT d.contact, ($3::integer[])[d.entering_from:d.entering_to] AS entering,
+                        ($4::integer[])[d.leaving_from:d.leaving_to] AS leaving
+                   FROM unnest($2::uuid[], $5::integer[], $6::integer[], $7::integer[], $8::integer[])
+                        AS d(contact, entering_from, entering_to, leaving_from, leaving_to)
+             ), rewritten AS (
+                 UPDATE audience.contact_segments m
+                    SET segments = audience.merged_segments(m.segments, d.entering, d.leaving),
+                        added_at = audience.merged_since(m.segments, m.added_at, d.entering, d.leaving, now())
+                   FROM deltas d
+                  WHERE m.tenant_id = $1::uuid AND m.contact_id = d.contact
+                 RETURNING m.contact_id
+             )
+             INSERT INTO audience.contact_segments AS m (tenant_id, contact_id, segments, added_at)
+             SELECT $1::uuid, d.contact, audience.merged_segments('{}', d.entering, '{}'),
+                    audience.merged_since('{}', '{}', d.entering, '{}', now())
+               FROM deltas d
+              WHERE NOT EXISTS (SELECT FROM rewritten r WHERE r.contact_id = d.contact)
+             ON CONFLICT (tenant_id, contact_id) DO UPDATE
+                SET segments = audience.merged_segments(m.segments, excluded.segments, '{}'),
+                    added_at = audience.merged_since(m.segments, m.added_at, excluded.segments, '{}', now())",
+            &[
+                tenant.into(),
+                contacts.clone().into(),
+                entering.values.clone().into(),
+                leaving.values.clone().into(),
+                entering.from.clone().into(),
+                entering.to.clone().into(),
+                leaving.from.clone().into(),
+                leaving.to.clone().into(),
+            ],
+        )
+        .expect("writing stored membership");
+    });
+    // Per segment: a log row for each direction, the count, one NOTIFY.
+    let written: Vec<(pgrx::Uuid, i64)> = moved
+        .iter()
+        .map(|(segment, came, gone)| (*segment, (came.len() + gone.len()) as i64))
+        .collect();
+    let segments: Vec<pgrx::Uuid> = moved.iter().map(|(segment, _, _)| *segment).collect();
+    let (_, came, gone) = ragged(
+        moved
+            .into_iter()
+            .map(|(segment, came, gone)| (segment, (came, gone)))
+            .collect(),
+    );
+    run(&mut || {
+        plans::update(
+            client,
+            "WITH per_segment AS (
+                 SELECT p.segment, ($3::uuid[])[p.came_from:p.came_to] AS came, p.came_to - p.came_from + 1 AS entered,
+                        ($4::uuid[])[p.gone_from:p.gone_to] AS gone, p.gone_to - p.gone_from + 1 AS exited
+                   FROM unnest($2::uuid[], $5::integer[], $6::integer[], $7::integer[], $8::integer[])
+                        AS p(segment, came_from, came_to, gone_from, gone_to)
+             ), logged AS (
+                 INSERT INTO audience.membership_log (tenant_id, segment_id, change, contacts)
+                 SELECT $1::uuid, p.segment, v.change, v.contacts
+                   FROM per_segment p
+                  CROSS JOIN LATERAL (VALUES ('entered', p.came), ('exited', p.gone)) v(change, contacts)
+                  WHERE cardinality(v.contacts) > 0
+                  ORDER BY p.segment, v.change
+             ), counted AS (
+                 UPDATE audience.segments s SET member_count = s.member_count + p.entered - p.exited
+                   FROM per_segment p
+                  WHERE s.tenant_id = $1::uuid AND s.id = p.segment
+             )
+             SELECT count(pg_notify(audience.membership_channel($1::uuid), json_build_object(
+                        'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text))
+               FROM (SELECT * FROM per_segment ORDER BY segment) p",
+            &[
+                tenant.into(),
+                segments.clone().into(),
+                came.values.clone().into(),
+                gone.values.clone().into(),
+                came.from.clone().into(),
+                came.to.clone().into(),
+                gone.from.clone().into(),
+                gone.to.clone().into(),
+            ],
+        )
+        .expect("logging membership changes");
+    });
+    written
+}
+
+/// Lists of different lengths as one array and each list's 1-based bounds
+/// in it (an empty list ends before it starts), for SQL to slice.
+struct Ragged<T> {
+    values: Vec<T>,
+    from: Vec<i32>,
+    to: Vec<i32>,
+}
+
+impl<T> Ragged<T> {
+    fn new() -> Self {
+        Ragged { values: Vec::new(), from: Vec::new(), to: Vec::new() }
+    }
+
+    fn push(&mut self, list: Vec<T>) {
+        self.from.push(self.values.len() as i32 + 1);
+        self.values.extend(list);
+        self.to.push(self.values.len() as i32);
+    }
+}
+
+/// Keys, and the two lists of each key as ragged arrays.
+fn ragged<K: Ord, T>(lists: BTreeMap<K, (Vec<T>, Vec<T>)>) -> (Vec<K>, Ragged<T>, Ragged<T>) {
+    let (mut keys, mut first, mut second) = (Vec::new(), Ragged::new(), Ragged::new());
+    for (key, (a, b)) in lists {
+        keys.push(key);
+        first.push(a);
+        second.push(b);
+    }
+    (keys, first, second)
 }
 
 /// Whether the database's SQL has `audience.apply_memberships` (0.1.0's
