@@ -94,6 +94,15 @@ segments_off_their_rules() {
            AND NOT audience.rule_is_time_relative(s.rule) AND s.member_count <> audience.preview(s.rule)"
 }
 
+# make_segments FROM TO: segments FROM..TO of bench/segments.sql, ten per
+# transaction, as an application would create them.
+make_segments() {
+    local from
+    for ((from = $1; from <= $2; from += 10)); do
+        sql "$(sed "s/generate_series(1, 50)/generate_series($from, $((from + 9 < $2 ? from + 9 : $2)))/" "$(dirname "$0")/segments.sql")" >/dev/null
+    done
+}
+
 wants() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 if wants preview; then
@@ -207,6 +216,14 @@ if wants import; then
     import_memory=$(stop_memory_watch)
     timed "$COPY_INSERT; SELECT count(*) FROM bench_imported" 1; base=$SECONDS_TAKEN base_result=$RESULT
     report "import_csv of $SCALE rows vs COPY + INSERT…SELECT" "$ext" "$base" "$ext_result" "$base_result"
+    # The same rows into a tenant holding the 50 dynamic segments.
+    into_none=$ext
+    import_tenant import50
+    TENANT_NAME=import50 make_segments 1 50
+    TENANT_NAME=import50 timed "SELECT inserted FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
+    report "import_csv of $SCALE rows into 50 segments vs into none" "$SECONDS_TAKEN" "$into_none" "$RESULT" "$ext_result"
+    report "  … and then: segments that disagree with their rules" 1 1 \
+        "$(TENANT_NAME=import50 segments_off_their_rules)" "0"
     TENANT_NAME=import timed "SELECT inserted + updated + unchanged FROM audience.import_csv(pg_read_binary_file('$CSV'), '{\"segment\": \"Imported\"}')" 1
     ext=$SECONDS_TAKEN ext_result=$RESULT
     timed "$COPY_INSERT ON CONFLICT (tenant_id, email) DO UPDATE SET first_name = EXCLUDED.first_name,
@@ -355,7 +372,7 @@ if wants update; then
     timed "$UPDATE"; base=$SECONDS_TAKEN
     base_rows=$(sql "SELECT count(*) FROM audience.contacts WHERE $UPDATED")
     start=$(now)
-    sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
+    make_segments 1 50
     printf 'created 50 dynamic segments in %.1fs\n' "$(calc "$(now) - $start")"
     "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.contact_segments"
     timed "$UPDATE"; ext=$SECONDS_TAKEN
@@ -369,7 +386,7 @@ if wants curve; then
     made=0
     for count in 0 10 50 200; do
         if [ "$count" -gt "$made" ]; then
-            sql "$(sed "s/generate_series(1, 50)/generate_series($((made + 1)), $count)/" "$(dirname "$0")/segments.sql")" >/dev/null
+            make_segments $((made + 1)) "$count"
             "${PSQL[@]}" -c "VACUUM ANALYZE audience.contacts" -c "VACUUM ANALYZE audience.contact_segments"
             made=$count
         fi
@@ -388,7 +405,7 @@ fi
 if wants storage; then
     say "membership storage prototypes, on the changes of the 100k-contact UPDATE with 50 segments (bench/storage.sql)"
     if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
-        sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
+        make_segments 1 50
     fi
     sql "DROP TABLE IF EXISTS bench_before, bench_after, bench_touched;
          CREATE TABLE bench_touched AS SELECT id AS contact_id FROM audience.contacts WHERE $UPDATED;
@@ -418,7 +435,7 @@ fi
 if wants analysts; then
     say "analysts: breakdown and overlap vs GROUP BY and join over stored membership"
     if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
-        sql "$(cat "$(dirname "$0")/segments.sql")" >/dev/null
+        make_segments 1 50
         "${PSQL[@]}" -c "VACUUM ANALYZE audience.contact_segments"
     fi
     # Baselines read stored membership as it is stored (a row per contact
@@ -453,9 +470,8 @@ if wants analysts; then
     sql "DROP TABLE IF EXISTS bench_pairs;
          CREATE TABLE bench_pairs AS SELECT tenant_id, segment_id, contact_id FROM audience.segment_members
           WHERE segment_id = (SELECT id FROM audience.segments WHERE tenant_id = '$TENANT' AND name = 'Tenth');
-         CREATE INDEX ON bench_pairs (tenant_id, segment_id, contact_id);
-         VACUUM ANALYZE bench_pairs" >/dev/null
-    "${PSQL[@]}" -c "VACUUM ANALYZE audience.contact_segments"
+         CREATE INDEX ON bench_pairs (tenant_id, segment_id, contact_id)" >/dev/null
+    "${PSQL[@]}" -c "VACUUM ANALYZE bench_pairs" -c "VACUUM ANALYZE audience.contact_segments"
     timed "SELECT count(*) || '/' || sum(hashtext(m.email)) FROM audience.members('Tenth') m"; ext=$SECONDS_TAKEN ext_result=$RESULT
     timed "SELECT count(*) || '/' || sum(hashtext(c.email)) FROM bench_pairs p
              JOIN audience.contacts c ON c.tenant_id = p.tenant_id AND c.id = p.contact_id
@@ -500,9 +516,20 @@ if wants pgbench; then
         "SELECT audience.in_segment(c.id, 'Pgbench') FROM audience.contacts c WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/lookup.sql"
     printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
         "SELECT c.country = 'US' AND c.reachability >= 50 FROM bench_people c WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/lookup_base.sql"
+    # segments_of against the same question asked of today's membership
+    # kept as a row per pair with an index by contact, as before 0.2.0.
+    sql "DROP TABLE IF EXISTS bench_pairs;
+         CREATE TABLE bench_pairs AS SELECT * FROM audience.segment_members;
+         ALTER TABLE bench_pairs ADD PRIMARY KEY (tenant_id, segment_id, contact_id);
+         CREATE INDEX ON bench_pairs (tenant_id, contact_id) INCLUDE (segment_id)" >/dev/null
+    "${PSQL[@]}" -c "VACUUM ANALYZE bench_pairs"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT count(*) FROM audience.contacts c, audience.segments_of(c.id) WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/segments_of.sql"
+    printf '\\set n random(1, %s)\n%s\n' "$SCALE" \
+        "SELECT count(*) FROM audience.contacts c JOIN bench_pairs p ON p.tenant_id = c.tenant_id AND p.contact_id = c.id JOIN audience.segments s ON s.tenant_id = p.tenant_id AND s.id = p.segment_id WHERE c.tenant_id = '$TENANT' AND c.email = $EMAIL;" >"$script_dir/segments_of_base.sql"
     [ "$(id -u)" = 0 ] && chown -R postgres "$script_dir"
     tps() { PGOPTIONS="-c audience.tenant=bench" as_pg "${PGBENCH[@]}" -f "$1" 2>&1 | awk '/^tps/ { print $3; exit }'; }
-    for pair in "track:track()" "upsert:upsert_contact()" "lookup:in_segment()"; do
+    for pair in "track:track()" "upsert:upsert_contact()" "lookup:in_segment()" "segments_of:segments_of()"; do
         name=${pair%%:*}
         ext_tps=$(tps "$script_dir/$name.sql")
         base_tps=$(tps "$script_dir/${name}_base.sql")
@@ -511,6 +538,7 @@ if wants pgbench; then
     done
     report "  … and then: segments that disagree with their rules" 1 1 \
         "$(segments_off_their_rules)" "0"
+    sql "DROP TABLE bench_pairs" >/dev/null
     rm -rf "$script_dir"
 fi
 
