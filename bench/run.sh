@@ -404,7 +404,7 @@ fi
 
 if wants storage; then
     say "membership storage prototypes, on the changes of the 100k-contact UPDATE with 50 segments (bench/storage.sql)"
-    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
+    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE tenant_id = '$TENANT' AND name = 'Segment 1'")" = 0 ]; then
         make_segments 1 50
     fi
     sql "DROP TABLE IF EXISTS bench_before, bench_after, bench_touched;
@@ -434,7 +434,7 @@ fi
 
 if wants analysts; then
     say "analysts: breakdown and overlap vs GROUP BY and join over stored membership"
-    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE name = 'Segment 1'")" = 0 ]; then
+    if [ "$(sql "SELECT count(*) FROM audience.segments WHERE tenant_id = '$TENANT' AND name = 'Segment 1'")" = 0 ]; then
         make_segments 1 50
         "${PSQL[@]}" -c "VACUUM ANALYZE audience.contact_segments"
     fi
