@@ -11,7 +11,7 @@
 //! `member_source`, `in_segment`, `segments_of`, `edit_list` and
 //! `segments_dropped`.
 
-use super::maintenance::GENERIC_PLAN_CONTACTS;
+use super::maintenance::{FEW_CONTACTS, GENERIC_PLAN_CONTACTS};
 use crate::api::compat;
 use crate::api::plans;
 use pgrx::datum::DatumWithOid;
@@ -269,16 +269,20 @@ fn write(
 ) -> Vec<(pgrx::Uuid, i64)> {
     let pairs: usize = differences.iter().map(|(_, e, x)| e.len() + x.len()).sum();
     let few = pairs <= GENERIC_PLAN_CONTACTS;
-    // A bulk write hashes the tenant's rows. Looking them up contact by
-    // contact was faster (0.2 s instead of 0.5 s for 74k contacts among
-    // 1M), but with statistics from before the tenant grew (an import into
-    // a new tenant) the planner walked every row for every contact: 29 s
-    // for 10k contacts.
+    let many = pairs > FEW_CONTACTS;
+    // Rows are looked up contact by contact, except by the largest writes,
+    // which hash the tenant's rows: looking up 74k contacts among 1M took
+    // 0.2 s against 0.5 s, but with statistics from before a tenant grew
+    // (an import into a new tenant) the planner walked every row for every
+    // contact (29 s for 10k), and hashing every row for a statement of a
+    // few hundred contacts cost the concurrency test 60% of its throughput.
     let run = |write: &mut dyn FnMut()| {
         if few {
             plans::generic(write)
-        } else {
+        } else if many {
             plans::with_settings(&HASHED, write)
+        } else {
+            plans::with_settings(&BY_CONTACT, write)
         }
     };
     // Holding the segments, this writer sees every change other writers
@@ -481,8 +485,9 @@ fn write(
     written
 }
 
-/// Settings for the bulk statements of `write`: join by hashing, whatever
-/// the statistics say.
+/// Settings for the statements of `write`: join by looking rows up, or by
+/// hashing them, whatever the statistics say.
+const BY_CONTACT: [(&CStr, &CStr); 2] = [(c"enable_hashjoin", c"off"), (c"enable_mergejoin", c"off")];
 const HASHED: [(&CStr, &CStr); 1] = [(c"enable_nestloop", c"off")];
 
 /// Lists of different lengths as one array and each list's 1-based bounds
