@@ -270,12 +270,13 @@ fn write(
     let pairs: usize = differences.iter().map(|(_, e, x)| e.len() + x.len()).sum();
     let few = pairs <= GENERIC_PLAN_CONTACTS;
     let many = pairs > FEW_CONTACTS;
-    // Rows are looked up contact by contact, except by the largest writes,
-    // which hash the tenant's rows: looking up 74k contacts among 1M took
-    // 0.2 s against 0.5 s, but with statistics from before a tenant grew
-    // (an import into a new tenant) the planner walked every row for every
-    // contact (29 s for 10k), and hashing every row for a statement of a
-    // few hundred contacts cost the concurrency test 60% of its throughput.
+    // Up to 50k pairs, rows are looked up contact by contact: hashing every
+    // row of the tenant for a statement of a few hundred contacts cost the
+    // concurrency test 60% of its throughput. Larger writes hash, which
+    // costs them little (0.5 s against 0.2 s for 74k contacts among 1M)
+    // and never walks every row for every contact, as a lookup plan made
+    // with statistics from before a tenant grew did (29 s for 10k; smaller
+    // writes keep that risk, as the maintenance query does: BENCHMARKS.md).
     let run = |write: &mut dyn FnMut()| {
         if few {
             plans::generic(write)
