@@ -199,7 +199,7 @@ fn differences(
     let (query, params) = &*compiled;
     let uuids: Vec<pgrx::Uuid> = ids.iter().map(|id| segment_uuid(id)).collect();
     let args = arguments(
-        vec![tenant.into(), contacts.to_vec().into(), uuids.clone().into()],
+        vec![tenant.into(), contacts.to_vec().into(), uuids.into()],
         params,
     );
     // Each contact's rule results and stored segments come back to be

@@ -91,6 +91,10 @@ pub(super) fn stored_in_segments(count: usize) -> (&'static str, String) {
     }
 }
 
+/// The number of segment `$2` of tenant `$1`, found once per query.
+const SEGMENT_NUMBER: &str =
+    "(SELECT s.number FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid)";
+
 /// A relation to `LEFT JOIN` as `m`, with a `contact_id` when `contact`
 /// is a stored member of segment `$2` (tenant `$1`).
 pub(super) fn stored_member(contact: &str) -> String {
@@ -98,8 +102,7 @@ pub(super) fn stored_member(contact: &str) -> String {
         format!(
             "audience.contact_segments m
                ON m.tenant_id = $1::uuid AND m.contact_id = {contact}
-              AND m.segments @> ARRAY[(SELECT s.number FROM audience.segments s
-                                        WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid)]"
+              AND m.segments @> ARRAY[{SEGMENT_NUMBER}]"
         )
     } else {
         format!(
@@ -110,15 +113,16 @@ pub(super) fn stored_member(contact: &str) -> String {
 }
 
 /// A query of the stored members (`id`) of segment `$2` of tenant `$1`.
-pub(crate) fn stored_members() -> &'static str {
+pub(crate) fn stored_members() -> String {
     if per_contact() {
-        "SELECT m.contact_id AS id FROM audience.contact_segments m
-          WHERE m.tenant_id = $1::uuid
-            AND m.segments @> ARRAY[(SELECT s.number FROM audience.segments s
-                                      WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid)]"
+        format!(
+            "SELECT m.contact_id AS id FROM audience.contact_segments m
+              WHERE m.tenant_id = $1::uuid AND m.segments @> ARRAY[{SEGMENT_NUMBER}]"
+        )
     } else {
         "SELECT m.contact_id AS id FROM audience.segment_members m
           WHERE m.tenant_id = $1::uuid AND m.segment_id = $2::uuid"
+            .to_string()
     }
 }
 
@@ -339,22 +343,18 @@ fn write(
     // Per segment the contacts that move; per contact the numbers.
     let mut moved: Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> = Vec::new();
     let mut by_contact: BTreeMap<pgrx::Uuid, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
+    // Each contact once, in order, when it moves: members leave, others enter.
+    let moving = |contacts: &[pgrx::Uuid], number: i32, members: bool| -> Vec<pgrx::Uuid> {
+        let distinct: BTreeSet<pgrx::Uuid> = contacts.iter().copied().collect();
+        distinct
+            .into_iter()
+            .filter(|c| known || is_member(c, number) == members)
+            .collect()
+    };
     for (segment, entered, exited) in held {
         let number = numbers[segment];
-        let came: Vec<pgrx::Uuid> = entered
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|c| known || !is_member(c, number))
-            .collect();
-        let gone: Vec<pgrx::Uuid> = exited
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .filter(|c| known || is_member(c, number))
-            .collect();
+        let came = moving(entered, number, false);
+        let gone = moving(exited, number, true);
         if came.is_empty() && gone.is_empty() {
             continue;
         }
