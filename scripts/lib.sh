@@ -47,7 +47,8 @@ install_extension() {
     (cd "$ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" "${sudo_flag[@]}" "$@")
 }
 
-# start_cluster DIR PORT: a fresh cluster in DIR listening on a socket in DIR.
+# start_cluster DIR PORT [SETTING...]: a fresh cluster in DIR listening on
+# a socket in DIR; each SETTING is a postgresql.conf line that overrides ours.
 start_cluster() {
     local dir=$1 port=$2 bin
     bin=$("$PG_CONFIG" --bindir)
@@ -66,6 +67,7 @@ cron.use_background_workers = on
 max_worker_processes = 16
 fsync = off
 CONF
+    [ $# -le 2 ] || printf '%s\n' "${@:3}" >>"$dir/data/postgresql.conf"
     # A Rust backtrace setting would make the server print backtraces into
     # error details.
     as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null

@@ -3,16 +3,18 @@
 # pg_regress scenarios against a throwaway cluster (then dump and restore,
 # upgrade, concurrency and crash tests on it, the examples of docs/,
 # SQLAlchemy reflecting every view as a BI login, and read paths on a hot
-# standby of a primary of their own), and a short fuzzing run.
+# standby of a primary of their own), a short fuzzing run, and the
+# scenarios that apply on a Citus cluster (tests/citus/run.sh: an installed
+# Citus, or one built from the archive CITUS_ARCHIVE names; else skipped).
 # Exits non-zero on any failure. Name stages to run only those:
-#   scripts/test.sh unit pg_test regress fuzz
+#   scripts/test.sh unit pg_test regress fuzz citus
 source "$(dirname "$0")/lib.sh"
 
 REGRESS_DIR=${REGRESS_DIR:-/tmp/audience-regress}
 REGRESS_PORT=${REGRESS_PORT:-54329}
 
 STAGES=("${@:-unit}")
-[ $# -gt 0 ] || STAGES=(unit pg_test regress fuzz)
+[ $# -gt 0 ] || STAGES=(unit pg_test regress fuzz citus)
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 
 ensure_tools
@@ -36,6 +38,11 @@ fi
 if wants fuzz; then
     say "fuzzing (short run; scripts/fuzz.sh SECONDS for longer)"
     "$ROOT/scripts/fuzz.sh" 30
+fi
+
+if wants citus; then
+    say "on a Citus cluster"
+    "$ROOT/tests/citus/run.sh"
 fi
 
 wants regress || { say "done"; exit 0; }

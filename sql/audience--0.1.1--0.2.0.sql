@@ -340,7 +340,7 @@ UPDATE audience.segments s SET number = n.number
  WHERE s.tenant_id = n.tenant_id AND s.id = n.id;
 ALTER TABLE audience.segments ALTER COLUMN number SET DEFAULT nextval('audience.segment_numbers'),
                               ALTER COLUMN number SET NOT NULL,
-                              ADD UNIQUE (number);
+                              ADD UNIQUE (tenant_id, number);
 COMMENT ON COLUMN audience.segments.number IS 'The segment''s number in stored membership (audience.contact_segments)';
 
 -- Stored membership: one row per contact that is or was in a list or
@@ -681,9 +681,11 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     checked text := audience.checked_name('segment', check_segment_name.name);
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF EXISTS (SELECT FROM audience.segments s
-                WHERE s.tenant_id = audience.current_tenant()
+                WHERE s.tenant_id = tenant
                   AND audience.fold(s.name) = audience.fold(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
         RAISE EXCEPTION 'segment "%" already exists', checked
@@ -893,9 +895,11 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     found audience.segments;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     SELECT * INTO found FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
+     WHERE s.tenant_id = tenant AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
     IF found.id IS NULL THEN
         RAISE EXCEPTION 'unknown segment "%"', name
             USING ERRCODE = 'undefined_object',
@@ -1621,6 +1625,151 @@ GRANT INSERT (tenant_id, contact_id, kind, campaign, url, occurred_at, props), D
 GRANT INSERT, UPDATE ON audience.tenants TO audience_admin;
 GRANT INSERT, DELETE ON audience.tenant_access TO audience_admin;
 
+CREATE OR REPLACE FUNCTION audience.members(segment text) RETURNS SETOF audience.contacts
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+BEGIN
+    RETURN QUERY EXECUTE 'SELECT c.* FROM audience.contacts c WHERE c.tenant_id = $1 AND c.id IN '
+                         || audience.member_source(found)
+        USING found.tenant_id;
+END
+$$;
+COMMENT ON FUNCTION audience.members(text) IS 'The contacts in a segment now';
+
+CREATE OR REPLACE FUNCTION audience.on_coordinator() RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    coordinator boolean;
+BEGIN
+    IF pg_catalog.to_regproc('pg_catalog.citus_is_coordinator') IS NULL THEN
+        RETURN true;
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+    RETURN coordinator;
+END
+$$;
+COMMENT ON FUNCTION audience.on_coordinator() IS 'Whether this node runs the triggers of tenants that write other tables: always on one server, only the coordinator under Citus';
+
+CREATE OR REPLACE FUNCTION audience.tenant_contacts_dropped() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT audience.on_coordinator() THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.tenant_contacts_dropped() IS 'Statement trigger: deleting tenants deletes their contacts';
+
+CREATE OR REPLACE FUNCTION audience.default_scoring_rules() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT audience.on_coordinator() THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO audience.scoring_rules (tenant_id, kind, url_pattern, points, reset) VALUES
+        (NEW.id, 'opened', NULL, 1, false),
+        (NEW.id, 'clicked', NULL, 5, false),
+        (NEW.id, 'replied', NULL, 10, false),
+        (NEW.id, 'visited', '/pricing', 20, false),
+        (NEW.id, 'bounced', NULL, -50, false),
+        (NEW.id, 'unsubscribed', NULL, 0, true);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION audience.default_scoring_rules() IS 'Trigger: gives a new tenant the default scoring plan';
+
+CREATE OR REPLACE FUNCTION audience.may_select_tenant(tenant uuid) RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL OR g.tenant_id = tenant)
+$$;
+COMMENT ON FUNCTION audience.may_select_tenant(uuid) IS 'Whether the session''s role holds a grant of the tenant or of every tenant (the policy on tenants under Citus)';
+
+CREATE OR REPLACE FUNCTION audience.distribute()
+RETURNS TABLE (table_name regclass, placement text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    -- Co-located with contacts, in the order their foreign keys need.
+    tenant_tables text[] := ARRAY[
+        'contacts', 'contact_segments', 'fields', 'segments', 'settings', 'events', 'scoring_rules',
+        'fit_rules', 'membership_log', 'imports', 'forgotten_contacts', 'snapshots', 'snapshot_members'];
+    -- A copy on every node: tenants and grants are read by every
+    -- statement's policy; a published view's name is unique in the
+    -- database, not per tenant.
+    shared_tables text[] := ARRAY['tenants', 'tenant_access', 'publications'];
+    scoped regclass;
+    name text;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
+        RAISE EXCEPTION 'Citus is not installed in this database'
+              USING ERRCODE = 'feature_not_supported',
+                    HINT = 'Add citus to shared_preload_libraries on every node, CREATE EXTENSION citus, add the workers with citus_add_node, then call audience.distribute().';
+    END IF;
+    IF NOT audience.on_coordinator() THEN
+        RAISE EXCEPTION 'audience.distribute() runs at the coordinator'
+              USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Tables referring to tenants stay where distribute puts them, instead
+    -- of becoming Citus local tables on the way; our triggers query only
+    -- the shards of their own tenant, on their own worker.
+    PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+
+    -- The same policies, without the (SELECT …) that makes one server
+    -- compute the tenant once per statement: Citus refuses subqueries in
+    -- policies. Once: Citus changes no policy of a table it holds.
+    FOR scoped IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+         WHERE c.relnamespace = 'audience'::regnamespace AND p.polname = 'tenant_isolation'
+           AND c.oid <> 'audience.tenants'::regclass
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = 'audience.contacts'::regclass)
+    LOOP
+        EXECUTE format('ALTER POLICY tenant_isolation ON %s
+            USING (audience.sees_all_tenants() OR tenant_id = audience.current_tenant())
+            WITH CHECK (audience.sees_all_tenants() OR tenant_id = audience.current_tenant())', scoped);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid = 'audience.tenants'::regclass) THEN
+        ALTER POLICY tenant_isolation ON audience.tenants
+            USING (audience.sees_all_tenants() OR audience.may_select_tenant(id));
+        ALTER POLICY grants_of_role ON audience.tenant_access
+            USING (audience.sees_all_tenants() OR pg_catalog.pg_has_role(role, 'MEMBER'))
+            WITH CHECK (audience.sees_all_tenants());
+    END IF;
+
+    FOREACH name IN ARRAY shared_tables LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = format('audience.%I', name)::regclass) THEN
+            EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING format('audience.%I', name);
+        END IF;
+        table_name := format('audience.%I', name)::regclass;
+        placement := 'reference';
+        RETURN NEXT;
+    END LOOP;
+    FOREACH name IN ARRAY tenant_tables LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = format('audience.%I', name)::regclass) THEN
+            EXECUTE 'SELECT pg_catalog.create_distributed_table($1, ''tenant_id'', colocate_with => $2)'
+              USING format('audience.%I', name), CASE WHEN name = 'contacts' THEN 'default' ELSE 'audience.contacts' END;
+        END IF;
+        table_name := format('audience.%I', name)::regclass;
+        placement := 'distributed by tenant_id';
+        RETURN NEXT;
+    END LOOP;
+
+    -- Citus plans a statement that reads a parameter once it knows its
+    -- value; the API then keeps custom plans (src/api/plans.rs).
+    -- (Citus passes the setting on to the workers.)
+    EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
+END
+$$;
+COMMENT ON FUNCTION audience.distribute() IS 'Once, at a Citus coordinator after citus_add_node: makes tenants, grants and publications reference tables and distributes every tenant''s rows by tenant_id, co-located with its contacts; returns what went where';
+
 -- Who may call what. Nothing is executable by PUBLIC. The API of SPEC.md
 -- is granted by role; everything else (trigger functions, and the helpers
 -- that triggers and the API call, which take any tenant's id or bypass
@@ -1642,7 +1791,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',

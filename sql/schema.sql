@@ -94,6 +94,24 @@ LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.pg_has_role('audience_admin', 'MEMBER') $$;
 COMMENT ON FUNCTION audience.sees_all_tenants() IS 'True for members of audience_admin, whom Row Level Security lets see every tenant';
 
+-- Under Citus, tenants is a reference table: a copy on every node, each
+-- firing the triggers that write the tenant's rows elsewhere. Those rows
+-- are written once, by the copy at the coordinator (audience.distribute).
+CREATE FUNCTION audience.on_coordinator() RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    coordinator boolean;
+BEGIN
+    IF pg_catalog.to_regproc('pg_catalog.citus_is_coordinator') IS NULL THEN
+        RETURN true;
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO coordinator;
+    RETURN coordinator;
+END
+$$;
+COMMENT ON FUNCTION audience.on_coordinator() IS 'Whether this node runs the triggers of tenants that write other tables: always on one server, only the coordinator under Citus';
+
 -- The tenant a grant names: by name or id, '*' for every tenant (null).
 CREATE FUNCTION audience.granted_tenant(tenant text) RETURNS uuid
 LANGUAGE plpgsql STABLE
@@ -358,6 +376,9 @@ CREATE FUNCTION audience.tenant_contacts_dropped() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT audience.on_coordinator() THEN
+        RETURN NULL;
+    END IF;
     DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
     RETURN NULL;
 END
@@ -541,8 +562,11 @@ CREATE TABLE audience.segments (
     depends_on       uuid[]      NOT NULL DEFAULT '{}',
     query            text,
     query_role       regrole,
-    number           integer     NOT NULL DEFAULT nextval('audience.segment_numbers') UNIQUE,
+    number           integer     NOT NULL DEFAULT nextval('audience.segment_numbers'),
     PRIMARY KEY (tenant_id, id),
+    -- Unique in the whole database by the sequence; keyed by tenant first,
+    -- as every key is, so that Citus can distribute the table by tenant.
+    UNIQUE (tenant_id, number),
     CONSTRAINT segments_query CHECK ((kind = 'query') = (query IS NOT NULL AND query_role IS NOT NULL))
 );
 COMMENT ON TABLE audience.segments IS 'Static lists, dynamic rule-based segments, query segments and the built-in Everyone segment';

@@ -26,6 +26,9 @@ CREATE FUNCTION audience.default_scoring_rules() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF NOT audience.on_coordinator() THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO audience.scoring_rules (tenant_id, kind, url_pattern, points, reset) VALUES
         (NEW.id, 'opened', NULL, 1, false),
         (NEW.id, 'clicked', NULL, 5, false),

@@ -78,7 +78,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',

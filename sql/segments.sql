@@ -178,9 +178,11 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     found audience.segments;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     SELECT * INTO found FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
+     WHERE s.tenant_id = tenant AND audience.fold(s.name) = audience.fold(btrim(find_segment.name));
     IF found.id IS NULL THEN
         RAISE EXCEPTION 'unknown segment "%"', name
             USING ERRCODE = 'undefined_object',
@@ -196,9 +198,11 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     checked text := audience.checked_name('segment', check_segment_name.name);
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF EXISTS (SELECT FROM audience.segments s
-                WHERE s.tenant_id = audience.current_tenant()
+                WHERE s.tenant_id = tenant
                   AND audience.fold(s.name) = audience.fold(checked)
                   AND s.id IS DISTINCT FROM except_id) THEN
         RAISE EXCEPTION 'segment "%" already exists', checked
@@ -464,12 +468,19 @@ END
 $$;
 COMMENT ON FUNCTION audience.member_ids(audience.segments) IS 'Ids of a segment''s members at this moment';
 
+-- One query over the tenant's contacts and its stored membership, with the
+-- tenant as a value: on one server as fast as a join, and under Citus
+-- routed to the tenant's worker.
 CREATE FUNCTION audience.members(segment text) RETURNS SETOF audience.contacts
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT c.* FROM audience.contacts c
-     WHERE c.tenant_id = audience.current_tenant()
-       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
+DECLARE
+    found audience.segments := audience.find_segment(segment);
+BEGIN
+    RETURN QUERY EXECUTE 'SELECT c.* FROM audience.contacts c WHERE c.tenant_id = $1 AND c.id IN '
+                         || audience.member_source(found)
+        USING found.tenant_id;
+END
 $$;
 COMMENT ON FUNCTION audience.members(text) IS 'The contacts in a segment now';
 

@@ -66,6 +66,7 @@ extension_sql_file!(
     requires = ["import"]
 );
 extension_sql_file!("../sql/views.sql", name = "views", requires = ["analysts"]);
+extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["views"]);
 extension_sql_file!("../sql/security.sql", name = "security", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -256,23 +256,18 @@ fn count_everyone<'k>(
     for (tenant, _) in left {
         *deltas.entry(*tenant).or_default() -= 1;
     }
-    let (tenants, deltas): (Vec<Uuid>, Vec<i64>) = deltas
-        .into_iter()
-        .filter(|(_, delta)| *delta != 0)
-        .map(|(tenant, delta)| (Uuid::from_bytes(tenant), delta))
-        .unzip();
-    if tenants.is_empty() {
-        return;
-    }
+    // A statement per tenant, in the order of their ids: under Citus each
+    // stays on its tenant's worker.
     Spi::connect_mut(|client| {
-        plans::update(
-            client,
-            "UPDATE audience.segments s SET member_count = s.member_count + d.delta
-               FROM unnest($1::uuid[], $2::int8[]) AS d(tenant, delta)
-              WHERE s.tenant_id = d.tenant AND s.kind = 'everyone'",
-            &[tenants.into(), deltas.into()],
-        )
-        .map(|_| ())
+        for (tenant, delta) in deltas.into_iter().filter(|(_, delta)| *delta != 0) {
+            plans::update(
+                client,
+                "UPDATE audience.segments SET member_count = member_count + $2
+                  WHERE tenant_id = $1 AND kind = 'everyone'",
+                &[Uuid::from_bytes(tenant).into(), delta.into()],
+            )?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(())
     })
     .expect("counting the tenants' contacts");
 }

@@ -39,8 +39,21 @@ pub fn select<'conn>(
 /// `upsert_contact`, whose custom plans took longer to make than to run:
 /// PostgreSQL kept making them because a generic plan's estimate for an
 /// array parameter of unknown length is higher.
+///
+/// Unless the database asks for custom plans, as `audience.distribute()`
+/// does: Citus plans a statement reading a parameter only once it has the
+/// parameter's value.
 pub fn generic<T>(run: impl FnOnce() -> T) -> T {
+    if custom_plans_required() {
+        return run();
+    }
     with_settings(&[(c"plan_cache_mode", c"force_generic_plan")], run)
+}
+
+fn custom_plans_required() -> bool {
+    // The pointer is PostgreSQL's; the setting always exists.
+    let value = unsafe { pg_sys::GetConfigOption(c"plan_cache_mode".as_ptr(), false, false) };
+    !value.is_null() && unsafe { CStr::from_ptr(value) }.to_bytes() == b"force_custom_plan"
 }
 
 /// Runs `run` with each `(name, value)` setting in force, as a function's

@@ -58,7 +58,7 @@ INSERT INTO documented VALUES
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
     ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'live_members', true),
     ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true), ('function', 'pair_overlaps', true),
-    ('function', 'describe', true), ('function', 'segment_member_ids', true),
+    ('function', 'describe', true), ('function', 'segment_member_ids', true), ('function', 'may_select_tenant', true),
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
     ('function', 'untag', false), ('function', 'tag_segment', false), ('function', 'rename_tag', false),
@@ -130,3 +130,6 @@ SELECT c.oid::regclass AS written_by_reader
  WHERE c.relnamespace = 'audience'::regnamespace AND c.relkind IN ('r', 'v')
    AND has_table_privilege('audience_reader', c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
  ORDER BY 1;
+
+-- Distributing needs Citus, and says how to get there.
+SELECT * FROM audience.distribute();
