@@ -1,6 +1,6 @@
 -- The demo: a tenant, the sample audience, a first look at it, and segments.
 \pset footer off
-CREATE EXTENSION audience;
+CREATE EXTENSION IF NOT EXISTS audience;
 SELECT audience.create_tenant('acme') IS NOT NULL AS "created tenant acme";
 SELECT audience.use_tenant('acme') IS NOT NULL AS "using tenant acme";
 -- Applications log in as a role granted audience_user and their tenants;

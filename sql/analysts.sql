@@ -12,16 +12,19 @@ DECLARE
     wanted text := lower(btrim(coalesce(field, '')));
     custom text := regexp_replace(lower(btrim(coalesce(field, ''))), '^custom\.', '');
     grouped text;
-    tags text := '';
+    joined text := '';
+    per_tag boolean := wanted IN ('tag', 'tags');
     known text;
 BEGIN
     -- What to group by is built from names checked here, never from the
     -- caller's text.
-    IF wanted IN ('tag', 'tags') THEN
+    IF per_tag THEN
         grouped := 't.tag';
-        tags := 'LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
+        joined := 'LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
     ELSIF wanted = 'tier' THEN
-        grouped := 'audience.score_tier(c.score)';
+        -- The tenant's settings joined once, not looked up per member.
+        grouped := 'audience.tier_of(c.score, st.hot_score, st.warm_score)';
+        joined := 'LEFT JOIN audience.settings st ON st.tenant_id = $1';
     ELSIF wanted = ANY (audience.standard_fields()) AND wanted NOT IN ('tags', 'attributes') THEN
         grouped := format('c.%I::text', wanted);
     ELSIF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = found.tenant_id AND f.name = custom) THEN
@@ -46,9 +49,9 @@ BEGIN
                repeat('█', round(40 * g.contacts::numeric / t.members)::integer)
           FROM groups g, (%4$s) t
          ORDER BY g.contacts DESC, g.value NULLS LAST
-    $query$, grouped, audience.member_source(found), tags,
+    $query$, grouped, audience.member_source(found), joined,
        -- A contact holds several tags or none: count the members themselves.
-       CASE WHEN tags = '' THEN 'SELECT sum(contacts) AS members FROM groups'
+       CASE WHEN NOT per_tag THEN 'SELECT sum(contacts) AS members FROM groups'
             ELSE format('SELECT count(*) AS members FROM %s members', audience.member_source(found)) END)
     USING found.tenant_id;
 END
@@ -82,9 +85,11 @@ DECLARE
     segments audience.segments[];
     numbers integer[];
     members uuid[];
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     SELECT array_agg(s ORDER BY audience.fold(s.name)) INTO segments
-      FROM audience.segments s WHERE s.tenant_id = audience.current_tenant();
+      FROM audience.segments s WHERE s.tenant_id = tenant;
     IF coalesce(cardinality(segments), 0) < 2 THEN
         RETURN;
     END IF;

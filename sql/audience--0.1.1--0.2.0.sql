@@ -229,19 +229,24 @@ STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'lock_rules_sql_wrapper';
 CREATE FUNCTION audience.lock_bulk_writes(tenant uuid) RETURNS void
 STRICT LANGUAGE c AS 'MODULE_PATHNAME', 'lock_bulk_writes_sql_wrapper';
 
+-- Tiers in Rust: views call score_tier for every row, and it reads the
+-- thresholds once per command.
+CREATE OR REPLACE FUNCTION audience.score_tier(score integer) RETURNS text
+STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'score_tier_wrapper';
+CREATE FUNCTION audience.tier_of(score integer, hot integer, warm integer) RETURNS text
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'tier_of_wrapper';
+
 CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
 SET jit = off
 AS $$
 DECLARE
-    tenants uuid[];
+    tenant uuid;
+    events record;
     contacts uuid[];
-    sent_to uuid[];
-    status_tenants uuid[];
     status_contacts uuid[];
     statuses text[];
-    tenant uuid;
 BEGIN
     -- Statements of several events update their contacts in no set order,
     -- so two of them touching the same contacts could deadlock: they take
@@ -253,73 +258,79 @@ BEGIN
         PERFORM audience.lock_bulk_writes(t.id)
            FROM (SELECT DISTINCT n.tenant_id AS id FROM new_rows n ORDER BY 1) t;
     END IF;
-    -- Events after the contact's latest reset add their points; a reset or
-    -- a back-dated event at or before it needs the contact's history.
-    WITH scored AS (
-        SELECT e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at,
-               coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
-          FROM new_rows e
-          LEFT JOIN audience.scoring_rules r
-                 ON r.tenant_id = e.tenant_id AND r.kind = e.kind
-                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
-         GROUP BY e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at
-    ), per_contact AS (
-        SELECT s.tenant_id, s.contact_id,
-               sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every)) AS points,
-               bool_or(s.reset) AS reset,
-               min(s.occurred_at) AS earliest,
-               count(*) AS events,
-               max(s.occurred_at) FILTER (WHERE s.kind NOT IN ('sent', 'bounced')) AS active,
-               max(s.occurred_at) FILTER (WHERE s.kind = 'opened') AS opened,
-               max(s.occurred_at) FILTER (WHERE s.kind = 'clicked') AS clicked,
-               bool_or(s.kind = 'unsubscribed') AS unsubscribed,
-               bool_or(s.kind = 'bounced') AS bounced
-          FROM scored s
-          LEFT JOIN audience.settings st ON st.tenant_id = s.tenant_id
-         GROUP BY s.tenant_id, s.contact_id
-    ), updated AS (
-        UPDATE audience.contacts c
-           SET engagement_score = CASE WHEN p.reset OR p.earliest <= c.score_reset_at THEN c.engagement_score
-                                       ELSE c.engagement_score + p.points END,
-               event_count = c.event_count + p.events,
-               last_activity_at = greatest(c.last_activity_at, p.active),
-               last_opened_at = greatest(c.last_opened_at, p.opened),
-               last_clicked_at = greatest(c.last_clicked_at, p.clicked)
-          FROM per_contact p
-         WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
-        RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history,
-                  -- Unsubscribing is the contact's choice and outranks a bounce.
-                  CASE WHEN p.unsubscribed AND c.status <> 'unsubscribed' THEN 'unsubscribed'
-                       WHEN p.bounced AND NOT p.unsubscribed AND c.status = 'active' THEN 'bounced' END AS new_status
-    )
-    -- What else there is to do comes back with the update: an event
-    -- statement of one row (track) runs no further query without need.
-    SELECT array_agg(u.tenant_id) FILTER (WHERE u.needs_history), array_agg(u.id) FILTER (WHERE u.needs_history),
-           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL),
-           array_agg(u.tenant_id) FILTER (WHERE u.new_status IS NOT NULL), array_agg(u.id) FILTER (WHERE u.new_status IS NOT NULL),
-           array_agg(u.new_status) FILTER (WHERE u.new_status IS NOT NULL)
-      INTO tenants, contacts, sent_to, status_tenants, status_contacts, statuses
-      FROM updated u;
+    -- A tenant at a time, its events as arrays: each statement below reads
+    -- one tenant's rows, which Citus keeps on the tenant's worker, and
+    -- Citus joins no transition table.
+    FOR events IN
+        SELECT n.tenant_id, array_agg(n.contact_id) AS contact_ids, array_agg(n.id) AS ids,
+               array_agg(n.kind) AS kinds, array_agg(n.url) AS urls, array_agg(n.occurred_at) AS times,
+               bool_or(n.kind = 'sent' AND n.campaign IS NOT NULL) AS sent
+          FROM new_rows n GROUP BY n.tenant_id ORDER BY n.tenant_id
+    LOOP
+        tenant := events.tenant_id;
+        -- Events after the contact's latest reset add their points; a reset
+        -- or a back-dated event at or before it needs the contact's history.
+        WITH scored AS (
+            SELECT e.contact_id, e.id, e.kind, e.occurred_at,
+                   coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
+              FROM unnest(events.contact_ids, events.ids, events.kinds, events.urls, events.times)
+                   AS e(contact_id, id, kind, url, occurred_at)
+              LEFT JOIN audience.scoring_rules r
+                     ON r.tenant_id = tenant AND r.kind = e.kind
+                    AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
+             GROUP BY e.contact_id, e.id, e.kind, e.occurred_at
+        ), per_contact AS (
+            SELECT s.contact_id,
+                   sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every)) AS points,
+                   bool_or(s.reset) AS reset,
+                   min(s.occurred_at) AS earliest,
+                   count(*) AS events,
+                   max(s.occurred_at) FILTER (WHERE s.kind NOT IN ('sent', 'bounced')) AS active,
+                   max(s.occurred_at) FILTER (WHERE s.kind = 'opened') AS opened,
+                   max(s.occurred_at) FILTER (WHERE s.kind = 'clicked') AS clicked,
+                   bool_or(s.kind = 'unsubscribed') AS unsubscribed,
+                   bool_or(s.kind = 'bounced') AS bounced
+              FROM scored s
+              LEFT JOIN audience.settings st ON st.tenant_id = tenant
+             GROUP BY s.contact_id
+        ), updated AS (
+            UPDATE audience.contacts c
+               SET engagement_score = CASE WHEN p.reset OR p.earliest <= c.score_reset_at THEN c.engagement_score
+                                           ELSE c.engagement_score + p.points END,
+                   event_count = c.event_count + p.events,
+                   last_activity_at = greatest(c.last_activity_at, p.active),
+                   last_opened_at = greatest(c.last_opened_at, p.opened),
+                   last_clicked_at = greatest(c.last_clicked_at, p.clicked)
+              FROM per_contact p
+             WHERE c.tenant_id = tenant AND c.id = p.contact_id
+            RETURNING c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history,
+                      -- Unsubscribing is the contact's choice and outranks a bounce.
+                      CASE WHEN p.unsubscribed AND c.status <> 'unsubscribed' THEN 'unsubscribed'
+                           WHEN p.bounced AND NOT p.unsubscribed AND c.status = 'active' THEN 'bounced' END AS new_status
+        )
+        -- What else there is to do comes back with the update: an event
+        -- statement of one row (track) runs no further query without need.
+        SELECT array_agg(u.id) FILTER (WHERE u.needs_history),
+               array_agg(u.id) FILTER (WHERE u.new_status IS NOT NULL),
+               array_agg(u.new_status) FILTER (WHERE u.new_status IS NOT NULL)
+          INTO contacts, status_contacts, statuses
+          FROM updated u;
 
-    -- Statuses in an update of their own, rarely needed: the one above
-    -- sets no column the per-row normalisation trigger watches.
-    IF statuses IS NOT NULL THEN
-        UPDATE audience.contacts c SET status = x.status
-          FROM unnest(status_tenants, status_contacts, statuses) x(tenant_id, id, status)
-         WHERE c.tenant_id = x.tenant_id AND c.id = x.id;
-    END IF;
-
-    IF tenants IS NOT NULL THEN
-        FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
-            PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
-        END LOOP;
-    END IF;
-    -- A new send changes the tenant's last campaign for everyone.
-    IF sent_to IS NOT NULL THEN
-        FOREACH tenant IN ARRAY sent_to LOOP
+        -- Statuses in an update of their own, rarely needed: the one above
+        -- sets no column the per-row normalisation trigger watches.
+        IF statuses IS NOT NULL THEN
+            UPDATE audience.contacts c SET status = x.status
+              FROM unnest(status_contacts, statuses) x(id, status)
+             WHERE c.tenant_id = tenant AND c.id = x.id;
+        END IF;
+        IF contacts IS NOT NULL THEN
+            PERFORM audience.rescore(tenant, contacts);
+        END IF;
+        -- A new send changes the tenant's last campaign for everyone.
+        IF events.sent THEN
             PERFORM audience.campaign_sent(tenant::text);
-        END LOOP;
-    END IF;
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -413,13 +424,21 @@ REVOKE EXECUTE ON FUNCTION audience.merged_since(integer[], timestamptz[], integ
 CREATE OR REPLACE FUNCTION audience.segments_dropped() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    dropped record;
 BEGIN
-    UPDATE audience.contact_segments m
-       SET segments = audience.merged_segments(m.segments, '{}', o.numbers),
-           added_at = audience.merged_since(m.segments, m.added_at, '{}', o.numbers, now())
-      FROM (SELECT o.tenant_id, array_agg(o.number) AS numbers FROM old_rows o GROUP BY o.tenant_id) o
-     WHERE m.tenant_id = o.tenant_id AND m.segments && o.numbers;
-    DELETE FROM audience.membership_log m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    -- A tenant at a time, with the dropped segments as values: Citus keeps
+    -- each statement on the tenant's worker and joins no transition table.
+    FOR dropped IN
+        SELECT o.tenant_id, array_agg(o.number) AS numbers, array_agg(o.id) AS ids
+          FROM old_rows o GROUP BY o.tenant_id ORDER BY o.tenant_id
+    LOOP
+        UPDATE audience.contact_segments m
+           SET segments = audience.merged_segments(m.segments, '{}', dropped.numbers),
+               added_at = audience.merged_since(m.segments, m.added_at, '{}', dropped.numbers, now())
+         WHERE m.tenant_id = dropped.tenant_id AND m.segments && dropped.numbers;
+        DELETE FROM audience.membership_log m WHERE m.tenant_id = dropped.tenant_id AND m.segment_id = ANY (dropped.ids);
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -477,19 +496,24 @@ $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
 CREATE OR REPLACE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    RETURN QUERY
     SELECT s.name FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant()
+     WHERE s.tenant_id = tenant
        AND CASE
              WHEN s.kind = 'everyone' THEN
                  EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
              WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
                  audience.rule_matches(contact, s.rule)
              ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
-                                             WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = contact), '{}'))
+                                             WHERE m.tenant_id = tenant AND m.contact_id = contact), '{}'))
            END
-     ORDER BY lower(s.name)
+     ORDER BY lower(s.name);
+END
 $$;
 COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
 
@@ -823,13 +847,18 @@ COMMENT ON COLUMN audience.contacts.tags IS 'Tags; compared case-insensitively, 
 COMMENT ON COLUMN audience.contacts.attributes IS 'Custom field values, checked against audience.fields';
 
 CREATE OR REPLACE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    untagged text[];
+BEGIN
     UPDATE audience.contacts c
        SET tags = ARRAY(SELECT t FROM unnest(c.tags) t
                          WHERE audience.fold(btrim(t)) <> ALL (audience.tag_keys(untag.tags)))
      WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
-    RETURNING c.tags
+    RETURNING c.tags INTO untagged;
+    RETURN untagged;
+END
 $$;
 COMMENT ON FUNCTION audience.untag(uuid, text[]) IS 'Removes tags from a contact (case-insensitive); returns its tags';
 
@@ -858,6 +887,8 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     terms jsonb;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     -- Resolve every field first so an unknown one fails before any row is read.
     SELECT coalesce(jsonb_agg(CASE WHEN t->>'kind' = 'field'
@@ -867,7 +898,7 @@ BEGIN
       FROM jsonb_array_elements(audience.search_terms(query)) t;
     RETURN QUERY
     SELECT c.* FROM audience.contacts c
-     WHERE c.tenant_id = audience.current_tenant()
+     WHERE c.tenant_id = tenant
        AND NOT EXISTS (
            SELECT FROM jsonb_array_elements(terms) t
             WHERE NOT coalesce(CASE t->>'kind'
@@ -914,15 +945,19 @@ CREATE OR REPLACE FUNCTION audience.tag_segment(segment text, tag text) RETURNS 
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+    found audience.segments;
     tagged bigint;
 BEGIN
     IF nullif(btrim(tag), '') IS NULL THEN
         RAISE EXCEPTION 'a tag cannot be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
-     WHERE c.tenant_id = audience.current_tenant()
-       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
-       AND NOT c.tag_keys @> ARRAY[audience.fold(btrim(tag))];
+    found := audience.find_segment(segment);
+    -- One statement over the segment's stored membership, as members()
+    -- reads it.
+    EXECUTE 'UPDATE audience.contacts c SET tags = c.tags || $2
+              WHERE c.tenant_id = $1 AND NOT c.tag_keys @> ARRAY[audience.fold($2)] AND c.id IN '
+            || audience.member_source(found)
+      USING found.tenant_id, btrim(tag);
     GET DIAGNOSTICS tagged = ROW_COUNT;
     RETURN tagged;
 END
@@ -931,8 +966,12 @@ COMMENT ON FUNCTION audience.tag_segment(text, text) IS 'Tags every member of a 
 
 CREATE OR REPLACE FUNCTION audience.engagement_history(tenant uuid, contacts uuid[] DEFAULT NULL)
 RETURNS TABLE (contact_id uuid, points bigint, reset_at timestamptz, events bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no statement of a SQL function that
+    -- reads its arguments.
+    RETURN QUERY
     WITH scored AS (
         SELECT e.contact_id, e.id, e.occurred_at,
                coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
@@ -955,7 +994,8 @@ AS $$
       FROM scored s
       LEFT JOIN last_reset r ON r.contact_id = s.contact_id
       LEFT JOIN audience.settings st ON st.tenant_id = tenant
-     GROUP BY s.contact_id, r.occurred_at
+     GROUP BY s.contact_id, r.occurred_at;
+END
 $$;
 COMMENT ON FUNCTION audience.engagement_history(uuid, uuid[]) IS 'Engagement points, latest reset and event count of contacts (all when null), from their event history';
 
@@ -1005,9 +1045,11 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF NOT EXISTS (SELECT FROM audience.segments s
-                    WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(wanted)) THEN
+                    WHERE s.tenant_id = tenant AND audience.fold(s.name) = audience.fold(wanted)) THEN
         BEGIN
             PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
         EXCEPTION WHEN unique_violation THEN
@@ -1200,16 +1242,19 @@ DECLARE
     wanted text := lower(btrim(coalesce(field, '')));
     custom text := regexp_replace(lower(btrim(coalesce(field, ''))), '^custom\.', '');
     grouped text;
-    tags text := '';
+    joined text := '';
+    per_tag boolean := wanted IN ('tag', 'tags');
     known text;
 BEGIN
     -- What to group by is built from names checked here, never from the
     -- caller's text.
-    IF wanted IN ('tag', 'tags') THEN
+    IF per_tag THEN
         grouped := 't.tag';
-        tags := 'LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
+        joined := 'LEFT JOIN LATERAL unnest(c.tags) t(tag) ON true';
     ELSIF wanted = 'tier' THEN
-        grouped := 'audience.score_tier(c.score)';
+        -- The tenant's settings joined once, not looked up per member.
+        grouped := 'audience.tier_of(c.score, st.hot_score, st.warm_score)';
+        joined := 'LEFT JOIN audience.settings st ON st.tenant_id = $1';
     ELSIF wanted = ANY (audience.standard_fields()) AND wanted NOT IN ('tags', 'attributes') THEN
         grouped := format('c.%I::text', wanted);
     ELSIF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = found.tenant_id AND f.name = custom) THEN
@@ -1234,9 +1279,9 @@ BEGIN
                repeat('█', round(40 * g.contacts::numeric / t.members)::integer)
           FROM groups g, (%4$s) t
          ORDER BY g.contacts DESC, g.value NULLS LAST
-    $query$, grouped, audience.member_source(found), tags,
+    $query$, grouped, audience.member_source(found), joined,
        -- A contact holds several tags or none: count the members themselves.
-       CASE WHEN tags = '' THEN 'SELECT sum(contacts) AS members FROM groups'
+       CASE WHEN NOT per_tag THEN 'SELECT sum(contacts) AS members FROM groups'
             ELSE format('SELECT count(*) AS members FROM %s members', audience.member_source(found)) END)
     USING found.tenant_id;
 END
@@ -1270,9 +1315,11 @@ DECLARE
     segments audience.segments[];
     numbers integer[];
     members uuid[];
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     SELECT array_agg(s ORDER BY audience.fold(s.name)) INTO segments
-      FROM audience.segments s WHERE s.tenant_id = audience.current_tenant();
+      FROM audience.segments s WHERE s.tenant_id = tenant;
     IF coalesce(cardinality(segments), 0) < 2 THEN
         RETURN;
     END IF;
@@ -1504,9 +1551,12 @@ COMMENT ON COLUMN audience.published_views.published_at IS 'When the segment was
 CREATE FUNCTION audience.fields_published() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    -- As values: Citus joins no transition table.
+    tenants uuid[] := ARRAY(SELECT DISTINCT n.tenant_id FROM new_rows n);
 BEGIN
     PERFORM audience.write_published_view(p.tenant_id, p.segment_id, p.view_name, true)
-       FROM audience.publications p WHERE p.tenant_id IN (SELECT n.tenant_id FROM new_rows n);
+       FROM audience.publications p WHERE p.tenant_id = ANY (tenants);
     RETURN NULL;
 END
 $$;
@@ -1520,9 +1570,19 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     dropped text;
+    -- As values: Citus joins no transition table.
+    tenants uuid[] := ARRAY(SELECT o.tenant_id FROM old_rows o ORDER BY o.tenant_id, o.id);
+    segments uuid[] := ARRAY(SELECT o.id FROM old_rows o ORDER BY o.tenant_id, o.id);
 BEGIN
+    -- Written only when there is something to drop: under Citus the
+    -- publications are a copy on every node, which a trigger on a worker
+    -- may read but not write.
+    IF NOT EXISTS (SELECT FROM audience.publications p, unnest(tenants, segments) o(tenant_id, id)
+                    WHERE p.tenant_id = o.tenant_id AND p.segment_id = o.id) THEN
+        RETURN NULL;
+    END IF;
     FOR dropped IN
-        DELETE FROM audience.publications p USING old_rows o
+        DELETE FROM audience.publications p USING unnest(tenants, segments) o(tenant_id, id)
          WHERE p.tenant_id = o.tenant_id AND p.segment_id = o.id
         RETURNING p.view_name
     LOOP
@@ -1660,7 +1720,8 @@ BEGIN
     IF NOT audience.on_coordinator() THEN
         RETURN NULL;
     END IF;
-    DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
+    -- As values: Citus joins no transition table.
+    DELETE FROM audience.contacts c WHERE c.tenant_id = ANY (ARRAY(SELECT o.id FROM old_rows o));
     RETURN NULL;
 END
 $$;
@@ -1707,6 +1768,8 @@ DECLARE
     shared_tables text[] := ARRAY['tenants', 'tenant_access', 'publications'];
     scoped regclass;
     name text;
+    columns text;
+    failure text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION 'Citus is not installed in this database'
@@ -1762,13 +1825,215 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    -- Citus writes every column of a new row on the shard, defaults
+    -- included, where one server checks only those the statement names:
+    -- the column grants of contacts and events (scores and counts follow
+    -- from events) are checked at the coordinator, and the shards and the
+    -- workers' copies let applications insert whole rows.
+    FOREACH name IN ARRAY ARRAY['contacts', 'events'] LOOP
+        SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) g
+         WHERE a.attrelid = format('audience.%I', name)::regclass
+           AND g.grantee = 'audience_user'::regrole AND g.privilege_type = 'INSERT';
+        EXECUTE format('GRANT INSERT ON audience.%I TO audience_user', name);
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+        EXECUTE format('REVOKE INSERT ON audience.%I FROM audience_user', name);
+        EXECUTE format('GRANT INSERT (%s) ON audience.%I TO audience_user', columns, name);
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    END LOOP;
+
+    -- Rows numbered on a worker (the membership log its triggers write)
+    -- take numbers from a range of that worker's own, as Citus gives the
+    -- sequences of the tables it creates.
+    EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers($cmd$
+        SELECT count(pg_catalog.setval(pg_catalog.pg_get_serial_sequence(t, 'id'),
+                                       (g.groupid::bigint << 48) + 1, false))
+          FROM pg_catalog.pg_dist_local_group g, unnest(ARRAY['audience.events', 'audience.membership_log']) t
+         WHERE pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(t, 'id')) < g.groupid::bigint << 48$cmd$) r
+         WHERE NOT r.success$run$ INTO failure;
+    IF failure IS NOT NULL THEN
+        RAISE EXCEPTION 'could not number rows on the workers: %', failure;
+    END IF;
+
     -- Citus plans a statement that reads a parameter once it knows its
-    -- value; the API then keeps custom plans (src/api/plans.rs).
-    -- (Citus passes the setting on to the workers.)
+    -- value; the API then keeps custom plans (src/api/plans.rs). A tenant
+    -- chosen by SET LOCAL reaches the workers, whose copies of the
+    -- policies ask for it. (Citus passes both settings on to the workers.)
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
+    EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
 END
 $$;
 COMMENT ON FUNCTION audience.distribute() IS 'Once, at a Citus coordinator after citus_add_node: makes tenants, grants and publications reference tables and distributes every tenant''s rows by tenant_id, co-located with its contacts; returns what went where';
+
+CREATE OR REPLACE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
+                                         known_new boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    -- PL/pgSQL rather than SQL, here and in the API's other wrappers:
+    -- Citus plans no statement of a SQL function that reads its arguments.
+    RETURN (SELECT coalesce(sum(a.changes), 0)::bigint
+              FROM audience.apply_memberships(tenant, ARRAY[segment],
+                                              array_fill(segment, ARRAY[cardinality(entered)]), entered,
+                                              array_fill(segment, ARRAY[cardinality(exited)]), exited, known_new) a);
+END
+$$;
+COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment through audience.apply_memberships; returns the number of changes';
+
+CREATE OR REPLACE FUNCTION audience.add_to_list(name text, contacts uuid[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$ BEGIN RETURN audience.edit_list(name, contacts, true); END $$;
+COMMENT ON FUNCTION audience.add_to_list(text, uuid[]) IS 'Adds contacts to a static list; returns how many were not members yet';
+
+CREATE OR REPLACE FUNCTION audience.remove_from_list(name text, contacts uuid[]) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$ BEGIN RETURN audience.edit_list(name, contacts, false); END $$;
+COMMENT ON FUNCTION audience.remove_from_list(text, uuid[]) IS 'Removes contacts from a static list; returns how many were members';
+
+CREATE OR REPLACE FUNCTION audience.define_field(name text, type text, label text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    key text := audience.custom_field_name(name);
+    kind text := audience.field_type(type);
+    existing text;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
+BEGIN
+    SELECT f.type INTO existing FROM audience.fields f
+     WHERE f.tenant_id = tenant AND f.name = key;
+    IF existing IS NOT NULL AND existing <> kind THEN
+        RAISE EXCEPTION 'custom field "%" already exists with type %', key, existing
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'A field keeps its type; define a field with another name.';
+    END IF;
+    INSERT INTO audience.fields (name, type, label)
+    VALUES (key, kind, coalesce(define_field.label, define_field.name))
+    ON CONFLICT ON CONSTRAINT fields_pkey DO UPDATE SET label = EXCLUDED.label;
+    RETURN key;
+END
+$$;
+COMMENT ON FUNCTION audience.define_field(text, text, text) IS 'Defines (or relabels) a custom field of type text, number, date or boolean; returns its canonical name';
+
+CREATE OR REPLACE FUNCTION audience.search_field(name text) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    known text[];
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
+BEGIN
+    IF name = ANY (audience.standard_fields()) AND name NOT IN ('tags', 'attributes') THEN
+        RETURN name;
+    END IF;
+    IF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = tenant AND f.name = search_field.name) THEN
+        RETURN 'custom.' || name;
+    END IF;
+    SELECT array_agg(f.name ORDER BY f.name) INTO known FROM audience.fields f WHERE f.tenant_id = tenant;
+    RAISE EXCEPTION 'unknown field "%" in search', name
+        USING ERRCODE = 'undefined_object',
+              HINT = format('Standard fields: %s. Custom fields: %s.',
+                            array_to_string(array_remove(array_remove(audience.standard_fields(), 'tags'), 'attributes'), ', '),
+                            coalesce(array_to_string(known, ', '), 'none'));
+END
+$$;
+COMMENT ON FUNCTION audience.search_field(text) IS 'Resolves a search term''s field to a standard column or custom.name';
+
+CREATE OR REPLACE FUNCTION audience.require_contact(contact uuid) RETURNS uuid
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.contacts c
+                    WHERE c.tenant_id = tenant AND c.id = contact) THEN
+        RAISE EXCEPTION 'unknown contact %', contact USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN contact;
+END
+$$;
+COMMENT ON FUNCTION audience.require_contact(uuid) IS 'Returns its argument when the current tenant has that contact, raises 42704 otherwise';
+
+CREATE OR REPLACE FUNCTION audience.tag(contact uuid, VARIADIC tags text[]) RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    tagged text[];
+BEGIN
+    UPDATE audience.contacts c SET tags = c.tags || tag.tags
+     WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
+    RETURNING c.tags INTO tagged;
+    RETURN tagged;
+END
+$$;
+COMMENT ON FUNCTION audience.tag(uuid, text[]) IS 'Adds tags to a contact (case-insensitive, no duplicates); returns its tags';
+
+CREATE OR REPLACE FUNCTION audience.export_contact(email text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    RETURN (SELECT jsonb_build_object(
+        'contact', to_jsonb(c) - 'tenant_id' - 'tag_keys',
+        'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'tenant_id' - 'contact_id' ORDER BY e.occurred_at, e.id)
+                              FROM audience.events e
+                             WHERE e.tenant_id = c.tenant_id AND e.contact_id = c.id), '[]'),
+        'segments', coalesce((SELECT jsonb_agg(s.name ORDER BY s.name)
+                                FROM audience.segment_members m
+                                JOIN audience.segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
+                               WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id), '[]'))
+      FROM audience.contacts c
+     WHERE c.tenant_id = tenant
+       AND c.email = audience.normalize_email(export_contact.email));
+END
+$$;
+COMMENT ON FUNCTION audience.export_contact(text) IS 'Everything held on a person: fields, tags, custom fields, events and segments, as JSON; null when unknown';
+
+CREATE OR REPLACE FUNCTION audience.snapshot_members(snapshot uuid) RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
+BEGIN
+    IF NOT EXISTS (SELECT FROM audience.snapshots s WHERE s.tenant_id = tenant AND s.id = snapshot) THEN
+        RAISE EXCEPTION 'unknown snapshot %', snapshot USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY SELECT m.contact_id FROM audience.snapshot_members m
+                  WHERE m.tenant_id = tenant AND m.snapshot_id = snapshot
+                  ORDER BY m.contact_id;
+END
+$$;
+COMMENT ON FUNCTION audience.snapshot_members(uuid) IS 'The contact ids frozen in a snapshot';
+
+CREATE OR REPLACE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    changed bigint;
+    history record;
+BEGIN
+    -- (Also Citus would run it on the worker inside the update's query,
+    -- where it may not query the tenant's tables again.)
+    SELECT array_agg(h.contact_id) AS ids, array_agg(h.points) AS points, array_agg(h.reset_at) AS resets,
+           array_agg(h.events) AS events
+      INTO history
+      FROM audience.engagement_history(tenant, contacts) h;
+    UPDATE audience.contacts c
+       SET engagement_score = coalesce(h.points, 0), score_reset_at = h.reset_at, event_count = coalesce(h.events, 0)
+      FROM audience.contacts t
+      LEFT JOIN unnest(history.ids, history.points, history.resets, history.events) h(contact_id, points, reset_at, events)
+             ON h.contact_id = t.id
+     WHERE t.tenant_id = tenant AND (contacts IS NULL OR t.id = ANY (contacts))
+       AND c.tenant_id = t.tenant_id AND c.id = t.id
+       AND (c.engagement_score, c.score_reset_at, c.event_count)
+           IS DISTINCT FROM (coalesce(h.points, 0)::integer, h.reset_at, coalesce(h.events, 0));
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION audience.rescore(uuid, uuid[]) IS 'Recomputes engagement points of contacts (all when null) from their event history';
 
 -- Who may call what. Nothing is executable by PUBLIC. The API of SPEC.md
 -- is granted by role; everything else (trigger functions, and the helpers
@@ -1790,7 +2055,7 @@ DECLARE
         'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
-        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
+        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'tier_of', 'live_members', 'rule_matches',
         'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
@@ -1839,6 +2104,8 @@ REVOKE EXECUTE ON FUNCTION audience.hold_tenants(uuid[]) FROM audience_user;
 COMMENT ON FUNCTION audience.fold(text) IS 'Text case-folded (Unicode default case folding), as every comparison of tags, names, rule values and search terms sees it';
 COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fold), as tag conditions compare them and the GIN index holds them';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
+COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
+COMMENT ON FUNCTION audience.tier_of(integer, integer, integer) IS 'hot, warm or cold for a score, by given hot and warm thresholds (50 and 20 when null)';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';

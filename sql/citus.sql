@@ -27,6 +27,8 @@ DECLARE
     shared_tables text[] := ARRAY['tenants', 'tenant_access', 'publications'];
     scoped regclass;
     name text;
+    columns text;
+    failure text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION 'Citus is not installed in this database'
@@ -82,10 +84,42 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
+    -- Citus writes every column of a new row on the shard, defaults
+    -- included, where one server checks only those the statement names:
+    -- the column grants of contacts and events (scores and counts follow
+    -- from events) are checked at the coordinator, and the shards and the
+    -- workers' copies let applications insert whole rows.
+    FOREACH name IN ARRAY ARRAY['contacts', 'events'] LOOP
+        SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+          FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) g
+         WHERE a.attrelid = format('audience.%I', name)::regclass
+           AND g.grantee = 'audience_user'::regrole AND g.privilege_type = 'INSERT';
+        EXECUTE format('GRANT INSERT ON audience.%I TO audience_user', name);
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+        EXECUTE format('REVOKE INSERT ON audience.%I FROM audience_user', name);
+        EXECUTE format('GRANT INSERT (%s) ON audience.%I TO audience_user', columns, name);
+        PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+    END LOOP;
+
+    -- Rows numbered on a worker (the membership log its triggers write)
+    -- take numbers from a range of that worker's own, as Citus gives the
+    -- sequences of the tables it creates.
+    EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers($cmd$
+        SELECT count(pg_catalog.setval(pg_catalog.pg_get_serial_sequence(t, 'id'),
+                                       (g.groupid::bigint << 48) + 1, false))
+          FROM pg_catalog.pg_dist_local_group g, unnest(ARRAY['audience.events', 'audience.membership_log']) t
+         WHERE pg_catalog.nextval(pg_catalog.pg_get_serial_sequence(t, 'id')) < g.groupid::bigint << 48$cmd$) r
+         WHERE NOT r.success$run$ INTO failure;
+    IF failure IS NOT NULL THEN
+        RAISE EXCEPTION 'could not number rows on the workers: %', failure;
+    END IF;
+
     -- Citus plans a statement that reads a parameter once it knows its
-    -- value; the API then keeps custom plans (src/api/plans.rs).
-    -- (Citus passes the setting on to the workers.)
+    -- value; the API then keeps custom plans (src/api/plans.rs). A tenant
+    -- chosen by SET LOCAL reaches the workers, whose copies of the
+    -- policies ask for it. (Citus passes both settings on to the workers.)
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
+    EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
 END
 $$;
 COMMENT ON FUNCTION audience.distribute() IS 'Once, at a Citus coordinator after citus_add_node: makes tenants, grants and publications reference tables and distributes every tenant''s rows by tenant_id, co-located with its contacts; returns what went where';

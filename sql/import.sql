@@ -40,9 +40,11 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     wanted text := coalesce(nullif(btrim(name), ''), 'Import ' || to_char(now(), 'YYYY-MM-DD HH24:MI:SS'));
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF NOT EXISTS (SELECT FROM audience.segments s
-                    WHERE s.tenant_id = audience.current_tenant() AND audience.fold(s.name) = audience.fold(wanted)) THEN
+                    WHERE s.tenant_id = tenant AND audience.fold(s.name) = audience.fold(wanted)) THEN
         BEGIN
             PERFORM audience.create_list(wanted, 'Contacts imported from CSV');
         EXCEPTION WHEN unique_violation THEN

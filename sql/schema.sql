@@ -254,9 +254,11 @@ DECLARE
     key text := audience.custom_field_name(name);
     kind text := audience.field_type(type);
     existing text;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     SELECT f.type INTO existing FROM audience.fields f
-     WHERE f.tenant_id = audience.current_tenant() AND f.name = key;
+     WHERE f.tenant_id = tenant AND f.name = key;
     IF existing IS NOT NULL AND existing <> kind THEN
         RAISE EXCEPTION 'custom field "%" already exists with type %', key, existing
             USING ERRCODE = 'unique_violation',
@@ -379,7 +381,8 @@ BEGIN
     IF NOT audience.on_coordinator() THEN
         RETURN NULL;
     END IF;
-    DELETE FROM audience.contacts c USING old_rows o WHERE c.tenant_id = o.id;
+    -- As values: Citus joins no transition table.
+    DELETE FROM audience.contacts c WHERE c.tenant_id = ANY (ARRAY(SELECT o.id FROM old_rows o));
     RETURN NULL;
 END
 $$;
@@ -489,24 +492,18 @@ END
 $$;
 COMMENT ON FUNCTION audience.set_tiers(integer, integer) IS 'Sets the current tenant''s score thresholds for the hot and warm tiers';
 
-CREATE FUNCTION audience.score_tier(score integer) RETURNS text
-LANGUAGE sql STABLE
-AS $$
-    SELECT CASE WHEN score >= coalesce(s.hot_score, 50) THEN 'hot'
-                WHEN score >= coalesce(s.warm_score, 20) THEN 'warm'
-                ELSE 'cold' END
-      FROM (SELECT audience.current_tenant() AS tenant) t
-      LEFT JOIN audience.settings s ON s.tenant_id = t.tenant
-$$;
-COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
+-- audience.score_tier(score) and audience.tier_of(score, hot, warm) are in
+-- Rust (src/api/scoring.rs, core/src/tiers.rs).
 
 -- The contact named by id in the current tenant, or 42704.
 CREATE FUNCTION audience.require_contact(contact uuid) RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF NOT EXISTS (SELECT FROM audience.contacts c
-                    WHERE c.tenant_id = audience.current_tenant() AND c.id = contact) THEN
+                    WHERE c.tenant_id = tenant AND c.id = contact) THEN
         RAISE EXCEPTION 'unknown contact %', contact USING ERRCODE = 'undefined_object';
     END IF;
     RETURN contact;
@@ -621,22 +618,32 @@ COMMENT ON COLUMN audience.segment_members.added_at IS 'When the contact entered
 -- Tags
 --------------------------------------------------------------------------
 CREATE FUNCTION audience.tag(contact uuid, VARIADIC tags text[]) RETURNS text[]
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    tagged text[];
+BEGIN
     UPDATE audience.contacts c SET tags = c.tags || tag.tags
      WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
-    RETURNING c.tags
+    RETURNING c.tags INTO tagged;
+    RETURN tagged;
+END
 $$;
 COMMENT ON FUNCTION audience.tag(uuid, text[]) IS 'Adds tags to a contact (case-insensitive, no duplicates); returns its tags';
 
 CREATE FUNCTION audience.untag(contact uuid, VARIADIC tags text[]) RETURNS text[]
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
+DECLARE
+    untagged text[];
+BEGIN
     UPDATE audience.contacts c
        SET tags = ARRAY(SELECT t FROM unnest(c.tags) t
                          WHERE audience.fold(btrim(t)) <> ALL (audience.tag_keys(untag.tags)))
      WHERE c.tenant_id = audience.current_tenant() AND c.id = audience.require_contact(contact)
-    RETURNING c.tags
+    RETURNING c.tags INTO untagged;
+    RETURN untagged;
+END
 $$;
 COMMENT ON FUNCTION audience.untag(uuid, text[]) IS 'Removes tags from a contact (case-insensitive); returns its tags';
 
@@ -677,14 +684,16 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     known text[];
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     IF name = ANY (audience.standard_fields()) AND name NOT IN ('tags', 'attributes') THEN
         RETURN name;
     END IF;
-    IF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = audience.current_tenant() AND f.name = search_field.name) THEN
+    IF EXISTS (SELECT FROM audience.fields f WHERE f.tenant_id = tenant AND f.name = search_field.name) THEN
         RETURN 'custom.' || name;
     END IF;
-    SELECT array_agg(f.name ORDER BY f.name) INTO known FROM audience.fields f WHERE f.tenant_id = audience.current_tenant();
+    SELECT array_agg(f.name ORDER BY f.name) INTO known FROM audience.fields f WHERE f.tenant_id = tenant;
     RAISE EXCEPTION 'unknown field "%" in search', name
         USING ERRCODE = 'undefined_object',
               HINT = format('Standard fields: %s. Custom fields: %s.',
@@ -699,6 +708,8 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     terms jsonb;
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
     -- Resolve every field first so an unknown one fails before any row is read.
     SELECT coalesce(jsonb_agg(CASE WHEN t->>'kind' = 'field'
@@ -708,7 +719,7 @@ BEGIN
       FROM jsonb_array_elements(audience.search_terms(query)) t;
     RETURN QUERY
     SELECT c.* FROM audience.contacts c
-     WHERE c.tenant_id = audience.current_tenant()
+     WHERE c.tenant_id = tenant
        AND NOT EXISTS (
            SELECT FROM jsonb_array_elements(terms) t
             WHERE NOT coalesce(CASE t->>'kind'
@@ -728,9 +739,12 @@ COMMENT ON FUNCTION audience.search(text) IS 'Contacts matching every term: fiel
 -- GDPR
 --------------------------------------------------------------------------
 CREATE FUNCTION audience.export_contact(email text) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT jsonb_build_object(
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    RETURN (SELECT jsonb_build_object(
         'contact', to_jsonb(c) - 'tenant_id' - 'tag_keys',
         'events', coalesce((SELECT jsonb_agg(to_jsonb(e) - 'tenant_id' - 'contact_id' ORDER BY e.occurred_at, e.id)
                               FROM audience.events e
@@ -740,8 +754,9 @@ AS $$
                                 JOIN audience.segments s ON s.tenant_id = m.tenant_id AND s.id = m.segment_id
                                WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id), '[]'))
       FROM audience.contacts c
-     WHERE c.tenant_id = audience.current_tenant()
-       AND c.email = audience.normalize_email(export_contact.email)
+     WHERE c.tenant_id = tenant
+       AND c.email = audience.normalize_email(export_contact.email));
+END
 $$;
 COMMENT ON FUNCTION audience.export_contact(text) IS 'Everything held on a person: fields, tags, custom fields, events and segments, as JSON; null when unknown';
 

@@ -65,8 +65,12 @@ COMMENT ON FUNCTION audience.decayed_points(integer, timestamptz, timestamptz, i
 -- event history.
 CREATE FUNCTION audience.engagement_history(tenant uuid, contacts uuid[] DEFAULT NULL)
 RETURNS TABLE (contact_id uuid, points bigint, reset_at timestamptz, events bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: Citus plans no statement of a SQL function that
+    -- reads its arguments.
+    RETURN QUERY
     WITH scored AS (
         SELECT e.contact_id, e.id, e.occurred_at,
                coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
@@ -89,27 +93,34 @@ AS $$
       FROM scored s
       LEFT JOIN last_reset r ON r.contact_id = s.contact_id
       LEFT JOIN audience.settings st ON st.tenant_id = tenant
-     GROUP BY s.contact_id, r.occurred_at
+     GROUP BY s.contact_id, r.occurred_at;
+END
 $$;
 COMMENT ON FUNCTION audience.engagement_history(uuid, uuid[]) IS 'Engagement points, latest reset and event count of contacts (all when null), from their event history';
 
 -- Sets engagement of contacts (all of the tenant's when null) from their
--- history; returns how many contacts changed. The history is computed once
--- (MATERIALIZED): on tables not yet analysed (an import, then a new
--- scoring rule) the planner chose to recompute it once per contact.
+-- history; returns how many contacts changed. The history is computed once,
+-- before the update: as a subquery of it, on tables not yet analysed (an
+-- import, then a new scoring rule), the planner chose to recompute it once
+-- per contact.
 CREATE FUNCTION audience.rescore(tenant uuid, contacts uuid[] DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
     changed bigint;
+    history record;
 BEGIN
-    WITH history AS MATERIALIZED (
-        SELECT * FROM audience.engagement_history(tenant, contacts)
-    )
+    -- (Also Citus would run it on the worker inside the update's query,
+    -- where it may not query the tenant's tables again.)
+    SELECT array_agg(h.contact_id) AS ids, array_agg(h.points) AS points, array_agg(h.reset_at) AS resets,
+           array_agg(h.events) AS events
+      INTO history
+      FROM audience.engagement_history(tenant, contacts) h;
     UPDATE audience.contacts c
        SET engagement_score = coalesce(h.points, 0), score_reset_at = h.reset_at, event_count = coalesce(h.events, 0)
       FROM audience.contacts t
-      LEFT JOIN history h ON h.contact_id = t.id
+      LEFT JOIN unnest(history.ids, history.points, history.resets, history.events) h(contact_id, points, reset_at, events)
+             ON h.contact_id = t.id
      WHERE t.tenant_id = tenant AND (contacts IS NULL OR t.id = ANY (contacts))
        AND c.tenant_id = t.tenant_id AND c.id = t.id
        AND (c.engagement_score, c.score_reset_at, c.event_count)
@@ -141,13 +152,11 @@ SET work_mem = '64MB'
 SET jit = off
 AS $$
 DECLARE
-    tenants uuid[];
+    tenant uuid;
+    events record;
     contacts uuid[];
-    sent_to uuid[];
-    status_tenants uuid[];
     status_contacts uuid[];
     statuses text[];
-    tenant uuid;
 BEGIN
     -- Statements of several events update their contacts in no set order,
     -- so two of them touching the same contacts could deadlock: they take
@@ -159,73 +168,79 @@ BEGIN
         PERFORM audience.lock_bulk_writes(t.id)
            FROM (SELECT DISTINCT n.tenant_id AS id FROM new_rows n ORDER BY 1) t;
     END IF;
-    -- Events after the contact's latest reset add their points; a reset or
-    -- a back-dated event at or before it needs the contact's history.
-    WITH scored AS (
-        SELECT e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at,
-               coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
-          FROM new_rows e
-          LEFT JOIN audience.scoring_rules r
-                 ON r.tenant_id = e.tenant_id AND r.kind = e.kind
-                AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
-         GROUP BY e.tenant_id, e.contact_id, e.id, e.kind, e.occurred_at
-    ), per_contact AS (
-        SELECT s.tenant_id, s.contact_id,
-               sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every)) AS points,
-               bool_or(s.reset) AS reset,
-               min(s.occurred_at) AS earliest,
-               count(*) AS events,
-               max(s.occurred_at) FILTER (WHERE s.kind NOT IN ('sent', 'bounced')) AS active,
-               max(s.occurred_at) FILTER (WHERE s.kind = 'opened') AS opened,
-               max(s.occurred_at) FILTER (WHERE s.kind = 'clicked') AS clicked,
-               bool_or(s.kind = 'unsubscribed') AS unsubscribed,
-               bool_or(s.kind = 'bounced') AS bounced
-          FROM scored s
-          LEFT JOIN audience.settings st ON st.tenant_id = s.tenant_id
-         GROUP BY s.tenant_id, s.contact_id
-    ), updated AS (
-        UPDATE audience.contacts c
-           SET engagement_score = CASE WHEN p.reset OR p.earliest <= c.score_reset_at THEN c.engagement_score
-                                       ELSE c.engagement_score + p.points END,
-               event_count = c.event_count + p.events,
-               last_activity_at = greatest(c.last_activity_at, p.active),
-               last_opened_at = greatest(c.last_opened_at, p.opened),
-               last_clicked_at = greatest(c.last_clicked_at, p.clicked)
-          FROM per_contact p
-         WHERE c.tenant_id = p.tenant_id AND c.id = p.contact_id
-        RETURNING c.tenant_id, c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history,
-                  -- Unsubscribing is the contact's choice and outranks a bounce.
-                  CASE WHEN p.unsubscribed AND c.status <> 'unsubscribed' THEN 'unsubscribed'
-                       WHEN p.bounced AND NOT p.unsubscribed AND c.status = 'active' THEN 'bounced' END AS new_status
-    )
-    -- What else there is to do comes back with the update: an event
-    -- statement of one row (track) runs no further query without need.
-    SELECT array_agg(u.tenant_id) FILTER (WHERE u.needs_history), array_agg(u.id) FILTER (WHERE u.needs_history),
-           (SELECT array_agg(DISTINCT n.tenant_id) FROM new_rows n WHERE n.kind = 'sent' AND n.campaign IS NOT NULL),
-           array_agg(u.tenant_id) FILTER (WHERE u.new_status IS NOT NULL), array_agg(u.id) FILTER (WHERE u.new_status IS NOT NULL),
-           array_agg(u.new_status) FILTER (WHERE u.new_status IS NOT NULL)
-      INTO tenants, contacts, sent_to, status_tenants, status_contacts, statuses
-      FROM updated u;
+    -- A tenant at a time, its events as arrays: each statement below reads
+    -- one tenant's rows, which Citus keeps on the tenant's worker, and
+    -- Citus joins no transition table.
+    FOR events IN
+        SELECT n.tenant_id, array_agg(n.contact_id) AS contact_ids, array_agg(n.id) AS ids,
+               array_agg(n.kind) AS kinds, array_agg(n.url) AS urls, array_agg(n.occurred_at) AS times,
+               bool_or(n.kind = 'sent' AND n.campaign IS NOT NULL) AS sent
+          FROM new_rows n GROUP BY n.tenant_id ORDER BY n.tenant_id
+    LOOP
+        tenant := events.tenant_id;
+        -- Events after the contact's latest reset add their points; a reset
+        -- or a back-dated event at or before it needs the contact's history.
+        WITH scored AS (
+            SELECT e.contact_id, e.id, e.kind, e.occurred_at,
+                   coalesce(sum(r.points), 0)::integer AS points, coalesce(bool_or(r.reset), false) AS reset
+              FROM unnest(events.contact_ids, events.ids, events.kinds, events.urls, events.times)
+                   AS e(contact_id, id, kind, url, occurred_at)
+              LEFT JOIN audience.scoring_rules r
+                     ON r.tenant_id = tenant AND r.kind = e.kind
+                    AND (r.url_pattern IS NULL OR strpos(audience.fold(e.url), audience.fold(r.url_pattern)) > 0)
+             GROUP BY e.contact_id, e.id, e.kind, e.occurred_at
+        ), per_contact AS (
+            SELECT s.contact_id,
+                   sum(audience.decayed_points(s.points, s.occurred_at, st.decayed_at, st.decay_percent, st.decay_every)) AS points,
+                   bool_or(s.reset) AS reset,
+                   min(s.occurred_at) AS earliest,
+                   count(*) AS events,
+                   max(s.occurred_at) FILTER (WHERE s.kind NOT IN ('sent', 'bounced')) AS active,
+                   max(s.occurred_at) FILTER (WHERE s.kind = 'opened') AS opened,
+                   max(s.occurred_at) FILTER (WHERE s.kind = 'clicked') AS clicked,
+                   bool_or(s.kind = 'unsubscribed') AS unsubscribed,
+                   bool_or(s.kind = 'bounced') AS bounced
+              FROM scored s
+              LEFT JOIN audience.settings st ON st.tenant_id = tenant
+             GROUP BY s.contact_id
+        ), updated AS (
+            UPDATE audience.contacts c
+               SET engagement_score = CASE WHEN p.reset OR p.earliest <= c.score_reset_at THEN c.engagement_score
+                                           ELSE c.engagement_score + p.points END,
+                   event_count = c.event_count + p.events,
+                   last_activity_at = greatest(c.last_activity_at, p.active),
+                   last_opened_at = greatest(c.last_opened_at, p.opened),
+                   last_clicked_at = greatest(c.last_clicked_at, p.clicked)
+              FROM per_contact p
+             WHERE c.tenant_id = tenant AND c.id = p.contact_id
+            RETURNING c.id, p.reset OR p.earliest <= c.score_reset_at AS needs_history,
+                      -- Unsubscribing is the contact's choice and outranks a bounce.
+                      CASE WHEN p.unsubscribed AND c.status <> 'unsubscribed' THEN 'unsubscribed'
+                           WHEN p.bounced AND NOT p.unsubscribed AND c.status = 'active' THEN 'bounced' END AS new_status
+        )
+        -- What else there is to do comes back with the update: an event
+        -- statement of one row (track) runs no further query without need.
+        SELECT array_agg(u.id) FILTER (WHERE u.needs_history),
+               array_agg(u.id) FILTER (WHERE u.new_status IS NOT NULL),
+               array_agg(u.new_status) FILTER (WHERE u.new_status IS NOT NULL)
+          INTO contacts, status_contacts, statuses
+          FROM updated u;
 
-    -- Statuses in an update of their own, rarely needed: the one above
-    -- sets no column the per-row normalisation trigger watches.
-    IF statuses IS NOT NULL THEN
-        UPDATE audience.contacts c SET status = x.status
-          FROM unnest(status_tenants, status_contacts, statuses) x(tenant_id, id, status)
-         WHERE c.tenant_id = x.tenant_id AND c.id = x.id;
-    END IF;
-
-    IF tenants IS NOT NULL THEN
-        FOR tenant IN SELECT DISTINCT t FROM unnest(tenants) t LOOP
-            PERFORM audience.rescore(tenant, ARRAY(SELECT c FROM unnest(tenants, contacts) x(t, c) WHERE x.t = tenant));
-        END LOOP;
-    END IF;
-    -- A new send changes the tenant's last campaign for everyone.
-    IF sent_to IS NOT NULL THEN
-        FOREACH tenant IN ARRAY sent_to LOOP
+        -- Statuses in an update of their own, rarely needed: the one above
+        -- sets no column the per-row normalisation trigger watches.
+        IF statuses IS NOT NULL THEN
+            UPDATE audience.contacts c SET status = x.status
+              FROM unnest(status_contacts, statuses) x(id, status)
+             WHERE c.tenant_id = tenant AND c.id = x.id;
+        END IF;
+        IF contacts IS NOT NULL THEN
+            PERFORM audience.rescore(tenant, contacts);
+        END IF;
+        -- A new send changes the tenant's last campaign for everyone.
+        IF events.sent THEN
             PERFORM audience.campaign_sent(tenant::text);
-        END LOOP;
-    END IF;
+        END IF;
+    END LOOP;
     RETURN NULL;
 END
 $$;

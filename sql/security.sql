@@ -77,7 +77,7 @@ DECLARE
         'custom_field_name', 'field_type', 'standard_fields', 'writable_fields', 'search_terms',
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
-        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'live_members', 'rule_matches',
+        'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'tier_of', 'live_members', 'rule_matches',
         'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
@@ -143,6 +143,8 @@ COMMENT ON FUNCTION audience.field_type(text) IS 'The canonical spelling of a cu
 COMMENT ON FUNCTION audience.coerce_attributes(jsonb, jsonb) IS 'Custom field values checked against a field catalogue and converted to their stored form';
 COMMENT ON FUNCTION audience.standard_fields() IS 'The standard contact columns, in table order';
 COMMENT ON FUNCTION audience.writable_fields() IS 'The standard contact columns a caller may set by name (scores and activity times follow from events)';
+COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
+COMMENT ON FUNCTION audience.tier_of(integer, integer, integer) IS 'hot, warm or cold for a score, by given hot and warm thresholds (50 and 20 when null)';
 COMMENT ON FUNCTION audience.upsert_contact(jsonb) IS 'Inserts or updates a contact by email; keys are standard fields or custom field names; returns its id';
 COMMENT ON FUNCTION audience.search_terms(text) IS 'The terms of an audience.search query as JSON';
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';

@@ -100,12 +100,16 @@ COMMENT ON FUNCTION audience.membership_channel(uuid) IS 'The NOTIFY channel ann
 
 CREATE FUNCTION audience.apply_membership(tenant uuid, segment uuid, entered uuid[], exited uuid[],
                                          known_new boolean DEFAULT false) RETURNS bigint
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-    SELECT coalesce(sum(a.changes), 0)::bigint
-      FROM audience.apply_memberships(tenant, ARRAY[segment],
-                                      array_fill(segment, ARRAY[cardinality(entered)]), entered,
-                                      array_fill(segment, ARRAY[cardinality(exited)]), exited, known_new) a
+BEGIN
+    -- PL/pgSQL rather than SQL, here and in the API's other wrappers:
+    -- Citus plans no statement of a SQL function that reads its arguments.
+    RETURN (SELECT coalesce(sum(a.changes), 0)::bigint
+              FROM audience.apply_memberships(tenant, ARRAY[segment],
+                                              array_fill(segment, ARRAY[cardinality(entered)]), entered,
+                                              array_fill(segment, ARRAY[cardinality(exited)]), exited, known_new) a);
+END
 $$;
 COMMENT ON FUNCTION audience.apply_membership(uuid, uuid, uuid[], uuid[], boolean) IS 'Adds and removes stored members of one segment through audience.apply_memberships; returns the number of changes';
 
@@ -125,13 +129,21 @@ COMMENT ON AGGREGATE audience.uuid_list(uuid) IS 'The ids, as array_agg collects
 CREATE FUNCTION audience.segments_dropped() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    dropped record;
 BEGIN
-    UPDATE audience.contact_segments m
-       SET segments = audience.merged_segments(m.segments, '{}', o.numbers),
-           added_at = audience.merged_since(m.segments, m.added_at, '{}', o.numbers, now())
-      FROM (SELECT o.tenant_id, array_agg(o.number) AS numbers FROM old_rows o GROUP BY o.tenant_id) o
-     WHERE m.tenant_id = o.tenant_id AND m.segments && o.numbers;
-    DELETE FROM audience.membership_log m USING old_rows o WHERE m.tenant_id = o.tenant_id AND m.segment_id = o.id;
+    -- A tenant at a time, with the dropped segments as values: Citus keeps
+    -- each statement on the tenant's worker and joins no transition table.
+    FOR dropped IN
+        SELECT o.tenant_id, array_agg(o.number) AS numbers, array_agg(o.id) AS ids
+          FROM old_rows o GROUP BY o.tenant_id ORDER BY o.tenant_id
+    LOOP
+        UPDATE audience.contact_segments m
+           SET segments = audience.merged_segments(m.segments, '{}', dropped.numbers),
+               added_at = audience.merged_since(m.segments, m.added_at, '{}', dropped.numbers, now())
+         WHERE m.tenant_id = dropped.tenant_id AND m.segments && dropped.numbers;
+        DELETE FROM audience.membership_log m WHERE m.tenant_id = dropped.tenant_id AND m.segment_id = ANY (dropped.ids);
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -298,13 +310,13 @@ $$;
 COMMENT ON FUNCTION audience.edit_list(text, uuid[], boolean) IS 'Adds contacts to or removes them from a static list; unknown ids fail the whole call';
 
 CREATE FUNCTION audience.add_to_list(name text, contacts uuid[]) RETURNS bigint
-LANGUAGE sql VOLATILE
-AS $$ SELECT audience.edit_list(name, contacts, true) $$;
+LANGUAGE plpgsql VOLATILE
+AS $$ BEGIN RETURN audience.edit_list(name, contacts, true); END $$;
 COMMENT ON FUNCTION audience.add_to_list(text, uuid[]) IS 'Adds contacts to a static list; returns how many were not members yet';
 
 CREATE FUNCTION audience.remove_from_list(name text, contacts uuid[]) RETURNS bigint
-LANGUAGE sql VOLATILE
-AS $$ SELECT audience.edit_list(name, contacts, false) $$;
+LANGUAGE plpgsql VOLATILE
+AS $$ BEGIN RETURN audience.edit_list(name, contacts, false); END $$;
 COMMENT ON FUNCTION audience.remove_from_list(text, uuid[]) IS 'Removes contacts from a static list; returns how many were members';
 
 -- audience.check_no_cycle(tenant, segment, refs) is in Rust
@@ -523,19 +535,24 @@ $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
 CREATE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    tenant uuid := audience.current_tenant();
+BEGIN
+    RETURN QUERY
     SELECT s.name FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant()
+     WHERE s.tenant_id = tenant
        AND CASE
              WHEN s.kind = 'everyone' THEN
                  EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
              WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
                  audience.rule_matches(contact, s.rule)
              ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
-                                             WHERE m.tenant_id = audience.current_tenant() AND m.contact_id = contact), '{}'))
+                                             WHERE m.tenant_id = tenant AND m.contact_id = contact), '{}'))
            END
-     ORDER BY lower(s.name)
+     ORDER BY lower(s.name);
+END
 $$;
 COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
 
@@ -564,12 +581,15 @@ COMMENT ON FUNCTION audience.snapshot(text, text) IS 'Freezes a segment''s curre
 CREATE FUNCTION audience.snapshot_members(snapshot uuid) RETURNS SETOF uuid
 LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    -- A value, not a call in the query: Citus routes by it (sql/citus.sql).
+    tenant uuid := audience.current_tenant();
 BEGIN
-    IF NOT EXISTS (SELECT FROM audience.snapshots s WHERE s.tenant_id = audience.current_tenant() AND s.id = snapshot) THEN
+    IF NOT EXISTS (SELECT FROM audience.snapshots s WHERE s.tenant_id = tenant AND s.id = snapshot) THEN
         RAISE EXCEPTION 'unknown snapshot %', snapshot USING ERRCODE = 'undefined_object';
     END IF;
     RETURN QUERY SELECT m.contact_id FROM audience.snapshot_members m
-                  WHERE m.tenant_id = audience.current_tenant() AND m.snapshot_id = snapshot
+                  WHERE m.tenant_id = tenant AND m.snapshot_id = snapshot
                   ORDER BY m.contact_id;
 END
 $$;
@@ -595,15 +615,19 @@ CREATE FUNCTION audience.tag_segment(segment text, tag text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
+    found audience.segments;
     tagged bigint;
 BEGIN
     IF nullif(btrim(tag), '') IS NULL THEN
         RAISE EXCEPTION 'a tag cannot be empty' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE audience.contacts c SET tags = c.tags || btrim(tag)
-     WHERE c.tenant_id = audience.current_tenant()
-       AND c.id IN (SELECT audience.member_ids(audience.find_segment(segment)))
-       AND NOT c.tag_keys @> ARRAY[audience.fold(btrim(tag))];
+    found := audience.find_segment(segment);
+    -- One statement over the segment's stored membership, as members()
+    -- reads it.
+    EXECUTE 'UPDATE audience.contacts c SET tags = c.tags || $2
+              WHERE c.tenant_id = $1 AND NOT c.tag_keys @> ARRAY[audience.fold($2)] AND c.id IN '
+            || audience.member_source(found)
+      USING found.tenant_id, btrim(tag);
     GET DIAGNOSTICS tagged = ROW_COUNT;
     RETURN tagged;
 END

@@ -174,9 +174,12 @@ COMMENT ON COLUMN audience.published_views.published_at IS 'When the segment was
 CREATE FUNCTION audience.fields_published() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    -- As values: Citus joins no transition table.
+    tenants uuid[] := ARRAY(SELECT DISTINCT n.tenant_id FROM new_rows n);
 BEGIN
     PERFORM audience.write_published_view(p.tenant_id, p.segment_id, p.view_name, true)
-       FROM audience.publications p WHERE p.tenant_id IN (SELECT n.tenant_id FROM new_rows n);
+       FROM audience.publications p WHERE p.tenant_id = ANY (tenants);
     RETURN NULL;
 END
 $$;
@@ -190,9 +193,19 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     dropped text;
+    -- As values: Citus joins no transition table.
+    tenants uuid[] := ARRAY(SELECT o.tenant_id FROM old_rows o ORDER BY o.tenant_id, o.id);
+    segments uuid[] := ARRAY(SELECT o.id FROM old_rows o ORDER BY o.tenant_id, o.id);
 BEGIN
+    -- Written only when there is something to drop: under Citus the
+    -- publications are a copy on every node, which a trigger on a worker
+    -- may read but not write.
+    IF NOT EXISTS (SELECT FROM audience.publications p, unnest(tenants, segments) o(tenant_id, id)
+                    WHERE p.tenant_id = o.tenant_id AND p.segment_id = o.id) THEN
+        RETURN NULL;
+    END IF;
     FOR dropped IN
-        DELETE FROM audience.publications p USING old_rows o
+        DELETE FROM audience.publications p USING unnest(tenants, segments) o(tenant_id, id)
          WHERE p.tenant_id = o.tenant_id AND p.segment_id = o.id
         RETURNING p.view_name
     LOOP

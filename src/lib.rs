@@ -38,6 +38,7 @@ extension_sql_file!(
     name = "segments",
     requires = [
         "schema",
+        api::scoring::score_tier,
         api::membership::locks::rules_for_statement,
         api::membership::storage::merged_segments,
         api::membership::storage::merged_since,

@@ -13,5 +13,6 @@ pub mod normalize;
 pub mod overlap;
 pub mod rules;
 pub mod search;
+pub mod tiers;
 
 pub use error::{Error, ErrorKind};

@@ -22,7 +22,8 @@ pub fn merge<T: Copy>(
     added.sort_unstable();
     added.dedup();
     let capacity = numbers.len() + added.len();
-    let (mut merged, mut merged_values) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+    let (mut merged, mut merged_values) =
+        (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
     let mut added = added.into_iter().peekable();
     for (&number, &value) in numbers.iter().zip(values) {
         while let Some(new) = added.next_if(|&new| new < number) {

@@ -171,11 +171,15 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
                 format!("UPDATE SET {set} WHERE {changed}")
             }
         };
+        // The write's rows read back through a CTE: Citus counts the rows
+        // of an INSERT … ON CONFLICT it ran apart from those it returns.
         format!(
-            "INSERT INTO audience.contacts AS c (tenant_id, {targets})
-             SELECT $1::uuid, {values} FROM {input}
-             ON CONFLICT (tenant_id, email) DO {action}
-             RETURNING c.email, c.id, c.xmax = 0",
+            "WITH written AS (
+                 INSERT INTO audience.contacts AS c (tenant_id, {targets})
+                 SELECT $1::uuid, {values} FROM {input}
+                 ON CONFLICT (tenant_id, email) DO {action}
+                 RETURNING c.email, c.id, c.xmax = 0 AS inserted)
+             SELECT * FROM written",
             targets = target.join(", "),
             values = target
                 .iter()
@@ -186,9 +190,11 @@ fn write_statement(plan: &Plan, options: &Options) -> (String, Vec<&'static str>
     } else {
         let (set, changed) = assignments("x");
         format!(
-            "UPDATE audience.contacts AS c SET {set} FROM {input}
-              WHERE c.tenant_id = $1::uuid AND c.email = x.email AND {changed}
-             RETURNING c.email, c.id, false"
+            "WITH written AS (
+                 UPDATE audience.contacts AS c SET {set} FROM {input}
+                  WHERE c.tenant_id = $1::uuid AND c.email = x.email AND {changed}
+                 RETURNING c.email, c.id, false AS inserted)
+             SELECT * FROM written"
         )
     };
     (query, columns)

@@ -2,6 +2,7 @@
 //! (tables, policies, plpgsql glue) is in `sql/schema.sql`.
 
 mod analysts;
+pub(crate) mod citus;
 mod compat;
 pub(crate) mod contact_changes;
 pub(crate) mod contacts;

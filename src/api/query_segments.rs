@@ -67,8 +67,8 @@ pub(crate) fn refresh(tenant: &str, wanted: Option<&str>) -> Vec<(String, Vec<St
     let defined: Vec<(String, String, String, Option<pg_sys::Oid>)> = Spi::connect(|client| {
         client
             .select(
-                "SELECT s.id::text, s.name, s.query, r.oid
-                   FROM audience.segments s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.query_role
+                "SELECT s.id::text, s.name, s.query, s.query_role::oid
+                   FROM audience.segments s
                   WHERE s.tenant_id = $1::uuid AND s.kind = 'query' AND ($2::uuid IS NULL OR s.id = $2::uuid)
                   ORDER BY s.id",
                 None,
@@ -88,7 +88,9 @@ pub(crate) fn refresh(tenant: &str, wanted: Option<&str>) -> Vec<(String, Vec<St
     defined
         .into_iter()
         .map(|(id, name, query, role)| {
-            let role = role.unwrap_or_else(|| {
+            // Looked up apart from segments, which Citus may distribute:
+            // it would ship the catalog to the worker to join them.
+            let role = role.filter(|&role| role_exists(role)).unwrap_or_else(|| {
                 raise(
                     Error::new(
                         ErrorKind::UndefinedObject,
@@ -103,6 +105,15 @@ pub(crate) fn refresh(tenant: &str, wanted: Option<&str>) -> Vec<(String, Vec<St
             (id, moved)
         })
         .collect()
+}
+
+fn role_exists(role: pg_sys::Oid) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE oid = $1)",
+        &[role.into()],
+    )
+    .expect("looking up a role")
+    .unwrap_or(false)
 }
 
 /// Replaces the segment's stored members with `found` (those that are
@@ -124,11 +135,7 @@ fn store(
         stored = membership::storage::stored_members(),
     );
     let (entered, exited) = client
-        .select(
-            &query,
-            None,
-            &[tenant.into(), segment.into(), found.into()],
-        )
+        .select(&query, None, &[tenant.into(), segment.into(), found.into()])
         .and_then(|rows| rows.first().get_two::<Vec<Uuid>, Vec<Uuid>>())
         .expect("comparing a query segment's members");
     let (entered, exited) = (entered.unwrap_or_default(), exited.unwrap_or_default());

@@ -152,3 +152,57 @@ fn write_fit(
 fn check_event_kind(kind: Option<&str>) -> String {
     audience_core::normalize::event_kind(kind).or_raise()
 }
+
+/// `audience.tier_of(score, hot, warm)`: the tier by given thresholds (null:
+/// the defaults), for queries that join the tenant's settings.
+#[pg_extern(immutable, parallel_safe)]
+fn tier_of(score: Option<i32>, hot: Option<i32>, warm: Option<i32>) -> &'static str {
+    audience_core::tiers::tier(score, hot, warm)
+}
+
+thread_local! {
+    /// The thresholds last read, with the tenant and the moment (command of
+    /// a statement of a transaction) they hold for.
+    static THRESHOLDS: std::cell::Cell<Option<(Moment, pgrx::Uuid, Option<i32>, Option<i32>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+type Moment = (pg_sys::TimestampTz, pg_sys::TimestampTz, pg_sys::CommandId);
+
+/// `audience.score_tier(score)`: the tier by the current tenant's
+/// thresholds. Views call it for every row: the thresholds are read once
+/// per command, which is as long as a stable function may assume they hold.
+#[pg_extern(stable, parallel_safe)]
+fn score_tier(score: Option<i32>) -> &'static str {
+    let tenant = crate::api::tenants::current_tenant();
+    let now: Moment = unsafe {
+        (
+            pg_sys::GetCurrentTransactionStartTimestamp(),
+            pg_sys::GetCurrentStatementStartTimestamp(),
+            pg_sys::GetCurrentCommandId(false),
+        )
+    };
+    let (hot, warm) = match THRESHOLDS.get() {
+        Some((at, kept, hot, warm)) if at == now && kept == tenant => (hot, warm),
+        _ => {
+            let (hot, warm) = crate::api::citus::reading_local_rows(|| {
+                Spi::connect(|client| {
+                    let rows = plans::select(
+                        client,
+                        "SELECT hot_score, warm_score FROM audience.settings WHERE tenant_id = $1",
+                        &[tenant.into()],
+                    )?;
+                    if rows.is_empty() {
+                        Ok((None, None))
+                    } else {
+                        rows.first().get_two::<i32, i32>()
+                    }
+                })
+            })
+            .expect("reading the tenant's tier thresholds");
+            THRESHOLDS.set(Some((now, tenant, hot, warm)));
+            (hot, warm)
+        }
+    };
+    audience_core::tiers::tier(score, hot, warm)
+}

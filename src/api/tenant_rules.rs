@@ -13,6 +13,7 @@
 //! invalidations that arrived, so it never uses rules older than the ones
 //! its snapshot sees.
 
+use crate::api::citus;
 use crate::api::compat;
 use crate::api::membership::{self, Batch, Dynamic};
 use crate::api::plans;
@@ -56,7 +57,7 @@ const KEPT_TENANTS: usize = 64;
 
 /// The tenant's rules as the current snapshot sees them.
 pub(crate) fn tenant_rules(client: &SpiClient, tenant: &str) -> Rc<TenantRules> {
-    let Some(generation) = generation() else {
+    let Some(generation) = generation().filter(|_| citus::may_keep_rules()) else {
         return Rc::new(read(client, tenant));
     };
     if let Some(rules) = KEPT.with(|kept| kept.borrow().get(tenant, generation)) {
@@ -176,6 +177,7 @@ unsafe extern "C-unwind" fn relation_changed(_arg: pg_sys::Datum, relation: pg_s
     if relation == pg_sys::InvalidOid || Some(relation) == WATCHED.get() {
         GENERATION.set(GENERATION.get() + 1);
         WATCHED.set(None);
+        citus::forget();
     }
 }
 
@@ -189,7 +191,14 @@ unsafe extern "C-unwind" fn roles_changed(
     GENERATION.set(GENERATION.get() + 1);
 }
 
+/// Reads the tenant's rules. Also from a query on the tenant's rows on a
+/// Citus worker (a function of the rules called for each row): they are
+/// co-located with those rows.
 fn read(client: &SpiClient, tenant: &str) -> TenantRules {
+    citus::reading_local_rows(|| read_here(client, tenant))
+}
+
+fn read_here(client: &SpiClient, tenant: &str) -> TenantRules {
     let mut catalogue = read_catalogue(client, tenant);
     let dynamic = membership::load_dynamic(client, tenant, &catalogue);
     catalogue.mark_live(dynamic.iter().map(Dynamic::id_and_rule));

@@ -12,6 +12,7 @@
 //! (their trigger `audience.rules_changed`, see `tenant_rules`) or of role
 //! memberships queues.
 
+use crate::api::citus;
 use crate::api::compat;
 use crate::api::plans;
 use crate::api::tenant_rules::{self, Kept};
@@ -132,12 +133,13 @@ fn look_up(name: &str) -> Resolved {
     // A database still at the SQL of a release before tenant grants
     // resolves every tenant.
     let granted = compat::installed() > compat::Release::V0_1_1;
-    Spi::connect(|client| {
-        if !granted {
-            // Its policy on audience.tenants asks for the current tenant:
-            // the tenant is looked up as the table's owner, whom no policy
-            // applies to.
-            let owner = plans::select(
+    citus::reading_local_rows(|| {
+        Spi::connect(|client| {
+            if !granted {
+                // Its policy on audience.tenants asks for the current tenant:
+                // the tenant is looked up as the table's owner, whom no policy
+                // applies to.
+                let owner = plans::select(
                 client,
                 "SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'audience.tenants'::regclass",
                 &[],
@@ -145,40 +147,41 @@ fn look_up(name: &str) -> Resolved {
             .and_then(|rows| rows.first().get_one::<pg_sys::Oid>())
             .expect("finding the owner of audience.tenants")
             .expect("audience.tenants has an owner");
-            let tenant = as_role(owner, || {
-                plans::select(
-                    client,
-                    "SELECT id FROM audience.tenants WHERE id::text = lower($1) OR name = $1",
-                    &[name.into()],
-                )
-                .and_then(|rows| {
-                    if rows.is_empty() {
-                        Ok(None)
-                    } else {
-                        rows.first().get_one::<Uuid>()
-                    }
-                })
-                .expect("looking up the tenant")
-            });
-            return Resolved {
-                tenant,
-                sees_all: true,
+                let tenant = as_role(owner, || {
+                    plans::select(
+                        client,
+                        "SELECT id FROM audience.tenants WHERE id::text = lower($1) OR name = $1",
+                        &[name.into()],
+                    )
+                    .and_then(|rows| {
+                        if rows.is_empty() {
+                            Ok(None)
+                        } else {
+                            rows.first().get_one::<Uuid>()
+                        }
+                    })
+                    .expect("looking up the tenant")
+                });
+                return Resolved {
+                    tenant,
+                    sees_all: true,
+                };
+            }
+            let by_id = uuid::Uuid::parse_str(name).is_ok();
+            let query = if by_id {
+                "SELECT (SELECT t.id FROM audience.tenants t WHERE t.id = $1::uuid),
+                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
+            } else {
+                "SELECT (SELECT t.id FROM audience.tenants t WHERE t.name = $1),
+                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
             };
-        }
-        let by_id = uuid::Uuid::parse_str(name).is_ok();
-        let query = if by_id {
-            "SELECT (SELECT t.id FROM audience.tenants t WHERE t.id = $1::uuid),
-                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
-        } else {
-            "SELECT (SELECT t.id FROM audience.tenants t WHERE t.name = $1),
-                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
-        };
-        let rows = plans::select(client, query, &[name.into()]).expect("looking up the tenant");
-        let row = rows.first();
-        Resolved {
-            tenant: row.get::<Uuid>(1).expect("tenant id"),
-            sees_all: row.get::<bool>(2).expect("sees all").unwrap_or(false),
-        }
+            let rows = plans::select(client, query, &[name.into()]).expect("looking up the tenant");
+            let row = rows.first();
+            Resolved {
+                tenant: row.get::<Uuid>(1).expect("tenant id"),
+                sees_all: row.get::<bool>(2).expect("sees all").unwrap_or(false),
+            }
+        })
     })
 }
 

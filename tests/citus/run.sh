@@ -45,7 +45,8 @@ psql_() { local port=$1; shift; as_pg "$BIN/psql" -h localhost -p "$port" -X -q 
 ensure_citus
 install_extension
 nodes=("$BASE/coordinator" "$BASE/worker1" "$BASE/worker2")
-trap 'for dir in "${nodes[@]}" "$BASE/single"; do stop_cluster "$dir"; done' EXIT
+single="$BASE/single"
+trap 'for dir in "${nodes[@]}" "$single"; do stop_cluster "$dir"; done' EXIT
 for i in 0 1 2; do
     start_cluster "${nodes[$i]}" $((PORT + i)) "listen_addresses = 'localhost'" \
         "shared_preload_libraries = 'citus'" "max_connections = 200"
@@ -73,4 +74,40 @@ if [ $status -ne 0 ]; then
     exit $status
 fi
 rm -rf "$work"
+
+say "Citus: the demo and more of the API print the same as on one server"
+start_cluster "$single" "$SINGLE_PORT" "listen_addresses = 'localhost'"
+psql_ "$SINGLE_PORT" -U postgres -d postgres -c "CREATE DATABASE audience"
+for i in 0 1 2; do
+    psql_ $((PORT + i)) -U postgres -d postgres -c "CREATE DATABASE demo"
+    psql_ $((PORT + i)) -U postgres -d demo -c "CREATE EXTENSION citus"
+done
+# A tenant reaches the workers, whose copies of the policies and views ask
+# for it, as a setting of the role (or SET LOCAL): the superuser that runs
+# the demo selects acme so.
+psql_ "$PORT" -U postgres -d demo \
+    -c "SELECT citus_set_coordinator_host('localhost', $PORT)" \
+    -c "SELECT citus_add_node('localhost', $((PORT + 1)))" \
+    -c "SELECT citus_add_node('localhost', $((PORT + 2)))" \
+    -c "CREATE EXTENSION audience" \
+    -c "SELECT * FROM audience.distribute()" \
+    -c "ALTER ROLE postgres IN DATABASE demo SET audience.tenant = 'acme'" >/dev/null
+data=$(mktemp -d)
+cp "$ROOT"/data/sample_*.csv "$data"/
+chmod -R a+rX "$data"
+run_demo() {
+    local port=$1 database=$2 out=$3
+    as_pg env PGOPTIONS=-cclient_min_messages=warning "$BIN/psql" -h localhost -p "$port" -U postgres -d "$database" \
+        -X -q -v ON_ERROR_STOP=1 -v datadir="$data" -v sample="$data/sample_audience.csv" \
+        -f "$ROOT/scripts/demo.sql" -f "$HERE/same.sql" 2>&1 \
+        | sed -e 's/Last refresh: .*, took .*/Last refresh: (time of the run)/' >"$out"
+}
+run_demo "$SINGLE_PORT" audience "$data/single.out" || { tail -20 "$data/single.out"; echo "the scenario failed on one server" >&2; exit 1; }
+run_demo "$PORT" demo "$data/citus.out" || { tail -20 "$data/citus.out"; echo "the scenario failed on Citus" >&2; exit 1; }
+if ! diff -u "$data/single.out" "$data/citus.out"; then
+    echo "the Citus cluster answered differently from one server (files in $data)" >&2
+    exit 1
+fi
+echo "Citus: $(grep -c . "$data/citus.out") lines of the demo and scenario, as on one server"
+rm -rf "$data"
 echo "Citus: every scenario passed"

@@ -63,22 +63,36 @@ fn refresh_one(
 /// expects the tenant to have: None before the first ANALYZE, the whole
 /// table's when the tenant's share is not in the statistics.
 fn stored_and_contacts(client: &SpiClient, tenant: &str, segment: &str) -> (i64, Option<f64>) {
-    client
+    let stored = client
         .select(
-            "SELECT s.member_count,
-                    (SELECT c.reltuples::float8 * coalesce(
-                                (SELECT f.freq FROM pg_stats t
-                                  CROSS JOIN LATERAL unnest(t.most_common_vals::text::uuid[], t.most_common_freqs) f(tenant, freq)
-                                  WHERE t.schemaname = 'audience' AND t.tablename = 'contacts'
-                                    AND t.attname = 'tenant_id' AND f.tenant = $1::uuid), 1)
-                       FROM pg_class c WHERE c.oid = 'audience.contacts'::regclass AND c.reltuples > 0)
-               FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid",
+            "SELECT s.member_count FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.id = $2::uuid",
             None,
             &[tenant.into(), segment.into()],
         )
-        .and_then(|rows| rows.first().get_two::<i64, f64>())
-        .map(|(stored, contacts)| (stored.unwrap_or(0), contacts))
-        .expect("reading the segment's size")
+        .and_then(|rows| rows.first().get_one::<i64>())
+        .expect("reading the segment's size");
+    // Apart from segments, which Citus may distribute: it would ship the
+    // catalogs to the worker to join them.
+    let contacts = client
+        .select(
+            "SELECT c.reltuples::float8 * coalesce(
+                        (SELECT f.freq FROM pg_stats t
+                          CROSS JOIN LATERAL unnest(t.most_common_vals::text::uuid[], t.most_common_freqs) f(tenant, freq)
+                          WHERE t.schemaname = 'audience' AND t.tablename = 'contacts'
+                            AND t.attname = 'tenant_id' AND f.tenant = $1::uuid), 1)
+               FROM pg_class c WHERE c.oid = 'audience.contacts'::regclass AND c.reltuples > 0",
+            None,
+            &[tenant.into()],
+        )
+        .and_then(|rows| {
+            if rows.is_empty() {
+                Ok(None)
+            } else {
+                rows.first().get_one::<f64>()
+            }
+        })
+        .expect("reading the tenant's share of contacts");
+    (stored.unwrap_or(0), contacts)
 }
 
 /// Settings for a refresh's scan of a whole tenant. Few rows differ, but

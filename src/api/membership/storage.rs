@@ -12,6 +12,7 @@
 //! `segments_dropped`.
 
 use super::maintenance::{FEW_CONTACTS, GENERIC_PLAN_CONTACTS};
+use crate::api::citus;
 use crate::api::compat;
 use crate::api::plans;
 use pgrx::datum::DatumWithOid;
@@ -73,7 +74,10 @@ pub(super) fn stored_in_segments(count: usize) -> (&'static str, String) {
         (
             "(SELECT m.segments FROM audience.contact_segments m
                WHERE m.tenant_id = $1::uuid AND m.contact_id = touched.id OFFSET 0) m",
-            format!("ARRAY[{}]", (1..=count).map(member).collect::<Vec<_>>().join(", ")),
+            format!(
+                "ARRAY[{}]",
+                (1..=count).map(member).collect::<Vec<_>>().join(", ")
+            ),
         )
     } else {
         let member = |i: usize| {
@@ -86,7 +90,10 @@ pub(super) fn stored_in_segments(count: usize) -> (&'static str, String) {
         // Nothing to join: the table of pairs is probed per segment.
         (
             "(SELECT) m",
-            format!("ARRAY[{}]", (1..=count).map(member).collect::<Vec<_>>().join(", ")),
+            format!(
+                "ARRAY[{}]",
+                (1..=count).map(member).collect::<Vec<_>>().join(", ")
+            ),
         )
     }
 }
@@ -159,7 +166,10 @@ pub(super) fn apply(
         let written = write(client, tenant, &uuid_differences(differences), known_new);
         let changes = written.iter().map(|(_, n)| n).sum();
         return (
-            written.into_iter().map(|(segment, _)| segment.to_string()).collect(),
+            written
+                .into_iter()
+                .map(|(segment, _)| segment.to_string())
+                .collect(),
             changes,
         );
     }
@@ -221,7 +231,9 @@ pub(super) fn apply(
 
 /// Differences with segment ids as uuids, in id order: the order in which
 /// writers lock segments.
-fn uuid_differences(differences: Differences) -> Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> {
+fn uuid_differences(
+    differences: Differences,
+) -> Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> {
     let mut by_uuid: Vec<_> = differences
         .into_iter()
         .map(|(id, entered, exited)| (segment_uuid(&id), entered, exited))
@@ -243,8 +255,10 @@ fn apply_memberships(
     exited: Vec<pgrx::Uuid>,
     known_new: default!(bool, false),
 ) -> TableIterator<'static, (name!(segment, pgrx::Uuid), name!(changes, i64))> {
-    let mut by_segment: BTreeMap<pgrx::Uuid, (Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> =
-        segments.into_iter().map(|s| (s, Default::default())).collect();
+    let mut by_segment: BTreeMap<pgrx::Uuid, (Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> = segments
+        .into_iter()
+        .map(|s| (s, Default::default()))
+        .collect();
     for (segment, contact) in entered_to.into_iter().zip(entered) {
         by_segment.entry(segment).or_default().0.push(contact);
     }
@@ -338,7 +352,9 @@ fn write(
         stored
     };
     let is_member = |contact: &pgrx::Uuid, number: i32| {
-        stored.get(contact).is_some_and(|segments: &Vec<i32>| segments.contains(&number))
+        stored
+            .get(contact)
+            .is_some_and(|segments: &Vec<i32>| segments.contains(&number))
     };
     // Per segment the contacts that move; per contact the numbers.
     let mut moved: Vec<(pgrx::Uuid, Vec<pgrx::Uuid>, Vec<pgrx::Uuid>)> = Vec::new();
@@ -423,7 +439,9 @@ fn write(
                                 AS d(contact, entering_from, entering_to)) d
                  ON CONFLICT (tenant_id, contact_id) DO UPDATE
                     SET segments = audience.merged_segments(m.segments, excluded.segments, '{}'),
-                        added_at = audience.merged_since(m.segments, m.added_at, excluded.segments, '{}', now())",
+                        -- Now, from the row itself (it entered each of its
+                        -- segments now): Citus allows no now() here.
+                        added_at = audience.merged_since(m.segments, m.added_at, excluded.segments, '{}', excluded.added_at[1])",
                 &[
                     tenant.into(),
                     new_contacts.clone().into(),
@@ -435,7 +453,8 @@ fn write(
             .expect("writing stored membership");
         });
     }
-    // Per segment: a log row for each direction, the count, one NOTIFY.
+    // Per segment: a log row for each direction, the count, one NOTIFY
+    // (none on a Citus worker, see citus::on_worker).
     let written: Vec<(pgrx::Uuid, i64)> = moved
         .iter()
         .map(|(segment, came, gone)| (*segment, (came.len() + gone.len()) as i64))
@@ -469,7 +488,8 @@ fn write(
              )
              SELECT count(pg_notify(audience.membership_channel($1::uuid), json_build_object(
                         'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text))
-               FROM (SELECT * FROM per_segment ORDER BY segment) p",
+               FROM (SELECT * FROM per_segment ORDER BY segment) p
+              WHERE $9::boolean",
             &[
                 tenant.into(),
                 segments.clone().into(),
@@ -479,6 +499,7 @@ fn write(
                 came.to.clone().into(),
                 gone.from.clone().into(),
                 gone.to.clone().into(),
+                (!citus::on_worker()).into(),
             ],
         )
         .expect("logging membership changes");
@@ -488,7 +509,8 @@ fn write(
 
 /// Settings for the statements of `write`: join by looking rows up, or by
 /// hashing them, whatever the statistics say.
-const BY_CONTACT: [(&CStr, &CStr); 2] = [(c"enable_hashjoin", c"off"), (c"enable_mergejoin", c"off")];
+const BY_CONTACT: [(&CStr, &CStr); 2] =
+    [(c"enable_hashjoin", c"off"), (c"enable_mergejoin", c"off")];
 const HASHED: [(&CStr, &CStr); 1] = [(c"enable_nestloop", c"off")];
 
 /// Lists of different lengths as one array and each list's 1-based bounds
@@ -501,7 +523,11 @@ struct Ragged<T> {
 
 impl<T> Ragged<T> {
     fn new() -> Self {
-        Ragged { values: Vec::new(), from: Vec::new(), to: Vec::new() }
+        Ragged {
+            values: Vec::new(),
+            from: Vec::new(),
+            to: Vec::new(),
+        }
     }
 
     fn push(&mut self, list: &[T])

@@ -56,7 +56,7 @@ INSERT INTO documented VALUES
     ('function', 'count', true), ('function', 'members', true), ('function', 'recipients', true),
     ('function', 'in_segment', true), ('function', 'segments_of', true), ('function', 'batches', true),
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
-    ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'live_members', true),
+    ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'tier_of', true), ('function', 'live_members', true),
     ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true), ('function', 'pair_overlaps', true),
     ('function', 'describe', true), ('function', 'segment_member_ids', true), ('function', 'may_select_tenant', true),
     -- Writing.
@@ -132,4 +132,6 @@ SELECT c.oid::regclass AS written_by_reader
  ORDER BY 1;
 
 -- Distributing needs Citus, and says how to get there.
+\set SHOW_CONTEXT never
 SELECT * FROM audience.distribute();
+\set SHOW_CONTEXT errors

@@ -1,0 +1,101 @@
+//! What changes when the tables are distributed by Citus (`sql/citus.sql`,
+//! `audience.distribute()`): a tenant's rows, and the triggers on them,
+//! live on the tenant's worker; tenants and grants have a copy on every
+//! node.
+
+use crate::api::plans;
+use pgrx::prelude::*;
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether this backend may keep tenants' rules, and whether it runs on
+    /// a worker, once known; forgotten with the watch on
+    /// `audience.segments` (see `tenant_rules`).
+    static MAY_KEEP_RULES: Cell<Option<bool>> = const { Cell::new(None) };
+    static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// Whether Citus is loaded in this backend.
+fn loaded() -> bool {
+    // The pointer is PostgreSQL's; null when no such setting exists.
+    !unsafe {
+        pg_sys::GetConfigOption(
+            c"citus.allow_nested_distributed_execution".as_ptr(),
+            true,
+            false,
+        )
+    }
+    .is_null()
+}
+
+/// Runs `read`, which reads only rows this node holds: tenants and grants
+/// (reference tables, with a copy on every node), or a tenant's rules and
+/// settings from inside a query on the tenant's rows (co-located with
+/// them). On a worker, inside a query the coordinator sent, Citus refuses
+/// any query of its tables as possibly remote.
+pub(crate) fn reading_local_rows<T>(read: impl FnOnce() -> T) -> T {
+    if loaded() {
+        plans::with_settings(
+            &[(c"citus.allow_nested_distributed_execution", c"on")],
+            read,
+        )
+    } else {
+        read()
+    }
+}
+
+/// Whether this backend may keep a tenant's rules between statements. A
+/// change of rules announces itself on the node that holds the tenant's
+/// rows, where the triggers that use the rules run; the coordinator of
+/// distributed tables is never told, and reads them every time.
+pub(crate) fn may_keep_rules() -> bool {
+    if let Some(may) = MAY_KEEP_RULES.get() {
+        return may;
+    }
+    let may = !loaded() || !(created() && distributed_here());
+    MAY_KEEP_RULES.set(Some(may));
+    may
+}
+
+/// Whether the citus extension is created in this database.
+fn created() -> bool {
+    Spi::get_one::<bool>("SELECT to_regproc('pg_catalog.citus_is_coordinator') IS NOT NULL")
+        .expect("looking for Citus")
+        .unwrap_or(false)
+}
+
+/// Whether this node is the coordinator of a distributed `audience.segments`.
+fn distributed_here() -> bool {
+    Spi::get_one::<bool>(
+        "SELECT pg_catalog.citus_is_coordinator()
+            AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                         WHERE logicalrelid = 'audience.segments'::regclass)",
+    )
+    .expect("asking Citus where audience.segments is")
+    .unwrap_or(false)
+}
+
+/// Whether this node is a Citus worker. Membership changes made there
+/// (by the triggers on a tenant's rows) are not announced with NOTIFY:
+/// listeners connect to the coordinator, and Citus commits a transaction
+/// that wrote on several workers with PREPARE TRANSACTION, which refuses
+/// one that notified.
+pub(crate) fn on_worker() -> bool {
+    if let Some(on) = ON_WORKER.get() {
+        return on;
+    }
+    let on = loaded()
+        && created()
+        && !Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()")
+            .expect("asking Citus which node this is")
+            .unwrap_or(true);
+    ON_WORKER.set(Some(on));
+    on
+}
+
+/// Forgets what was learnt of Citus: `audience.segments` changed, and may
+/// have been distributed.
+pub(crate) fn forget() {
+    MAY_KEEP_RULES.set(None);
+    ON_WORKER.set(None);
+}

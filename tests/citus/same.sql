@@ -1,0 +1,58 @@
+-- After scripts/demo.sql: more of the API on the demo's tenant, run on one
+-- server and on a Citus cluster, which must print the same (run.sh).
+\pset footer off
+SELECT audience.use_tenant('acme') IS NOT NULL AS "using acme";
+
+\echo Stored membership equals the rules, scores equal a recompute
+SELECT audience.refresh() AS "memberships a refresh changes",
+       audience.recompute_scores() AS "scores a recompute changes";
+
+\echo The same file imported again: every row an update
+SELECT rows, inserted, updated, rejected FROM audience.import_csv(pg_read_binary_file(:'sample'), '{"segment": "Imported again"}');
+\echo Exports of segments, without the times of this run
+-- (Over a copy of the names: on Citus a function called for every row of a
+-- query over the tenant's tables runs on the worker, where it may not query
+-- them again.)
+CREATE TEMP TABLE segment_names AS SELECT name FROM audience.segment_overview;
+SELECT md5(audience.export_csv(s.name, ARRAY['email', 'first_name', 'last_name', 'country', 'phone', 'tags', 'industry', 'budget']))
+       AS export, s.name
+  FROM segment_names s ORDER BY s.name;
+SELECT audience.export_contact(min(email)) - 'contact' - 'events' AS "export of a person" FROM audience.contacts;
+
+\echo Tags, lists and snapshots
+SELECT audience.rename_tag('Buyer', 'Customer') AS renamed,
+       audience.tag_segment('Pricing visitors', 'pricing') AS tagged;
+SELECT * FROM audience.tag_summary LIMIT 5;
+SELECT audience.remove_from_list('Webinar guests', ARRAY(SELECT id FROM audience.members('Webinar guests') ORDER BY email LIMIT 2)) AS removed;
+SELECT audience.snapshot('Pricing visitors', 'launch') AS snapshot \gset
+SELECT count(*) AS "snapshot members" FROM audience.snapshot_members(:'snapshot');
+SELECT * FROM audience.segments_of((SELECT min(id::text)::uuid FROM audience.members('Pricing visitors')));
+
+\echo Rules over custom fields, changed and dropped
+SELECT audience.create_segment('Budget over 500k', 'custom.budget > 500000') IS NOT NULL AS created;
+SELECT audience.update_segment('Budget over 500k', rule => 'custom.budget > 900000') IS NOT NULL AS updated;
+SELECT audience.count('Budget over 500k') AS "budget over 900k";
+SELECT audience.set_tiers(40, 10) IS NULL AS "tiers set";
+SELECT * FROM audience.breakdown('Budget over 500k', 'tier');
+SELECT audience.drop_segment('Budget over 500k') IS NULL AS dropped;
+
+\echo Events deleted and a person forgotten: scores and segments follow
+DELETE FROM audience.events WHERE kind = 'bounced';
+SELECT audience.forget_contact(min(email)) AS forgotten FROM audience.members('Pricing visitors');
+SELECT name, members FROM audience.segment_overview ORDER BY name;
+SELECT audience.refresh() AS "memberships a refresh changes",
+       audience.recompute_scores() AS "scores a recompute changes";
+SELECT count(*) AS contacts, sum(score) AS scores, sum(event_count) AS events,
+       count(*) FILTER (WHERE status = 'bounced') AS bounced
+  FROM audience.contacts;
+
+\echo As the application role: its tenant, its writes
+SET ROLE app;
+SELECT count(*) AS "contacts app sees" FROM audience.contacts;
+SELECT audience.upsert_contact('{"email": "new.lead@example.com", "country": "Canada", "lead_status": "hot"}') IS NOT NULL AS upserted;
+SELECT audience.track('new.lead@example.com', 'clicked', 'launch') AS tracked;
+UPDATE audience.contacts SET city = 'Toronto' WHERE email = 'new.lead@example.com';
+SELECT email, country, city, score, audience.score_tier(score) AS tier FROM audience.contacts WHERE email = 'new.lead@example.com';
+SELECT id AS lead FROM audience.contacts WHERE email = 'new.lead@example.com' \gset
+SELECT * FROM audience.segments_of(:'lead');
+RESET ROLE;
