@@ -1807,6 +1807,16 @@ BEGIN
             WITH CHECK (audience.sees_all_tenants());
     END IF;
 
+    -- Contacts refer to their tenant by a foreign key, which Citus checks
+    -- on the worker's own copy of tenants; one server checks once per
+    -- statement instead (audience.hold_tenants), which here would lock the
+    -- tenant on every node.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_constraint WHERE conname = 'contacts_tenant'
+                      AND conrelid = 'audience.contacts'::regclass) THEN
+        ALTER TABLE audience.contacts ADD CONSTRAINT contacts_tenant
+            FOREIGN KEY (tenant_id) REFERENCES audience.tenants (id) ON DELETE CASCADE;
+    END IF;
+
     FOREACH name IN ARRAY shared_tables LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = format('audience.%I', name)::regclass) THEN
             EXECUTE 'SELECT pg_catalog.create_reference_table($1)' USING format('audience.%I', name);

@@ -127,12 +127,21 @@ fn upsert_contact(data: Option<JsonB>) -> pgrx::Uuid {
         .iter()
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect();
+    // One row of VALUES, each read from the record: Citus routes it to the
+    // tenant's worker as it is, where INSERT … SELECT would pass through
+    // the coordinator and commit in two phases.
+    let values: Vec<String> = upsert
+        .columns
+        .iter()
+        .map(|c| format!("(jsonb_populate_record(NULL::audience.contacts, $3)).{c}"))
+        .collect();
     let query = format!(
         "INSERT INTO audience.contacts AS c (tenant_id, attributes, {columns})
-         SELECT $1, $2, {columns} FROM jsonb_populate_record(NULL::audience.contacts, $3)
+         VALUES ($1, $2, {values})
          ON CONFLICT (tenant_id, email) DO UPDATE
             SET attributes = c.attributes || EXCLUDED.attributes, {updates}
          RETURNING id",
+        values = values.join(", "),
         updates = updates.join(", ")
     );
     let args: Vec<DatumWithOid> = vec![

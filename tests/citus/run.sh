@@ -109,5 +109,22 @@ if ! diff -u "$data/single.out" "$data/citus.out"; then
     exit 1
 fi
 echo "Citus: $(grep -c . "$data/citus.out") lines of the demo and scenario, as on one server"
+
+say "Citus: a tenant's work stays on the tenant's worker"
+worker=$(psql_ "$PORT" -U postgres -d demo -At -c "SELECT p.nodeport FROM pg_dist_shard_placement p
+    WHERE p.shardid = get_shard_id_for_distribution_column('audience.contacts', (SELECT id FROM audience.tenants WHERE name = 'acme'))")
+# The role's setting reaches the workers' connections too, which log what
+# the triggers there send.
+psql_ "$PORT" -U postgres -d demo -c "ALTER ROLE app IN DATABASE demo SET citus.log_remote_commands = on"
+as_pg "$BIN/psql" -h localhost -p "$PORT" -U app -d demo -X -q -v ON_ERROR_STOP=1 -f "$HERE/routed.sql" >"$data/routed.out" 2>&1 \
+    || { cat "$data/routed.out"; echo "the application's work failed on Citus" >&2; exit 1; }
+sent=$(grep -c "on server .*@localhost:" "$data/routed.out" || true)
+elsewhere=$(grep "on server .*@localhost:" "$data/routed.out" | grep -vc "@localhost:$worker " || true)
+if [ "$sent" -eq 0 ] || [ "$elsewhere" -ne 0 ]; then
+    grep -B1 "on server" "$data/routed.out" | grep -v "@localhost:$worker " | head -20 || true
+    echo "$elsewhere of $sent commands went to another node than acme's worker ($worker)" >&2
+    exit 1
+fi
+echo "Citus: $sent commands, all to acme's worker"
 rm -rf "$data"
 echo "Citus: every scenario passed"

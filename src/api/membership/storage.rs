@@ -454,12 +454,16 @@ fn write(
         });
     }
     // Per segment: a log row for each direction, the count, one NOTIFY
-    // (none on a Citus worker, see citus::on_worker).
+    // (none on a Citus worker, see citus::on_worker). Three statements, not
+    // one with CTEs: Citus would plan each CTE apart and send its rows to
+    // every worker.
     let written: Vec<(pgrx::Uuid, i64)> = moved
         .iter()
         .map(|(segment, came, gone)| (*segment, (came.len() + gone.len()) as i64))
         .collect();
     let segments: Vec<pgrx::Uuid> = moved.iter().map(|(segment, _, _)| *segment).collect();
+    let entered: Vec<i64> = moved.iter().map(|(_, came, _)| came.len() as i64).collect();
+    let exited: Vec<i64> = moved.iter().map(|(_, _, gone)| gone.len() as i64).collect();
     let (_, came, gone) = ragged(
         &moved
             .into_iter()
@@ -469,27 +473,15 @@ fn write(
     run(&mut || {
         plans::update(
             client,
-            "WITH per_segment AS (
-                 SELECT p.segment, ($3::uuid[])[p.came_from:p.came_to] AS came, p.came_to - p.came_from + 1 AS entered,
-                        ($4::uuid[])[p.gone_from:p.gone_to] AS gone, p.gone_to - p.gone_from + 1 AS exited
-                   FROM unnest($2::uuid[], $5::integer[], $6::integer[], $7::integer[], $8::integer[])
-                        AS p(segment, came_from, came_to, gone_from, gone_to)
-             ), logged AS (
-                 INSERT INTO audience.membership_log (tenant_id, segment_id, change, contacts)
-                 SELECT $1::uuid, p.segment, v.change, v.contacts
-                   FROM per_segment p
-                  CROSS JOIN LATERAL (VALUES ('entered', p.came), ('exited', p.gone)) v(change, contacts)
-                  WHERE cardinality(v.contacts) > 0
-                  ORDER BY p.segment, v.change
-             ), counted AS (
-                 UPDATE audience.segments s SET member_count = s.member_count + p.entered - p.exited
-                   FROM per_segment p
-                  WHERE s.tenant_id = $1::uuid AND s.id = p.segment
-             )
-             SELECT count(pg_notify(audience.membership_channel($1::uuid), json_build_object(
-                        'segment', p.segment, 'entered', p.entered, 'exited', p.exited)::text))
-               FROM (SELECT * FROM per_segment ORDER BY segment) p
-              WHERE $9::boolean",
+            "INSERT INTO audience.membership_log (tenant_id, segment_id, change, contacts)
+             SELECT $1::uuid, p.segment, v.change, v.contacts
+               FROM (SELECT p.segment, ($3::uuid[])[p.came_from:p.came_to] AS came,
+                            ($4::uuid[])[p.gone_from:p.gone_to] AS gone
+                       FROM unnest($2::uuid[], $5::integer[], $6::integer[], $7::integer[], $8::integer[])
+                            AS p(segment, came_from, came_to, gone_from, gone_to)) p
+              CROSS JOIN LATERAL (VALUES ('entered', p.came), ('exited', p.gone)) v(change, contacts)
+              WHERE cardinality(v.contacts) > 0
+              ORDER BY p.segment, v.change",
             &[
                 tenant.into(),
                 segments.clone().into(),
@@ -499,10 +491,37 @@ fn write(
                 came.to.clone().into(),
                 gone.from.clone().into(),
                 gone.to.clone().into(),
-                (!citus::on_worker()).into(),
             ],
         )
         .expect("logging membership changes");
+        plans::update(
+            client,
+            "UPDATE audience.segments s SET member_count = s.member_count + d.entered - d.exited
+               FROM unnest($2::uuid[], $3::bigint[], $4::bigint[]) AS d(segment, entered, exited)
+              WHERE s.tenant_id = $1::uuid AND s.id = d.segment",
+            &[
+                tenant.into(),
+                segments.clone().into(),
+                entered.clone().into(),
+                exited.clone().into(),
+            ],
+        )
+        .expect("counting segment members");
+        if !citus::on_worker() {
+            plans::select(
+                client,
+                "SELECT count(pg_notify(audience.membership_channel($1::uuid), json_build_object(
+                            'segment', d.segment, 'entered', d.entered, 'exited', d.exited)::text))
+                   FROM unnest($2::uuid[], $3::bigint[], $4::bigint[]) AS d(segment, entered, exited)",
+                &[
+                    tenant.into(),
+                    segments.clone().into(),
+                    entered.clone().into(),
+                    exited.clone().into(),
+                ],
+            )
+            .expect("announcing membership changes");
+        }
     });
     written
 }
