@@ -79,3 +79,57 @@ stop_cluster() {
     [ -f "$dir/data/postmaster.pid" ] || return 0
     as_pg "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
 }
+
+# ensure_citus: Citus in PostgreSQL, built and installed from the archive
+# that CITUS_ARCHIVE names (about 4 minutes on 2 cores) when it is missing;
+# says why and returns 1 when there is neither.
+CITUS_PACKAGES=(liblz4-dev libzstd-dev libssl-dev libkrb5-dev libcurl4-openssl-dev autoconf make gcc)
+ensure_citus() {
+    [ -f "$("$PG_CONFIG" --pkglibdir)/citus.so" ] && return 0
+    if [ -z "${CITUS_ARCHIVE:-}" ] || [ ! -f "$CITUS_ARCHIVE" ]; then
+        echo "Citus is not installed and CITUS_ARCHIVE names no archive of it"
+        return 1
+    fi
+    local missing=() package build
+    for package in "${CITUS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]} (to build Citus)"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    say "building Citus from $CITUS_ARCHIVE (a few minutes, once)"
+    build=$(mktemp -d)
+    tar -xzf "$CITUS_ARCHIVE" -C "$build"
+    (cd "$build"/citus-* && ./configure --quiet PG_CONFIG="$PG_CONFIG" >/dev/null \
+        && make -s -j"$(nproc)" >/dev/null && as_root make -s install >/dev/null)
+    rm -rf "$build"
+}
+
+# start_citus BASE PORT DATABASE [SETTING...]: a throwaway Citus cluster,
+# the coordinator in BASE/coordinator on PORT and two workers on the next
+# ports, each with DATABASE and the citus extension in it, the workers
+# added. Nodes talk over localhost.
+start_citus() {
+    local base=$1 port=$2 database=$3 i bin
+    bin=$("$PG_CONFIG" --bindir)
+    for i in 0 1 2; do
+        start_cluster "$base/node$i" $((port + i)) "listen_addresses = 'localhost'" \
+            "shared_preload_libraries = 'citus'" "max_connections = 200" "${@:4}"
+        as_pg "$bin/psql" -h localhost -p $((port + i)) -U postgres -X -q -v ON_ERROR_STOP=1 -d postgres \
+            -c "CREATE DATABASE $database"
+        as_pg "$bin/psql" -h localhost -p $((port + i)) -U postgres -X -q -v ON_ERROR_STOP=1 -d "$database" \
+            -c "CREATE EXTENSION citus"
+    done
+    as_pg "$bin/psql" -h localhost -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 -d "$database" \
+        -c "SELECT citus_set_coordinator_host('localhost', $port)" \
+        -c "SELECT citus_add_node('localhost', $((port + 1)))" \
+        -c "SELECT citus_add_node('localhost', $((port + 2)))" >/dev/null
+}
+
+# stop_citus BASE: stops the nodes start_citus started in BASE.
+stop_citus() {
+    local i
+    for i in 0 1 2; do stop_cluster "$1/node$i"; done
+}

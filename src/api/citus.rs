@@ -8,10 +8,10 @@ use pgrx::prelude::*;
 use std::cell::Cell;
 
 thread_local! {
-    /// Whether this backend may keep tenants' rules, and whether it runs on
+    /// Whether this node coordinates distributed tables, and whether it is
     /// a worker, once known; forgotten with the watch on
     /// `audience.segments` (see `tenant_rules`).
-    static MAY_KEEP_RULES: Cell<Option<bool>> = const { Cell::new(None) };
+    static COORDINATES: Cell<Option<bool>> = const { Cell::new(None) };
     static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
@@ -49,12 +49,18 @@ pub(crate) fn reading_local_rows<T>(read: impl FnOnce() -> T) -> T {
 /// rows, where the triggers that use the rules run; the coordinator of
 /// distributed tables is never told, and reads them every time.
 pub(crate) fn may_keep_rules() -> bool {
-    if let Some(may) = MAY_KEEP_RULES.get() {
-        return may;
+    !coordinates_tenants()
+}
+
+/// Whether this node is the coordinator of distributed tenants' tables:
+/// their rows, and the triggers on them, are on the workers.
+pub(crate) fn coordinates_tenants() -> bool {
+    if let Some(coordinates) = COORDINATES.get() {
+        return coordinates;
     }
-    let may = !loaded() || !(created() && distributed_here());
-    MAY_KEEP_RULES.set(Some(may));
-    may
+    let coordinates = loaded() && created() && distributed_here();
+    COORDINATES.set(Some(coordinates));
+    coordinates
 }
 
 /// Whether the citus extension is created in this database.
@@ -96,6 +102,6 @@ pub(crate) fn on_worker() -> bool {
 /// Forgets what was learnt of Citus: `audience.segments` changed, and may
 /// have been distributed.
 pub(crate) fn forget() {
-    MAY_KEEP_RULES.set(None);
+    COORDINATES.set(None);
     ON_WORKER.set(None);
 }

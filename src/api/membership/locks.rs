@@ -9,8 +9,11 @@ use pgrx::prelude::*;
 /// refresh). Queries after it read with a fresh snapshot, which sees every
 /// change committed by the holders it waited for.
 pub(crate) fn lock_rules(tenant: &str, exclusive: bool) {
-    advisory_xact_lock("audience rules", tenant, exclusive);
+    advisory_xact_lock(RULES, tenant, exclusive);
 }
+
+const RULES: &str = "audience rules";
+const BULK_WRITES: &str = "audience bulk writes";
 
 /// `audience.lock_rules(tenant, exclusive)`, for the SQL that changes
 /// rules (internal: no application role may call it).
@@ -24,7 +27,7 @@ fn lock_rules_sql(tenant: pgrx::Uuid, exclusive: bool) {
 /// so that they never hold each other's contacts or segments. After
 /// `lock_rules`, in the same order as there.
 pub(crate) fn lock_bulk_writes(tenant: &str) {
-    advisory_xact_lock("audience bulk writes", tenant, true);
+    advisory_xact_lock(BULK_WRITES, tenant, true);
 }
 
 /// `audience.lock_bulk_writes(tenant)`, for the events trigger (internal).
@@ -34,8 +37,33 @@ fn lock_bulk_writes_sql(tenant: pgrx::Uuid) {
 }
 
 /// `pg_advisory_xact_lock(hashtext(class), hashtext(tenant))`, or its
-/// shared form.
+/// shared form. At the coordinator of a Citus cluster, taken on the
+/// tenant's worker instead, where the triggers that maintain membership
+/// take theirs: the call runs there in a query routed to the tenant's
+/// rows, and holds until the distributed transaction ends.
 fn advisory_xact_lock(class: &str, tenant: &str, exclusive: bool) {
+    if crate::api::citus::coordinates_tenants() {
+        let relayed = Spi::connect(|client| {
+            if class == RULES {
+                client.select(
+                    "SELECT audience.lock_rules(s.tenant_id, $2) FROM audience.segments s
+                      WHERE s.tenant_id = $1::uuid AND s.kind = 'everyone'",
+                    None,
+                    &[tenant.into(), exclusive.into()],
+                )
+            } else {
+                client.select(
+                    "SELECT audience.lock_bulk_writes(s.tenant_id) FROM audience.segments s
+                      WHERE s.tenant_id = $1::uuid AND s.kind = 'everyone'",
+                    None,
+                    &[tenant.into()],
+                )
+            }
+            .map(|_| ())
+        });
+        relayed.expect("locking the tenant on its worker");
+        return;
+    }
     let lock = if exclusive {
         sql_functions::pg_advisory_xact_lock_int4
     } else {
