@@ -90,7 +90,8 @@ BASE="SELECT count(*) FROM audience.contacts c WHERE c.tenant_id = '$TENANT'"
 # How many timeless dynamic segments hold other members than their rules
 # select now (time-relative ones drift by design until refresh).
 segments_off_their_rules() {
-    sql "SELECT count(*) FROM audience.segments s WHERE s.kind = 'dynamic'
+    # Of the current tenant only: preview() counts the current tenant's contacts.
+    sql "SELECT count(*) FROM audience.segments s WHERE s.tenant_id = audience.current_tenant() AND s.kind = 'dynamic'
            AND NOT audience.rule_is_time_relative(s.rule) AND s.member_count <> audience.preview(s.rule)"
 }
 

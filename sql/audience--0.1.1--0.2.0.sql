@@ -240,6 +240,7 @@ CREATE OR REPLACE FUNCTION audience.events_inserted() RETURNS trigger
 LANGUAGE plpgsql
 SET work_mem = '64MB'
 SET jit = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     tenant uuid;
@@ -1870,6 +1871,15 @@ BEGIN
     -- chosen by SET LOCAL reaches the workers, whose copies of the
     -- policies ask for it. (Citus passes both settings on to the workers.)
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
+    -- The events trigger runs on the workers, whose copy of the extension
+    -- Citus does not alter with ours.
+    ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode;
+    EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers(
+                     'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode') r
+                  WHERE NOT r.success$run$ INTO failure;
+    IF failure IS NOT NULL THEN
+        RAISE EXCEPTION 'could not prepare the events trigger on the workers: %', failure;
+    END IF;
     EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
 END
 $$;
