@@ -17,12 +17,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 # PostgreSQL refuses to run as root; root runs servers as the postgres user.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-# Installs the Debian packages, cargo-pgrx and pgrx's PostgreSQL 15 config,
-# each only when it is missing.
-ensure_tools() {
-    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
+# install_packages PACKAGE...: installs those Debian packages that are not.
+install_packages() {
     local missing=() package
-    for package in "${APT_PACKAGES[@]}"; do
+    for package in "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +28,13 @@ ensure_tools() {
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
+}
+
+# Installs the Debian packages, cargo-pgrx and pgrx's PostgreSQL 15 config,
+# each only when it is missing.
+ensure_tools() {
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
+    install_packages "${APT_PACKAGES[@]}"
     if [ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $PGRX_VERSION" ]; then
         say "installing cargo-pgrx $PGRX_VERSION (a few minutes, once)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
@@ -90,15 +95,8 @@ ensure_citus() {
         echo "Citus is not installed and CITUS_ARCHIVE names no archive of it"
         return 1
     fi
-    local missing=() package build
-    for package in "${CITUS_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing ${missing[*]} (to build Citus)"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    fi
+    local build
+    install_packages "${CITUS_PACKAGES[@]}"
     say "building Citus from $CITUS_ARCHIVE (a few minutes, once)"
     build=$(mktemp -d)
     tar -xzf "$CITUS_ARCHIVE" -C "$build"
@@ -132,4 +130,24 @@ start_citus() {
 stop_citus() {
     local i
     for i in 0 1 2; do stop_cluster "$1/node$i"; done
+}
+
+# run_regress FOLDER HOST PORT: the pg_regress scenarios of FOLDER, in the
+# order of its schedule, against database audience of the cluster at
+# HOST:PORT. pg_regress writes results next to the inputs: it runs on a
+# copy. Prints the differences and exits when one fails.
+run_regress() {
+    local folder=$1 host=$2 port=$3 work status=0
+    work=$(mktemp -d)
+    cp -r "$folder"/. "$work"/
+    [ "$(id -u)" = 0 ] && chown -R postgres "$work"
+    as_pg "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
+        --host="$host" --port="$port" --user=postgres --dbname=audience \
+        --inputdir="$work" --outputdir="$work" --schedule="$work/schedule" || status=$?
+    if [ $status -ne 0 ]; then
+        head -200 "$work/regression.diffs" 2>/dev/null || true
+        echo "pg_regress failed; results in $work" >&2
+        exit $status
+    fi
+    rm -rf "$work"
 }

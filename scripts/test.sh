@@ -59,22 +59,10 @@ for sql in tests/pg_regress/sql/*.sql; do
     grep -qE "^test:.* $name( |$)" tests/pg_regress/schedule || { echo "$name is not in tests/pg_regress/schedule" >&2; exit 1; }
     [ -f "tests/pg_regress/expected/$name.out" ] || { echo "no expected output for $name" >&2; exit 1; }
 done
-# pg_regress writes results next to the inputs: give it a copy it may write.
-work=$(mktemp -d)
-cp -r tests/pg_regress/. "$work"/
-[ "$(id -u)" = 0 ] && chown -R postgres "$work"
+# Files the scenarios import from the server.
 cp data/sample_audience.csv "$REGRESS_DIR"/
 cargo run -q -p audience-core --example workbooks -- "$REGRESS_DIR"
-status=0
-as_pg "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
-    --host="$REGRESS_DIR" --port="$REGRESS_PORT" --user=postgres --dbname=audience \
-    --inputdir="$work" --outputdir="$work" --schedule="$work/schedule" || status=$?
-if [ $status -ne 0 ]; then
-    cat "$work/regression.diffs" 2>/dev/null | head -200
-    echo "pg_regress failed; results in $work" >&2
-    exit $status
-fi
-rm -rf "$work"
+run_regress tests/pg_regress "$REGRESS_DIR" "$REGRESS_PORT"
 
 say "dump and restore"
 "$ROOT/tests/durability/run.sh" "$REGRESS_DIR" "$REGRESS_PORT"

@@ -11,6 +11,7 @@ SELECT count(*) AS found FROM audience.search('routed@example.com');
 SELECT audience.add_to_list('Webinar guests', ARRAY(SELECT id FROM audience.search('routed@example.com'))) AS listed;
 SELECT count(*) AS members FROM audience.members('Webinar guests');
 SELECT inserted FROM audience.import_csv(convert_to(E'email,country\nrouted.import@example.com,FR\n', 'UTF8'));
-SELECT audience.refresh() AS refreshed;
+-- (A query segment's refresh runs the SQL its author wrote, routed or not.)
+SELECT audience.refresh('Pricing visitors') AS refreshed;
 SELECT audience.recompute_scores() AS recomputed;
 DELETE FROM audience.contacts WHERE tenant_id = :'tenant' AND email LIKE 'routed%';

@@ -26,19 +26,7 @@ psql_() { local port=$1; shift; as_pg "$BIN/psql" -h localhost -p "$port" -X -q 
 psql_ "$PORT" -U postgres -d audience -c "CREATE EXTENSION audience" -c "SELECT * FROM audience.distribute()" >/dev/null
 
 say "Citus: pg_regress scenarios at the coordinator"
-work=$(mktemp -d)
-cp -r "$HERE/." "$work"/
-[ "$(id -u)" = 0 ] && chown -R postgres "$work"
-status=0
-as_pg "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" --use-existing \
-    --host=localhost --port="$PORT" --user=postgres --dbname=audience \
-    --inputdir="$work" --outputdir="$work" --schedule="$work/schedule" || status=$?
-if [ $status -ne 0 ]; then
-    cat "$work/regression.diffs" 2>/dev/null | head -200
-    echo "Citus tests failed; results in $work" >&2
-    exit $status
-fi
-rm -rf "$work"
+run_regress "$HERE" localhost "$PORT"
 
 say "Citus: the demo and more of the API print the same as on one server"
 start_cluster "$single" "$SINGLE_PORT" "listen_addresses = 'localhost'"

@@ -36,6 +36,14 @@ SELECT audience.set_tiers(40, 10) IS NULL AS "tiers set";
 SELECT * FROM audience.breakdown('Budget over 500k', 'tier');
 SELECT audience.drop_segment('Budget over 500k') IS NULL AS dropped;
 
+\echo Query segments, fit points, decay
+SELECT audience.create_query_segment('French leads', $$SELECT id FROM audience.contacts WHERE country = 'FR'$$) IS NOT NULL AS created;
+SELECT audience.count('French leads') AS "French leads";
+SELECT audience.set_fit_score('French SaaS', 'industry = ''SaaS'' and country = ''FR''', 5) AS "given fit points";
+SELECT count(*) AS batches FROM audience.batches('French leads', 25) GROUP BY batch ORDER BY batch LIMIT 1;
+SELECT audience.duplicate_segment('Pricing visitors', 'Pricing visitors again') IS NOT NULL AS duplicated;
+SELECT audience.set_score_decay(10, '30 days') IS NULL AS "decay set", audience.apply_decay() >= 0 AS decayed;
+
 \echo Events deleted and a person forgotten: scores and segments follow
 DELETE FROM audience.events WHERE kind = 'bounced';
 SELECT audience.forget_contact(min(email)) AS forgotten FROM audience.members('Pricing visitors');
