@@ -129,8 +129,10 @@ BEGIN
     -- chosen by SET LOCAL reaches the workers, whose copies of the
     -- policies ask for it. (Citus passes both settings on to the workers.)
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
-    -- The events trigger runs on the workers, whose copy of the extension
-    -- Citus does not alter with ours.
+    EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
+    -- The events trigger, which plans generically on one server, too; it
+    -- runs on the workers, whose copy of the extension Citus does not
+    -- alter with ours.
     ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode;
     EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers(
                      'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode') r
@@ -138,7 +140,6 @@ BEGIN
     IF failure IS NOT NULL THEN
         RAISE EXCEPTION 'could not prepare the events trigger on the workers: %', failure;
     END IF;
-    EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
 END
 $$;
 COMMENT ON FUNCTION audience.distribute() IS 'Once, at a Citus coordinator after citus_add_node: makes tenants, grants and publications reference tables and distributes every tenant''s rows by tenant_id, co-located with its contacts; returns what went where';
