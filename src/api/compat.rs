@@ -7,6 +7,7 @@
 //! updates from 0.2.0 only.
 
 use crate::api::membership;
+use crate::api::plans;
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,13 +42,7 @@ pub(crate) fn installed() -> Release {
                 None,
                 &[],
             )
-            .and_then(|rows| {
-                if rows.is_empty() {
-                    Ok(None)
-                } else {
-                    rows.first().get_one::<String>()
-                }
-            })
+            .and_then(plans::first_value::<String>)
     })
     .expect("reading the installed version of audience");
     let release = match version.as_deref() {

@@ -80,6 +80,18 @@ pub fn with_settings<T>(settings: &[(&CStr, &CStr)], run: impl FnOnce() -> T) ->
     }
 }
 
+/// The first column of the first row, or None when there is no row
+/// (`first().get_one()` fails on an empty result).
+pub fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
+    rows: SpiTupleTable,
+) -> SpiResult<Option<T>> {
+    if rows.is_empty() {
+        Ok(None)
+    } else {
+        rows.first().get_one::<T>()
+    }
+}
+
 /// Runs `query`, which may write, in the current transaction.
 pub fn update<'conn>(
     client: &mut SpiClient<'conn>,

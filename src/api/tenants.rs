@@ -153,13 +153,7 @@ fn look_up(name: &str) -> Resolved {
                         "SELECT id FROM audience.tenants WHERE id::text = lower($1) OR name = $1",
                         &[name.into()],
                     )
-                    .and_then(|rows| {
-                        if rows.is_empty() {
-                            Ok(None)
-                        } else {
-                            rows.first().get_one::<Uuid>()
-                        }
-                    })
+                    .and_then(plans::first_value::<Uuid>)
                     .expect("looking up the tenant")
                 });
                 return Resolved {

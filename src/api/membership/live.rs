@@ -1,6 +1,7 @@
 //! Live evaluation where stored membership may lag (time-relative rules),
 //! and what the SQL asks of a rule's segments.
 
+use crate::api::plans;
 use crate::api::rules::{arguments, current_tenant, Rule};
 use crate::api::tenant_rules::tenant_rules;
 use crate::error::{raise, OrRaise};
@@ -55,13 +56,7 @@ fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
     Spi::connect(|client| {
         client
             .select(&query, Some(1), &args)
-            .and_then(|rows| {
-                if rows.is_empty() {
-                    Ok(None)
-                } else {
-                    rows.first().get_one::<bool>()
-                }
-            })
+            .and_then(plans::first_value::<bool>)
             .expect("evaluating rule")
             .unwrap_or(false)
     })

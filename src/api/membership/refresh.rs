@@ -84,13 +84,7 @@ fn stored_and_contacts(client: &SpiClient, tenant: &str, segment: &str) -> (i64,
             None,
             &[tenant.into()],
         )
-        .and_then(|rows| {
-            if rows.is_empty() {
-                Ok(None)
-            } else {
-                rows.first().get_one::<f64>()
-            }
-        })
+        .and_then(plans::first_value::<f64>)
         .expect("reading the tenant's share of contacts");
     (stored.unwrap_or(0), contacts)
 }
