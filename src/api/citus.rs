@@ -8,11 +8,20 @@ use pgrx::prelude::*;
 use std::cell::Cell;
 
 thread_local! {
-    /// Whether this node coordinates distributed tables, and whether it is
-    /// a worker, once known; forgotten with the watch on
+    /// What this node is, once known; forgotten with the watch on
     /// `audience.segments` (see `tenant_rules`).
-    static COORDINATES: Cell<Option<bool>> = const { Cell::new(None) };
-    static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
+    static NODE: Cell<Option<Node>> = const { Cell::new(None) };
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Node {
+    /// One server: Citus is not loaded or not created in this database.
+    Alone,
+    /// A Citus coordinator, and whether the tenants' tables are distributed.
+    Coordinator {
+        distributed: bool,
+    },
+    Worker,
 }
 
 /// Whether Citus is loaded in this backend.
@@ -55,12 +64,41 @@ pub(crate) fn may_keep_rules() -> bool {
 /// Whether this node is the coordinator of distributed tenants' tables:
 /// their rows, and the triggers on them, are on the workers.
 pub(crate) fn coordinates_tenants() -> bool {
-    if let Some(coordinates) = COORDINATES.get() {
-        return coordinates;
+    node() == Node::Coordinator { distributed: true }
+}
+
+/// Whether this node is a Citus worker. Membership changes made there
+/// (by the triggers on a tenant's rows) are not announced with NOTIFY:
+/// listeners connect to the coordinator, and Citus commits a transaction
+/// that wrote on several workers with PREPARE TRANSACTION, which refuses
+/// one that notified.
+pub(crate) fn on_worker() -> bool {
+    node() == Node::Worker
+}
+
+fn node() -> Node {
+    if let Some(node) = NODE.get() {
+        return node;
     }
-    let coordinates = loaded() && created() && distributed_here();
-    COORDINATES.set(Some(coordinates));
-    coordinates
+    let node = if !loaded() || !created() {
+        Node::Alone
+    } else {
+        let (coordinator, distributed) = Spi::get_two::<bool, bool>(
+            "SELECT pg_catalog.citus_is_coordinator(),
+                    EXISTS (SELECT FROM pg_catalog.pg_dist_partition
+                             WHERE logicalrelid = 'audience.segments'::regclass)",
+        )
+        .expect("asking Citus which node this is");
+        match coordinator {
+            Some(true) => Node::Coordinator {
+                distributed: distributed == Some(true),
+            },
+            Some(false) => Node::Worker,
+            None => Node::Alone,
+        }
+    };
+    NODE.set(Some(node));
+    node
 }
 
 /// Whether the citus extension is created in this database.
@@ -70,38 +108,8 @@ fn created() -> bool {
         .unwrap_or(false)
 }
 
-/// Whether this node is the coordinator of a distributed `audience.segments`.
-fn distributed_here() -> bool {
-    Spi::get_one::<bool>(
-        "SELECT pg_catalog.citus_is_coordinator()
-            AND EXISTS (SELECT FROM pg_catalog.pg_dist_partition
-                         WHERE logicalrelid = 'audience.segments'::regclass)",
-    )
-    .expect("asking Citus where audience.segments is")
-    .unwrap_or(false)
-}
-
-/// Whether this node is a Citus worker. Membership changes made there
-/// (by the triggers on a tenant's rows) are not announced with NOTIFY:
-/// listeners connect to the coordinator, and Citus commits a transaction
-/// that wrote on several workers with PREPARE TRANSACTION, which refuses
-/// one that notified.
-pub(crate) fn on_worker() -> bool {
-    if let Some(on) = ON_WORKER.get() {
-        return on;
-    }
-    let on = loaded()
-        && created()
-        && !Spi::get_one::<bool>("SELECT pg_catalog.citus_is_coordinator()")
-            .expect("asking Citus which node this is")
-            .unwrap_or(true);
-    ON_WORKER.set(Some(on));
-    on
-}
-
 /// Forgets what was learnt of Citus: `audience.segments` changed, and may
 /// have been distributed.
 pub(crate) fn forget() {
-    COORDINATES.set(None);
-    ON_WORKER.set(None);
+    NODE.set(None);
 }
