@@ -496,27 +496,28 @@ END
 $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
+-- A contact's segments as one value (Rust: read on a Citus worker for
+-- its rows), and as rows.
+CREATE FUNCTION audience.segment_names(contact uuid) RETURNS text[]
+STRICT STABLE LANGUAGE c AS 'MODULE_PATHNAME', 'segment_names_wrapper';
+-- A contact's segments, as rows: segment_names (Rust) reads them.
 CREATE OR REPLACE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 AS $$
-DECLARE
-    tenant uuid := audience.current_tenant();
-BEGIN
-    RETURN QUERY
-    SELECT s.name FROM audience.segments s
-     WHERE s.tenant_id = tenant
-       AND CASE
-             WHEN s.kind = 'everyone' THEN
-                 EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
-             WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
-                 audience.rule_matches(contact, s.rule)
-             ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
-                                             WHERE m.tenant_id = tenant AND m.contact_id = contact), '{}'))
-           END
-     ORDER BY lower(s.name);
-END
+    SELECT unnest(audience.segment_names(contact))
 $$;
 COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
+
+CREATE OR REPLACE VIEW audience.contact_profile WITH (security_invoker = true) AS
+    SELECT c.tenant_id, c.id, c.email, c.first_name, c.last_name, c.company, c.job_title, c.phone, c.phone_type,
+           c.country, c.city, c.status, c.lead_status, c.source, c.assigned_to, c.score, c.reachability, c.tags,
+           c.attributes, c.created_at, c.updated_at, c.last_activity_at, c.last_opened_at, c.last_clicked_at,
+           c.fit_score, c.engagement_score, c.score_reset_at, c.event_count,
+           audience.score_tier(c.score) AS tier,
+           audience.segment_names(c.id) AS segments
+      FROM audience.contacts c
+     WHERE c.tenant_id = (SELECT audience.current_tenant());
+COMMENT ON VIEW audience.contact_profile IS 'Contacts of the current tenant with their score tier and segments';
 
 -- A channel per tenant for membership changes.
 -- Each tenant's membership changes are announced on a channel of its own,
@@ -798,10 +799,12 @@ COMMENT ON FUNCTION audience.count(text) IS 'How many contacts are in a segment 
 -- Views BI tools read use only types their drivers know: the rule as text,
 -- the importing role's name as text.
 DROP VIEW audience.segment_overview;
+-- Segments that depend on the clock are counted now, as audience.count
+-- counts them (by their rule: under Citus, on the worker with the rows).
 CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
     SELECT s.name, s.description, s.kind,
            CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
-                THEN audience.count(s.name) ELSE s.member_count END AS members,
+                THEN audience.preview(s.rule) ELSE s.member_count END AS members,
            s.created_at, s.updated_at, s.refreshed_at, s.rule::text AS rule
       FROM audience.segments s
      WHERE s.tenant_id = (SELECT audience.current_tenant())
@@ -1380,9 +1383,9 @@ COMMENT ON FUNCTION audience.describe(text) IS 'A readable summary of a segment 
 -- segment in schema audience_views, security_invoker (Row Level Security
 -- applies to whoever reads it), with the members' profile columns and the
 -- tenant's custom fields as typed columns. A view names its segment by id
--- and reads members through audience.segment_member_ids, so renames and rule edits
--- leave it valid; new custom fields are added to it; dropping the segment
--- drops it. Views are created by the extension's owner, never from the
+-- and reads members through audience.segment_member_ids (Rust, in
+-- src/api/membership/reads.rs), so renames and rule edits leave it valid;
+-- new custom fields are added to it; dropping the segment drops it. Views are created by the extension's owner, never from the
 -- caller's text: names are quoted identifiers.
 CREATE SCHEMA audience_views;
 COMMENT ON SCHEMA audience_views IS 'Published segment views (audience.publish_segment), for BI tools';
@@ -1399,24 +1402,23 @@ COMMENT ON TABLE audience.publications IS 'Which segment each view in audience_v
 COMMENT ON COLUMN audience.publications.view_name IS 'The view''s name in schema audience_views';
 SELECT pg_catalog.pg_extension_config_dump('audience.publications', '');
 
--- The members of one of the current tenant's segments, by id (nothing for
--- another tenant's): what published views read, as whoever reads them.
+-- The members of one of the current tenant's segments, by id: what
+-- published views read.
 CREATE FUNCTION audience.segment_member_ids(segment uuid) RETURNS SETOF uuid
-LANGUAGE sql STABLE
-AS $$
-    SELECT audience.member_ids(s) FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant() AND s.id = segment
-$$;
-COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
+STRICT STABLE LANGUAGE c AS 'MODULE_PATHNAME', 'segment_member_ids_wrapper';
 
 -- The columns of a tenant's published views, in order, with their SQL over
 -- contacts c and their comments: the profile, then the custom fields,
 -- typed, in the order they were defined (so that a new one is added at the
--- end, where CREATE OR REPLACE VIEW may add columns).
+-- end, where CREATE OR REPLACE VIEW may add columns). PL/pgSQL: under
+-- Citus, a SQL function's query of fields could not be routed by its
+-- parameter.
 CREATE FUNCTION audience.published_columns(tenant uuid)
 RETURNS TABLE (name text, expression text, description text, n bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+BEGIN
+    RETURN QUERY
     WITH profile(name, expression, description, n) AS (VALUES ('id', 'c.id', 'The contact''s id', 1),
            ('email', 'c.email', 'Email address, lower case', 2),
            ('first_name', 'c.first_name', 'First name', 3),
@@ -1447,7 +1449,8 @@ AS $$
            format('(c.attributes ->> %L)::%s', f.name, CASE f.type WHEN 'number' THEN 'numeric' ELSE f.type END),
            format('Custom field %s (%s)%s', f.name, f.type, CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END),
            (SELECT count(*) FROM profile) + row_number() OVER (ORDER BY f.created_at, f.name)
-      FROM audience.fields f WHERE f.tenant_id = tenant
+      FROM audience.fields f WHERE f.tenant_id = tenant;
+END
 $$;
 COMMENT ON FUNCTION audience.published_columns(uuid) IS 'The columns of a tenant''s published segment views, in order: name, SQL expression over contacts c, comment';
 
@@ -2077,7 +2080,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'tier_of', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'segment_names', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
@@ -2097,7 +2100,7 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'segment_names',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv', 'import_csv_file',
         'import_xlsx', 'import_xlsx_file',
@@ -2127,6 +2130,8 @@ COMMENT ON FUNCTION audience.tag_keys(text[]) IS 'Tags case-folded (audience.fol
 COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s rules for this transaction: exclusively to change membership rules, shared to maintain membership by them';
 COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
 COMMENT ON FUNCTION audience.tier_of(integer, integer, integer) IS 'hot, warm or cold for a score, by given hot and warm thresholds (50 and 20 when null)';
+COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
+COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array (audience.segments_of gives them as rows)';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';

@@ -78,7 +78,7 @@ DECLARE
         'check_event_kind', 'rule_in', 'rule_out', 'rule_to_json', 'rule_from_json', 'rule_is_time_relative',
         'preview', 'explain', 'count', 'members', 'recipients', 'in_segment', 'segments_of', 'batches',
         'snapshot_members', 'search', 'export_csv', 'export_contact', 'score_tier', 'tier_of', 'live_members', 'rule_matches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'may_select_tenant'];
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'segment_names', 'may_select_tenant'];
     writes text[] := ARRAY[
         'upsert_contact', 'define_field', 'tag', 'untag', 'tag_segment', 'rename_tag', 'forget_contact',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
@@ -98,7 +98,7 @@ DECLARE
         'forget_contact', 'purge_forgotten', 'tag', 'untag', 'search',
         'create_segment', 'create_list', 'create_query_segment', 'add_to_list', 'remove_from_list', 'update_segment',
         'duplicate_segment', 'drop_segment', 'members', 'count', 'in_segment', 'segments_of', 'batches',
-        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids',
+        'breakdown', 'overlap', 'pair_overlaps', 'describe', 'segment_member_ids', 'segment_names',
         'snapshot', 'tag_segment', 'refresh', 'set_score', 'set_score_reset', 'set_score_decay',
         'apply_decay', 'recompute_scores', 'set_fit_score', 'drop_fit_score', 'import_csv', 'import_csv_file',
         'import_xlsx', 'import_xlsx_file',
@@ -159,6 +159,8 @@ COMMENT ON FUNCTION audience.forget_kept_rules() IS 'Makes every backend read th
 COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query segments (one, or all when null), applying only the difference; returns how many memberships changed';
 COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';
 COMMENT ON FUNCTION audience.live_members(audience.rule) IS 'Ids of the contacts matching a rule now';
+COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
+COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array (audience.segments_of gives them as rows)';
 COMMENT ON FUNCTION audience.rule_matches(uuid, audience.rule) IS 'Whether one contact matches a rule now';
 COMMENT ON FUNCTION audience.campaign_sent(text) IS 'Re-evaluates, for every contact, the segments and fit rules that read the tenant''s last campaign (for triggers)';
 COMMENT ON FUNCTION audience.check_fit_rule(audience.rule) IS 'Raises unless the rule can be a fit rule of the current tenant (known fields, does not read the score)';

@@ -534,25 +534,11 @@ END
 $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
+-- A contact's segments, as rows: segment_names (Rust) reads them.
 CREATE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE plpgsql STABLE
+LANGUAGE sql STABLE
 AS $$
-DECLARE
-    tenant uuid := audience.current_tenant();
-BEGIN
-    RETURN QUERY
-    SELECT s.name FROM audience.segments s
-     WHERE s.tenant_id = tenant
-       AND CASE
-             WHEN s.kind = 'everyone' THEN
-                 EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = s.tenant_id AND c.id = contact)
-             WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
-                 audience.rule_matches(contact, s.rule)
-             ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
-                                             WHERE m.tenant_id = tenant AND m.contact_id = contact), '{}'))
-           END
-     ORDER BY lower(s.name);
-END
+    SELECT unnest(audience.segment_names(contact))
 $$;
 COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
 
@@ -677,10 +663,12 @@ COMMENT ON FUNCTION audience.purge_forgotten() IS 'Removes the membership histor
 --------------------------------------------------------------------------
 -- Views
 --------------------------------------------------------------------------
+-- Segments that depend on the clock are counted now, as audience.count
+-- counts them (by their rule: under Citus, on the worker with the rows).
 CREATE VIEW audience.segment_overview WITH (security_invoker = true) AS
     SELECT s.name, s.description, s.kind,
            CASE WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule)
-                THEN audience.count(s.name) ELSE s.member_count END AS members,
+                THEN audience.preview(s.rule) ELSE s.member_count END AS members,
            s.created_at, s.updated_at, s.refreshed_at, s.rule::text AS rule
       FROM audience.segments s
      WHERE s.tenant_id = (SELECT audience.current_tenant())
@@ -702,7 +690,7 @@ CREATE VIEW audience.contact_profile WITH (security_invoker = true) AS
            c.attributes, c.created_at, c.updated_at, c.last_activity_at, c.last_opened_at, c.last_clicked_at,
            c.fit_score, c.engagement_score, c.score_reset_at, c.event_count,
            audience.score_tier(c.score) AS tier,
-           ARRAY(SELECT audience.segments_of(c.id)) AS segments
+           audience.segment_names(c.id) AS segments
       FROM audience.contacts c
      WHERE c.tenant_id = (SELECT audience.current_tenant());
 COMMENT ON VIEW audience.contact_profile IS 'Contacts of the current tenant with their score tier and segments';

@@ -2,9 +2,9 @@
 -- segment in schema audience_views, security_invoker (Row Level Security
 -- applies to whoever reads it), with the members' profile columns and the
 -- tenant's custom fields as typed columns. A view names its segment by id
--- and reads members through audience.segment_member_ids, so renames and rule edits
--- leave it valid; new custom fields are added to it; dropping the segment
--- drops it. Views are created by the extension's owner, never from the
+-- and reads members through audience.segment_member_ids (Rust, in
+-- src/api/membership/reads.rs), so renames and rule edits leave it valid;
+-- new custom fields are added to it; dropping the segment drops it. Views are created by the extension's owner, never from the
 -- caller's text: names are quoted identifiers.
 CREATE SCHEMA audience_views;
 COMMENT ON SCHEMA audience_views IS 'Published segment views (audience.publish_segment), for BI tools';
@@ -21,24 +21,18 @@ COMMENT ON TABLE audience.publications IS 'Which segment each view in audience_v
 COMMENT ON COLUMN audience.publications.view_name IS 'The view''s name in schema audience_views';
 SELECT pg_catalog.pg_extension_config_dump('audience.publications', '');
 
--- The members of one of the current tenant's segments, by id (nothing for
--- another tenant's): what published views read, as whoever reads them.
-CREATE FUNCTION audience.segment_member_ids(segment uuid) RETURNS SETOF uuid
-LANGUAGE sql STABLE
-AS $$
-    SELECT audience.member_ids(s) FROM audience.segments s
-     WHERE s.tenant_id = audience.current_tenant() AND s.id = segment
-$$;
-COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
-
 -- The columns of a tenant's published views, in order, with their SQL over
 -- contacts c and their comments: the profile, then the custom fields,
 -- typed, in the order they were defined (so that a new one is added at the
--- end, where CREATE OR REPLACE VIEW may add columns).
+-- end, where CREATE OR REPLACE VIEW may add columns). PL/pgSQL: under
+-- Citus, a SQL function's query of fields could not be routed by its
+-- parameter.
 CREATE FUNCTION audience.published_columns(tenant uuid)
 RETURNS TABLE (name text, expression text, description text, n bigint)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+BEGIN
+    RETURN QUERY
     WITH profile(name, expression, description, n) AS (VALUES ('id', 'c.id', 'The contact''s id', 1),
            ('email', 'c.email', 'Email address, lower case', 2),
            ('first_name', 'c.first_name', 'First name', 3),
@@ -69,7 +63,8 @@ AS $$
            format('(c.attributes ->> %L)::%s', f.name, CASE f.type WHEN 'number' THEN 'numeric' ELSE f.type END),
            format('Custom field %s (%s)%s', f.name, f.type, CASE WHEN f.label IS DISTINCT FROM f.name THEN ': ' || f.label ELSE '' END),
            (SELECT count(*) FROM profile) + row_number() OVER (ORDER BY f.created_at, f.name)
-      FROM audience.fields f WHERE f.tenant_id = tenant
+      FROM audience.fields f WHERE f.tenant_id = tenant;
+END
 $$;
 COMMENT ON FUNCTION audience.published_columns(uuid) IS 'The columns of a tenant''s published segment views, in order: name, SQL expression over contacts c, comment';
 

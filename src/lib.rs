@@ -39,6 +39,7 @@ extension_sql_file!(
     requires = [
         "schema",
         api::scoring::score_tier,
+        api::membership::reads::segment_names,
         api::membership::locks::rules_for_statement,
         api::membership::storage::merged_segments,
         api::membership::storage::merged_since,

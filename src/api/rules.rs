@@ -153,19 +153,23 @@ fn count_query(compiled: &Compiled) -> String {
     )
 }
 
-/// How many of the current tenant's contacts match `rule` now.
+/// How many of the current tenant's contacts match `rule` now. Under
+/// Citus, `segment_overview` calls it on the tenant's worker, where it
+/// reads the tenant's rows.
 #[pg_extern(stable, strict)]
 fn preview(rule: Rule) -> i64 {
     let tenant = current_tenant();
-    let compiled = compile_for_tenant(&rule, &tenant, 2, Scope::All);
-    let args = arguments(vec![tenant.as_str().into()], &compiled.params);
-    Spi::connect(|client| {
-        client
-            // No row limit: PostgreSQL plans limited queries without parallel workers.
-            .select(&count_query(&compiled), None, &args)
-            .and_then(|rows| rows.first().get_one::<i64>())
-            .expect("count query")
-            .unwrap_or(0)
+    crate::api::citus::reading_local_rows(|| {
+        let compiled = compile_for_tenant(&rule, &tenant, 2, Scope::All);
+        let args = arguments(vec![tenant.as_str().into()], &compiled.params);
+        Spi::connect(|client| {
+            client
+                // No row limit: PostgreSQL plans limited queries without parallel workers.
+                .select(&count_query(&compiled), None, &args)
+                .and_then(|rows| rows.first().get_one::<i64>())
+                .expect("count query")
+                .unwrap_or(0)
+        })
     })
 }
 

@@ -44,6 +44,18 @@ SELECT count(*) AS batches FROM audience.batches('French leads', 25) GROUP BY ba
 SELECT audience.duplicate_segment('Pricing visitors', 'Pricing visitors again') IS NOT NULL AS duplicated;
 SELECT audience.set_score_decay(10, '30 days') IS NULL AS "decay set", audience.apply_decay() >= 0 AS decayed;
 
+\echo Segments of the clock, published views and the profile, read where the rows are
+SELECT audience.create_segment('Added this month', 'created_at within 30 days') IS NOT NULL AS created;
+SELECT count(*) AS "added this month", count(*) FILTER (WHERE audience.in_segment(id, 'Added this month')) AS "in it"
+  FROM audience.members('Added this month');
+SELECT audience.publish_segment('Pricing visitors') AS published, audience.publish_segment('Added this month') AS published;
+SELECT count(*) AS rows, count(DISTINCT email) AS emails, min(tier) AS tier, min(industry) AS industry
+  FROM audience_views.pricing_visitors;
+SELECT count(*) AS rows FROM audience_views.added_this_month;
+SELECT email, tier, segments FROM audience.contact_profile ORDER BY email LIMIT 4;
+SELECT segments, count(*) FROM audience.contact_profile GROUP BY segments ORDER BY count(*) DESC, segments LIMIT 4;
+SELECT audience.unpublish_segment('Added this month') AS unpublished;
+
 \echo Events deleted and a person forgotten: scores and segments follow
 DELETE FROM audience.events WHERE kind = 'bounced';
 SELECT audience.forget_contact(min(email)) AS forgotten FROM audience.members('Pricing visitors');

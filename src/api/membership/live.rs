@@ -1,6 +1,7 @@
 //! Live evaluation where stored membership may lag (time-relative rules),
 //! and what the SQL asks of a rule's segments.
 
+use crate::api::citus;
 use crate::api::plans;
 use crate::api::rules::{arguments, current_tenant, Rule};
 use crate::api::tenant_rules::tenant_rules;
@@ -20,22 +21,27 @@ pub fn unknown_segment(name: &str) -> Error {
 }
 
 /// The contacts that satisfy a dynamic segment's rule now, for rules whose
-/// stored membership may lag behind the clock.
+/// stored membership may lag behind the clock. Under Citus, a query of a
+/// segment's members pushes this down to the tenant's worker, where it
+/// reads the tenant's rows (as `rule_matches` does).
 #[pg_extern(stable, strict)]
 fn live_members(rule: Rule) -> Vec<String> {
     let tenant = current_tenant();
-    let compiled: Compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::All);
-    let query = format!(
-        "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
-        compiled.predicate
-    );
-    let args = arguments(vec![tenant.as_str().into()], &compiled.params);
-    Spi::connect(|client| {
-        client
-            .select(&query, None, &args)
-            .and_then(|rows| rows.first().get_one::<Vec<String>>())
-            .expect("evaluating rule")
-            .unwrap_or_default()
+    citus::reading_local_rows(|| {
+        let compiled: Compiled =
+            crate::api::rules::compile_for_tenant(&rule, &tenant, 2, Scope::All);
+        let query = format!(
+            "SELECT coalesce(array_agg(c.id::text), '{{}}') FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND {}",
+            compiled.predicate
+        );
+        let args = arguments(vec![tenant.as_str().into()], &compiled.params);
+        Spi::connect(|client| {
+            client
+                .select(&query, None, &args)
+                .and_then(|rows| rows.first().get_one::<Vec<String>>())
+                .expect("evaluating rule")
+                .unwrap_or_default()
+        })
     })
 }
 
@@ -43,22 +49,24 @@ fn live_members(rule: Rule) -> Vec<String> {
 #[pg_extern(stable, strict)]
 fn rule_matches(contact: pgrx::Uuid, rule: Rule) -> bool {
     let tenant = current_tenant();
-    let compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 3, Scope::Few);
-    let query = format!(
-        "SELECT ({}) IS TRUE FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid",
-        compiled.predicate
-    );
-    let contact = contact.to_string();
-    let args = arguments(
-        vec![tenant.as_str().into(), contact.as_str().into()],
-        &compiled.params,
-    );
-    Spi::connect(|client| {
-        client
-            .select(&query, Some(1), &args)
-            .and_then(plans::first_value::<bool>)
-            .expect("evaluating rule")
-            .unwrap_or(false)
+    citus::reading_local_rows(|| {
+        let compiled = crate::api::rules::compile_for_tenant(&rule, &tenant, 3, Scope::Few);
+        let query = format!(
+            "SELECT ({}) IS TRUE FROM audience.contacts c WHERE c.tenant_id = $1::uuid AND c.id = $2::uuid",
+            compiled.predicate
+        );
+        let contact = contact.to_string();
+        let args = arguments(
+            vec![tenant.as_str().into(), contact.as_str().into()],
+            &compiled.params,
+        );
+        // A kept plan: views call this for every contact.
+        Spi::connect(|client| {
+            plans::select(&client, &query, &args)
+                .and_then(plans::first_value::<bool>)
+                .expect("evaluating rule")
+                .unwrap_or(false)
+        })
     })
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod graph;
 pub(crate) mod live;
 pub(crate) mod locks;
 pub(crate) mod maintenance;
+pub(crate) mod reads;
 pub(crate) mod refresh;
 pub(crate) mod storage;
 

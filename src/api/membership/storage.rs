@@ -7,9 +7,9 @@
 //! SQL keep their table of pairs, written by that SQL (see `compat`; those
 //! paths go in 0.3.0). What reads storage besides: the differences query
 //! of `maintenance`, the whole-tenant scans of `refresh` and query
-//! segments' refresh (through the fragments below), and in SQL
-//! `member_source`, `in_segment`, `segments_of`, `edit_list` and
-//! `segments_dropped`.
+//! segments' refresh (through the fragments below), `segment_names`
+//! (`SEGMENT_NAMES`; `segments_of` in SQL calls it), and in SQL
+//! `member_source`, `in_segment`, `edit_list` and `segments_dropped`.
 
 use super::maintenance::{FEW_CONTACTS, GENERIC_PLAN_CONTACTS};
 use crate::api::citus;
@@ -132,6 +132,23 @@ pub(crate) fn stored_members() -> String {
             .to_string()
     }
 }
+
+/// The names of the segments contact `$2` of tenant `$1` is in now, in
+/// order: Everyone, stored membership, and rules that depend on the clock
+/// evaluated for the contact. Each table is read by the tenant itself (not
+/// through `s.tenant_id`), so that Citus routes the query to the tenant's
+/// worker.
+pub(crate) const SEGMENT_NAMES: &str = "SELECT s.name FROM audience.segments s
+     WHERE s.tenant_id = $1
+       AND CASE
+             WHEN s.kind = 'everyone' THEN
+                 EXISTS (SELECT FROM audience.contacts c WHERE c.tenant_id = $1 AND c.id = $2)
+             WHEN s.kind = 'dynamic' AND audience.rule_is_time_relative(s.rule) THEN
+                 audience.rule_matches($2, s.rule)
+             ELSE s.number = ANY (coalesce((SELECT m.segments FROM audience.contact_segments m
+                                             WHERE m.tenant_id = $1 AND m.contact_id = $2), '{}'))
+           END
+     ORDER BY lower(s.name)";
 
 /// A segment's id (kept as text in the rules) as a uuid.
 pub(super) fn segment_uuid(id: &str) -> pgrx::Uuid {

@@ -58,7 +58,8 @@ INSERT INTO documented VALUES
     ('function', 'snapshot_members', true), ('function', 'search', true), ('function', 'export_csv', true),
     ('function', 'export_contact', true), ('function', 'score_tier', true), ('function', 'tier_of', true), ('function', 'live_members', true),
     ('function', 'rule_matches', true), ('function', 'breakdown', true), ('function', 'overlap', true), ('function', 'pair_overlaps', true),
-    ('function', 'describe', true), ('function', 'segment_member_ids', true), ('function', 'may_select_tenant', true),
+    ('function', 'describe', true), ('function', 'segment_member_ids', true), ('function', 'segment_names', true),
+    ('function', 'may_select_tenant', true),
     -- Writing.
     ('function', 'upsert_contact', false), ('function', 'define_field', false), ('function', 'tag', false),
     ('function', 'untag', false), ('function', 'tag_segment', false), ('function', 'rename_tag', false),
