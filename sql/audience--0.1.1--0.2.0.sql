@@ -496,17 +496,12 @@ END
 $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
--- A contact's segments as one value (Rust: read on a Citus worker for
--- its rows), and as rows.
+-- A contact's segments, as one value and as rows (Rust: views call them
+-- for every contact, on a Citus worker for its rows).
 CREATE FUNCTION audience.segment_names(contact uuid) RETURNS text[]
 STRICT STABLE LANGUAGE c AS 'MODULE_PATHNAME', 'segment_names_wrapper';
--- A contact's segments, as rows: segment_names (Rust) reads them.
 CREATE OR REPLACE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE sql STABLE
-AS $$
-    SELECT unnest(audience.segment_names(contact))
-$$;
-COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
+STRICT STABLE LANGUAGE c AS 'MODULE_PATHNAME', 'segments_of_wrapper';
 
 CREATE OR REPLACE VIEW audience.contact_profile WITH (security_invoker = true) AS
     SELECT c.tenant_id, c.id, c.email, c.first_name, c.last_name, c.company, c.job_title, c.phone, c.phone_type,
@@ -2131,7 +2126,8 @@ COMMENT ON FUNCTION audience.lock_rules(uuid, boolean) IS 'Takes the tenant''s r
 COMMENT ON FUNCTION audience.score_tier(integer) IS 'hot, warm or cold for a score, by the current tenant''s thresholds (50 and 20 by default)';
 COMMENT ON FUNCTION audience.tier_of(integer, integer, integer) IS 'hot, warm or cold for a score, by given hot and warm thresholds (50 and 20 when null)';
 COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
-COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array (audience.segments_of gives them as rows)';
+COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array';
+COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
 COMMENT ON FUNCTION audience.lock_bulk_writes(uuid) IS 'Takes the tenant''s bulk writes for this transaction: one import or multi-row event statement of a tenant at a time';
 COMMENT ON FUNCTION audience.intersections(integer[], integer[], uuid[]) IS 'For members given as parallel arrays of set numbers and contact ids, the contacts in both sets for every pair of sets';
 COMMENT ON FUNCTION audience.check_no_cycle(uuid, uuid, uuid[]) IS 'Raises 42P17 when a segment would refer to itself through the segments its new rule refers to';

@@ -160,7 +160,8 @@ COMMENT ON FUNCTION audience.refresh(text) IS 'Re-evaluates dynamic and query se
 COMMENT ON FUNCTION audience.create_query_segment(text, text, text) IS 'Creates a query segment: its members are the contact ids a single read-only SELECT returns, run as the defining role (its grants and Row Level Security), brought up to date by refresh; returns its id';
 COMMENT ON FUNCTION audience.live_members(audience.rule) IS 'Ids of the contacts matching a rule now';
 COMMENT ON FUNCTION audience.segment_member_ids(uuid) IS 'Ids of the members of the current tenant''s segment with that id, now (what published views read)';
-COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array (audience.segments_of gives them as rows)';
+COMMENT ON FUNCTION audience.segment_names(uuid) IS 'The names of the segments a contact is in now, as an array';
+COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
 COMMENT ON FUNCTION audience.rule_matches(uuid, audience.rule) IS 'Whether one contact matches a rule now';
 COMMENT ON FUNCTION audience.campaign_sent(text) IS 'Re-evaluates, for every contact, the segments and fit rules that read the tenant''s last campaign (for triggers)';
 COMMENT ON FUNCTION audience.check_fit_rule(audience.rule) IS 'Raises unless the rule can be a fit rule of the current tenant (known fields, does not read the score)';

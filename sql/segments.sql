@@ -534,14 +534,6 @@ END
 $$;
 COMMENT ON FUNCTION audience.in_segment(uuid, text) IS 'Whether a contact is in a segment now (an index lookup on stored membership)';
 
--- A contact's segments, as rows: segment_names (Rust) reads them.
-CREATE FUNCTION audience.segments_of(contact uuid) RETURNS SETOF text
-LANGUAGE sql STABLE
-AS $$
-    SELECT unnest(audience.segment_names(contact))
-$$;
-COMMENT ON FUNCTION audience.segments_of(uuid) IS 'The names of the segments a contact is in now';
-
 --------------------------------------------------------------------------
 -- Campaign helpers
 --------------------------------------------------------------------------

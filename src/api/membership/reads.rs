@@ -2,7 +2,8 @@
 //! as views do (`contact_profile`, published segment views). Under Citus
 //! such a query runs on the tenant's worker, which holds every row these
 //! read: they read there (`citus::reading_local_rows`), through the one
-//! membership read path (`member_ids`, `storage::SEGMENT_NAMES`).
+//! membership read path (`member_ids`, `storage::SEGMENT_NAMES`). The
+//! contact's segments are also the API's `segments_of`.
 
 use super::storage;
 use crate::api::citus;
@@ -34,9 +35,19 @@ fn segment_member_ids(segment: pgrx::Uuid) -> SetOfIterator<'static, pgrx::Uuid>
 }
 
 /// The names of the segments a contact of the current tenant is in now,
-/// in order (`segments_of` gives them as rows).
+/// in order, as one value.
 #[pg_extern(stable, strict)]
 fn segment_names(contact: pgrx::Uuid) -> Vec<String> {
+    names_of(contact)
+}
+
+/// The same as rows.
+#[pg_extern(stable, strict)]
+fn segments_of(contact: pgrx::Uuid) -> SetOfIterator<'static, String> {
+    SetOfIterator::new(names_of(contact))
+}
+
+fn names_of(contact: pgrx::Uuid) -> Vec<String> {
     let tenant = current_tenant();
     citus::reading_local_rows(|| {
         Spi::connect(|client| {

@@ -8,7 +8,7 @@
 //! paths go in 0.3.0). What reads storage besides: the differences query
 //! of `maintenance`, the whole-tenant scans of `refresh` and query
 //! segments' refresh (through the fragments below), `segment_names`
-//! (`SEGMENT_NAMES`; `segments_of` in SQL calls it), and in SQL
+//! and `segments_of` (`SEGMENT_NAMES`), and in SQL
 //! `member_source`, `in_segment`, `edit_list` and `segments_dropped`.
 
 use super::maintenance::{FEW_CONTACTS, GENERIC_PLAN_CONTACTS};
