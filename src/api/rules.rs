@@ -131,7 +131,11 @@ pub fn tenant_catalogue(tenant: &str) -> Catalogue {
 /// Compiles a rule for a tenant, numbering its parameters from
 /// `first_param` (the caller binds the tenant and others before them).
 pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize, scope: Scope) -> Compiled {
-    compile(&rule.ast(), &tenant_catalogue(tenant), first_param, scope).or_raise()
+    let rule = rule.ast();
+    // Against the kept catalogue, not a copy: views compile a rule for
+    // every contact (rule_matches).
+    Spi::connect(|client| compile(&rule, &tenant_rules(client, tenant).catalogue, first_param, scope))
+        .or_raise()
 }
 
 /// A compiled query's arguments: the caller's own values (`$1` up to
