@@ -106,15 +106,25 @@ ensure_citus() {
 }
 
 # start_citus BASE PORT DATABASE [SETTING...]: a throwaway Citus cluster,
-# the coordinator in BASE/coordinator on PORT and two workers on the next
-# ports, each with DATABASE and the citus extension in it, the workers
-# added. Nodes talk over localhost.
+# the coordinator in BASE/node0 on PORT and two workers in BASE/node1 and
+# BASE/node2 on the next ports, with DATABASE made a Citus database on them
+# (citus_database). Nodes talk over localhost.
 start_citus() {
-    local base=$1 port=$2 database=$3 i bin
-    bin=$("$PG_CONFIG" --bindir)
+    local base=$1 port=$2 database=$3 i
     for i in 0 1 2; do
         start_cluster "$base/node$i" $((port + i)) "listen_addresses = 'localhost'" \
             "shared_preload_libraries = 'citus'" "max_connections = 200" "${@:4}"
+    done
+    citus_database "$port" "$database"
+}
+
+# citus_database PORT DATABASE: DATABASE created with the citus extension
+# on the three nodes start_citus started from PORT, the workers added to
+# the coordinator's.
+citus_database() {
+    local port=$1 database=$2 i bin
+    bin=$("$PG_CONFIG" --bindir)
+    for i in 0 1 2; do
         as_pg "$bin/psql" -h localhost -p $((port + i)) -U postgres -X -q -v ON_ERROR_STOP=1 -d postgres \
             -c "CREATE DATABASE $database"
         as_pg "$bin/psql" -h localhost -p $((port + i)) -U postgres -X -q -v ON_ERROR_STOP=1 -d "$database" \

@@ -31,17 +31,11 @@ run_regress "$HERE" localhost "$PORT"
 say "Citus: the demo and more of the API print the same as on one server"
 start_cluster "$single" "$SINGLE_PORT" "listen_addresses = 'localhost'"
 psql_ "$SINGLE_PORT" -U postgres -d postgres -c "CREATE DATABASE audience"
-for i in 0 1 2; do
-    psql_ $((PORT + i)) -U postgres -d postgres -c "CREATE DATABASE demo"
-    psql_ $((PORT + i)) -U postgres -d demo -c "CREATE EXTENSION citus"
-done
+citus_database "$PORT" demo
 # A tenant reaches the workers, whose copies of the policies and views ask
 # for it, as a setting of the role (or SET LOCAL): the superuser that runs
 # the demo selects acme so.
 psql_ "$PORT" -U postgres -d demo \
-    -c "SELECT citus_set_coordinator_host('localhost', $PORT)" \
-    -c "SELECT citus_add_node('localhost', $((PORT + 1)))" \
-    -c "SELECT citus_add_node('localhost', $((PORT + 2)))" \
     -c "CREATE EXTENSION audience" \
     -c "SELECT * FROM audience.distribute()" \
     -c "ALTER ROLE postgres IN DATABASE demo SET audience.tenant = 'acme'" >/dev/null
