@@ -1767,6 +1767,7 @@ DECLARE
     shared_tables text[] := ARRAY['tenants', 'tenant_access', 'publications'];
     scoped regclass;
     name text;
+    command text;
     columns text;
     failure text;
 BEGIN
@@ -1870,16 +1871,25 @@ BEGIN
     -- policies ask for it. (Citus passes both settings on to the workers.)
     EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_custom_plan', pg_catalog.current_database());
     EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
-    -- The events trigger, which plans generically on one server, too; it
-    -- runs on the workers, whose copy of the extension Citus does not
-    -- alter with ours.
-    ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode;
-    EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers(
-                     'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode') r
-                  WHERE NOT r.success$run$ INTO failure;
-    IF failure IS NOT NULL THEN
-        RAISE EXCEPTION 'could not prepare the events trigger on the workers: %', failure;
-    END IF;
+    -- Here and on the workers, whose copy of the extension Citus does not
+    -- alter with ours: the events trigger plans as the database does (it
+    -- plans generically on one server); and reads an analyst calls for
+    -- each row of a query over a tenant's rows (SELECT email FROM
+    -- audience.contacts WHERE audience.in_segment(id, 'VIP')), which Citus
+    -- runs on the tenant's worker inside its query of the shards, may
+    -- query the tables there: they read the tenant's rows only, by its
+    -- value, all held by that worker.
+    FOREACH command IN ARRAY ARRAY[
+        'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode',
+        'ALTER FUNCTION audience.in_segment(uuid, text) SET citus.allow_nested_distributed_execution = on',
+        'ALTER FUNCTION audience.count(text) SET citus.allow_nested_distributed_execution = on'] LOOP
+        EXECUTE command;
+        EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers($1) r
+                      WHERE NOT r.success$run$ INTO failure USING command;
+        IF failure IS NOT NULL THEN
+            RAISE EXCEPTION 'could not prepare the functions on the workers: %', failure;
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION audience.distribute() IS 'Once, at a Citus coordinator after citus_add_node: makes tenants, grants and publications reference tables and distributes every tenant''s rows by tenant_id, co-located with its contacts; returns what went where';

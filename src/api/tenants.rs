@@ -192,9 +192,16 @@ pub(crate) fn selected_tenant() -> Option<Uuid> {
 #[pg_extern(stable, parallel_safe)]
 pub(crate) fn current_tenant() -> Uuid {
     let Some(name) = setting() else {
+        // A Citus worker is sent SET LOCAL and the role's settings, not
+        // the session's SET at the coordinator.
+        let hint = if citus::on_worker() {
+            "On a Citus cluster a session's SET audience.tenant stays at the coordinator: choose the tenant with SET LOCAL in a transaction, or as a setting of the role (ALTER ROLE ... SET audience.tenant = '<tenant name>')."
+        } else {
+            "Run SET audience.tenant = '<tenant name or id>' or SELECT audience.use_tenant('<tenant name>')."
+        };
         crate::error::raise(
             Error::new(ErrorKind::InvalidParameter, "no tenant selected: the setting audience.tenant is not set")
-                .with_hint("Run SET audience.tenant = '<tenant name or id>' or SELECT audience.use_tenant('<tenant name>')."),
+                .with_hint(hint),
         );
     };
     match find(&name) {

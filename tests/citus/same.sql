@@ -13,10 +13,10 @@ SELECT rows, inserted, updated, rejected FROM audience.import_csv(pg_read_binary
 -- (Over a copy of the names: on Citus a function called for every row of a
 -- query over the tenant's tables runs on the worker, where it may not query
 -- them again.)
-CREATE TEMP TABLE segment_names AS SELECT name FROM audience.segment_overview;
+CREATE TEMP TABLE segment_list AS SELECT name FROM audience.segment_overview;
 SELECT md5(audience.export_csv(s.name, ARRAY['email', 'first_name', 'last_name', 'country', 'phone', 'tags', 'industry', 'budget']))
        AS export, s.name
-  FROM segment_names s ORDER BY s.name;
+  FROM segment_list s ORDER BY s.name;
 SELECT audience.export_contact(min(email)) - 'contact' - 'events' AS "export of a person" FROM audience.contacts;
 
 \echo Tags, lists and snapshots
@@ -55,6 +55,11 @@ SELECT count(*) AS rows FROM audience_views.added_this_month;
 SELECT email, tier, segments FROM audience.contact_profile ORDER BY email LIMIT 4;
 SELECT segments, count(*) FROM audience.contact_profile GROUP BY segments ORDER BY count(*) DESC, segments LIMIT 4;
 SELECT audience.unpublish_segment('Added this month') AS unpublished;
+\echo Reads called for each row of a query over the tenant's rows
+SELECT name, audience.count(name) AS counted, members FROM audience.segment_overview ORDER BY name;
+SELECT count(*) FILTER (WHERE audience.in_segment(id, 'Pricing visitors')) AS "pricing visitors",
+       count(*) FILTER (WHERE audience.in_segment(id, 'Added this month')) AS "added this month"
+  FROM audience.contacts;
 
 \echo Events deleted and a person forgotten: scores and segments follow
 DELETE FROM audience.events WHERE kind = 'bounced';

@@ -59,3 +59,18 @@ SELECT pg_temp.tasks(format('INSERT INTO audience.events (tenant_id, contact_id,
 SELECT pg_temp.tasks(format('SELECT count(*) FROM audience.contacts c JOIN audience.contact_segments m ON m.tenant_id = c.tenant_id AND m.contact_id = c.id WHERE c.tenant_id = %L', :'north')) AS membership_join;
 SELECT pg_temp.tasks('SELECT count(*) FROM audience.contacts') AS every_tenant;
 
+-- A role bound by Row Level Security reads the tables directly with the
+-- tenant chosen per transaction (or as a setting of the role, as
+-- run.sh's demo does): the workers evaluate the policies, and a
+-- session's SET stays at the coordinator, which the error says.
+CREATE ROLE citus_reader LOGIN IN ROLE audience_reader;
+SELECT audience.grant_tenant('citus_reader', 'north') AS granted;
+SET ROLE citus_reader;
+SET audience.tenant = 'north';
+\set SHOW_CONTEXT never
+SELECT count(*) FROM audience.contacts;
+BEGIN;
+SET LOCAL audience.tenant = 'north';
+SELECT count(*) AS north_contacts FROM audience.contacts;
+COMMIT;
+RESET ROLE;
