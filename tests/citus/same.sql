@@ -55,6 +55,16 @@ SELECT count(*) AS rows FROM audience_views.added_this_month;
 SELECT email, tier, segments FROM audience.contact_profile ORDER BY email LIMIT 4;
 SELECT segments, count(*) FROM audience.contact_profile GROUP BY segments ORDER BY count(*) DESC, segments LIMIT 4;
 SELECT audience.unpublish_segment('Added this month') AS unpublished;
+\echo The other views BI tools read
+SELECT segment, count(*) AS members, count(DISTINCT tier) AS tiers FROM audience.segment_membership
+ GROUP BY segment ORDER BY segment;
+SELECT count(*) AS memberships FROM audience.segment_members;
+SELECT * FROM audience.segment_overlap ORDER BY segment_a, segment_b LIMIT 6;
+SELECT * FROM audience.score_distribution ORDER BY tier;
+SELECT s.name, m.change, count(*) FROM audience.membership_changes m JOIN audience.segments s ON s.id = m.segment_id
+ GROUP BY s.name, m.change ORDER BY s.name, m.change LIMIT 8;
+SELECT segment, view_name, qualified_name FROM audience.published_views ORDER BY view_name;
+SELECT count(*) AS "imports running" FROM audience.import_progress;
 \echo Reads called for each row of a query over the tenant's rows
 SELECT name, audience.count(name) AS counted, members FROM audience.segment_overview ORDER BY name;
 SELECT count(*) FILTER (WHERE audience.in_segment(id, 'Pricing visitors')) AS "pricing visitors",
