@@ -133,16 +133,19 @@ BEGIN
     EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', pg_catalog.current_database());
     -- Here and on the workers, whose copy of the extension Citus does not
     -- alter with ours: the events trigger plans as the database does (it
-    -- plans generically on one server); and reads an analyst calls for
-    -- each row of a query over a tenant's rows (SELECT email FROM
-    -- audience.contacts WHERE audience.in_segment(id, 'VIP')), which Citus
-    -- runs on the tenant's worker inside its query of the shards, may
-    -- query the tables there: they read the tenant's rows only, by its
-    -- value, all held by that worker.
-    FOREACH command IN ARRAY ARRAY[
-        'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode',
-        'ALTER FUNCTION audience.in_segment(uuid, text) SET citus.allow_nested_distributed_execution = on',
-        'ALTER FUNCTION audience.count(text) SET citus.allow_nested_distributed_execution = on'] LOOP
+    -- plans generically on one server); and the reads of a segment an
+    -- analyst calls for each row of a query over a tenant's rows (SELECT
+    -- email FROM audience.contacts WHERE audience.in_segment(id, 'VIP')),
+    -- which Citus runs on the tenant's worker inside its query of the
+    -- shards, may query the tables there: they read the tenant's rows
+    -- only, by its value, all held by that worker.
+    FOREACH command IN ARRAY 'ALTER FUNCTION audience.events_inserted() RESET plan_cache_mode'::text
+        || ARRAY(SELECT format('ALTER FUNCTION %s SET citus.allow_nested_distributed_execution = on', f)
+                   FROM unnest(ARRAY['audience.in_segment(uuid, text)', 'audience.count(text)',
+                                     'audience.members(text)', 'audience.recipients(text)',
+                                     'audience.batches(text, integer)', 'audience.export_csv(text, text[])',
+                                     'audience.breakdown(text, text)', 'audience.overlap(text, text)',
+                                     'audience.describe(text)']) f) LOOP
         EXECUTE command;
         EXECUTE $run$SELECT string_agg(r.result, '; ') FROM pg_catalog.run_command_on_workers($1) r
                       WHERE NOT r.success$run$ INTO failure USING command;

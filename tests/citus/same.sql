@@ -10,13 +10,11 @@ SELECT audience.refresh() AS "memberships a refresh changes",
 \echo The same file imported again: every row an update
 SELECT rows, inserted, updated, rejected FROM audience.import_csv(pg_read_binary_file(:'sample'), '{"segment": "Imported again"}');
 \echo Exports of segments, without the times of this run
--- (Over a copy of the names: on Citus a function called for every row of a
--- query over the tenant's tables runs on the worker, where it may not query
--- them again.)
-CREATE TEMP TABLE segment_list AS SELECT name FROM audience.segment_overview;
+-- (Called for each row of a query over the tenant's segments: on Citus,
+-- on the tenant's worker.)
 SELECT md5(audience.export_csv(s.name, ARRAY['email', 'first_name', 'last_name', 'country', 'phone', 'tags', 'industry', 'budget']))
        AS export, s.name
-  FROM segment_list s ORDER BY s.name;
+  FROM audience.segment_overview s ORDER BY s.name;
 SELECT audience.export_contact(min(email)) - 'contact' - 'events' AS "export of a person" FROM audience.contacts;
 
 \echo Tags, lists and snapshots
@@ -67,6 +65,14 @@ SELECT segment, view_name, qualified_name FROM audience.published_views ORDER BY
 SELECT count(*) AS "imports running" FROM audience.import_progress;
 \echo Reads called for each row of a query over the tenant's rows
 SELECT name, audience.count(name) AS counted, members FROM audience.segment_overview ORDER BY name;
+SELECT name, (audience.overlap(name, 'Pricing visitors')).in_both AS "also pricing visitors",
+       length(audience.describe(name)) > 0 AS described
+  FROM audience.segment_overview ORDER BY name;
+SELECT b.batch, count(*) AS contacts
+  FROM (SELECT (audience.batches(name, 20)).batch FROM audience.segment_overview WHERE name = 'Pricing visitors') b
+ GROUP BY b.batch ORDER BY b.batch;
+SELECT count(*) AS recipients
+  FROM (SELECT (audience.recipients(name)).email FROM audience.segment_overview WHERE name = 'Webinar guests') r;
 SELECT count(*) FILTER (WHERE audience.in_segment(id, 'Pricing visitors')) AS "pricing visitors",
        count(*) FILTER (WHERE audience.in_segment(id, 'Added this month')) AS "added this month"
   FROM audience.contacts;
