@@ -43,25 +43,21 @@ fn lock_bulk_writes_sql(tenant: pgrx::Uuid) {
 /// rows, and holds until the distributed transaction ends.
 fn advisory_xact_lock(class: &str, tenant: &str, exclusive: bool) {
     if crate::api::citus::coordinates_tenants() {
-        let relayed = Spi::connect(|client| {
-            if class == RULES {
-                client.select(
-                    "SELECT audience.lock_rules(s.tenant_id, $2) FROM audience.segments s
-                      WHERE s.tenant_id = $1::uuid AND s.kind = 'everyone'",
-                    None,
-                    &[tenant.into(), exclusive.into()],
-                )
-            } else {
-                client.select(
-                    "SELECT audience.lock_bulk_writes(s.tenant_id) FROM audience.segments s
-                      WHERE s.tenant_id = $1::uuid AND s.kind = 'everyone'",
-                    None,
-                    &[tenant.into()],
-                )
-            }
-            .map(|_| ())
-        });
-        relayed.expect("locking the tenant on its worker");
+        // The lock's SQL function, in a query of one row of the tenant's.
+        let call = if class == RULES {
+            "audience.lock_rules(s.tenant_id, $2)"
+        } else {
+            "audience.lock_bulk_writes(s.tenant_id)"
+        };
+        let query = format!(
+            "SELECT {call} FROM audience.segments s WHERE s.tenant_id = $1::uuid AND s.kind = 'everyone'"
+        );
+        Spi::connect(|client| {
+            client
+                .select(&query, None, &[tenant.into(), exclusive.into()])
+                .map(|_| ())
+        })
+        .expect("locking the tenant on its worker");
         return;
     }
     let lock = if exclusive {
