@@ -9,29 +9,20 @@ use super::storage;
 use crate::api::citus;
 use crate::api::plans;
 use crate::api::tenants::current_tenant;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 /// The members of one of the current tenant's segments, by id (nothing for
 /// another tenant's): what published views read, as whoever reads them.
 #[pg_extern(stable, strict)]
 fn segment_member_ids(segment: pgrx::Uuid) -> SetOfIterator<'static, pgrx::Uuid> {
-    let tenant = current_tenant();
-    let members: Vec<pgrx::Uuid> = citus::reading_local_rows(|| {
-        Spi::connect(|client| {
-            // The row by its columns: on a worker, the query reads a
-            // shard, whose rows are of the shard's own type.
-            plans::select(
-                &client,
-                "SELECT audience.member_ids(ROW(s.*)::audience.segments) FROM audience.segments s
-                  WHERE s.tenant_id = $1 AND s.id = $2",
-                &[tenant.into(), segment.into()],
-            )
-            .expect("reading a segment's members")
-            .filter_map(|row| row.get::<pgrx::Uuid>(1).expect("a member's id"))
-            .collect()
-        })
-    });
-    SetOfIterator::new(members)
+    // The row by its columns: on a worker, the query reads a shard, whose
+    // rows are of the shard's own type.
+    SetOfIterator::new(column_here(
+        "SELECT audience.member_ids(ROW(s.*)::audience.segments) FROM audience.segments s
+          WHERE s.tenant_id = $1 AND s.id = $2",
+        &[current_tenant().into(), segment.into()],
+    ))
 }
 
 /// The names of the segments a contact of the current tenant is in now,
@@ -48,17 +39,20 @@ fn segments_of(contact: pgrx::Uuid) -> SetOfIterator<'static, String> {
 }
 
 fn names_of(contact: pgrx::Uuid) -> Vec<String> {
-    let tenant = current_tenant();
+    column_here(
+        storage::SEGMENT_NAMES,
+        &[current_tenant().into(), contact.into()],
+    )
+}
+
+/// The first column of the rows of `query`, read on this node.
+fn column_here<T: FromDatum + IntoDatum>(query: &str, args: &[DatumWithOid]) -> Vec<T> {
     citus::reading_local_rows(|| {
         Spi::connect(|client| {
-            plans::select(
-                &client,
-                storage::SEGMENT_NAMES,
-                &[tenant.into(), contact.into()],
-            )
-            .expect("reading a contact's segments")
-            .filter_map(|row| row.get::<String>(1).expect("a segment's name"))
-            .collect()
+            plans::select(&client, query, args)
+                .expect("reading membership")
+                .filter_map(|row| row.get::<T>(1).expect("a value of membership"))
+                .collect()
         })
     })
 }
