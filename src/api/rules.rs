@@ -134,8 +134,15 @@ pub fn compile_for_tenant(rule: &Rule, tenant: &str, first_param: usize, scope: 
     let rule = rule.ast();
     // Against the kept catalogue, not a copy: views compile a rule for
     // every contact (rule_matches).
-    Spi::connect(|client| compile(&rule, &tenant_rules(client, tenant).catalogue, first_param, scope))
-        .or_raise()
+    Spi::connect(|client| {
+        compile(
+            &rule,
+            &tenant_rules(client, tenant).catalogue,
+            first_param,
+            scope,
+        )
+    })
+    .or_raise()
 }
 
 /// A compiled query's arguments: the caller's own values (`$1` up to

@@ -140,13 +140,13 @@ fn look_up(name: &str) -> Resolved {
                 // the tenant is looked up as the table's owner, whom no policy
                 // applies to.
                 let owner = plans::select(
-                client,
-                "SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'audience.tenants'::regclass",
-                &[],
-            )
-            .and_then(|rows| rows.first().get_one::<pg_sys::Oid>())
-            .expect("finding the owner of audience.tenants")
-            .expect("audience.tenants has an owner");
+                    client,
+                    "SELECT relowner FROM pg_catalog.pg_class WHERE oid = 'audience.tenants'::regclass",
+                    &[],
+                )
+                .and_then(|rows| rows.first().get_one::<pg_sys::Oid>())
+                .expect("finding the owner of audience.tenants")
+                .expect("audience.tenants has an owner");
                 let tenant = as_role(owner, || {
                     plans::select(
                         client,
@@ -164,10 +164,10 @@ fn look_up(name: &str) -> Resolved {
             let by_id = uuid::Uuid::parse_str(name).is_ok();
             let query = if by_id {
                 "SELECT (SELECT t.id FROM audience.tenants t WHERE t.id = $1::uuid),
-                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
+                        audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
             } else {
                 "SELECT (SELECT t.id FROM audience.tenants t WHERE t.name = $1),
-                    audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
+                        audience.sees_all_tenants() OR EXISTS (SELECT FROM audience.tenant_access g WHERE g.tenant_id IS NULL)"
             };
             let rows = plans::select(client, query, &[name.into()]).expect("looking up the tenant");
             let row = rows.first();
@@ -200,8 +200,11 @@ pub(crate) fn current_tenant() -> Uuid {
             "Run SET audience.tenant = '<tenant name or id>' or SELECT audience.use_tenant('<tenant name>')."
         };
         crate::error::raise(
-            Error::new(ErrorKind::InvalidParameter, "no tenant selected: the setting audience.tenant is not set")
-                .with_hint(hint),
+            Error::new(
+                ErrorKind::InvalidParameter,
+                "no tenant selected: the setting audience.tenant is not set",
+            )
+            .with_hint(hint),
         );
     };
     match find(&name) {
